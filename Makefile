@@ -1,0 +1,38 @@
+# resilience: fault-tolerance middleware for go-kit endpoints.
+# `make` alone lists the targets.
+
+GO        ?= go
+PKGS      ?= ./...
+BENCHTIME ?= 1s
+COUNT     ?= 6
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: demo
+demo: ## run the demo (cmd/demo): the guide's scenarios against a flaky endpoint
+	$(GO) run ./cmd/demo
+
+.PHONY: test
+test: ## vet and run every test with the race detector
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -shuffle=on $(PKGS)
+
+.PHONY: bench
+bench: ## run the benchmarks (this module, then bench/ against the peers)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+	@if [ -f bench/go.mod ]; then cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...; fi
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+.PHONY: cover
+cover: ## run the tests with coverage and print the total
+	$(GO) test -count=1 -coverprofile=cover.out $(PKGS)
+	$(GO) tool cover -func=cover.out | tail -1

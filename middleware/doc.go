@@ -1,0 +1,76 @@
+// Package middleware holds the fault-tolerance patterns of the resilience
+// guide as go-kit middleware: each constructor returns an
+// [endpoint.Middleware], a func(Endpoint) Endpoint that drops into any go-kit
+// transport unchanged.
+//
+//	fetch := middleware.Retry(middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second})(embed)
+//	query := middleware.Timeout(30 * time.Second)(query)
+//	enrich := middleware.FallbackValue([]string{})(enrich)
+//
+// # Patterns
+//
+//   - [Retry]: call again after transient failures, with exponential
+//     backoff and jitter (the guide's @retry).
+//   - [Timeout] and [TimeoutWith]: bound how long an attempt may take (the
+//     guide's @with_timeout), cooperatively through the context by default,
+//     or by abandoning a callee that ignores it.
+//   - [Fallback], [FallbackFunc], [FallbackValue] and [FallbackWith]: serve
+//     another endpoint, a function's result or a fixed value when a call
+//     fails (the guide's @fallback and @with_fallback_value).
+//   - [Recover]: turn a panic into a [*PanicError].
+//
+// # Composition order
+//
+// The guide stacks its decorators with the fallback outermost, then the
+// circuit breaker, then retry, then the endpoint; a per-attempt timeout sits
+// inside retry, and a total deadline comes from the caller's context:
+//
+//	caller → Fallback → CircuitBreaker → Retry → Timeout → endpoint
+//
+// With [endpoint.Chain] the first middleware is the outermost, so the guide's
+// stack is written in the order it reads:
+//
+//	endpoint.Chain(
+//		middleware.FallbackValue([]float32{}),
+//		middleware.Retry(middleware.RetryConfig{MaxAttempts: 3}),
+//		middleware.Timeout(10*time.Second),
+//	)(embed)
+//
+// In this order a breaker sees one outcome per logical call (after the
+// retries), an open breaker short-circuits the whole retry loop, and the
+// fallback serves whatever is left.
+//
+// # Errors
+//
+// Static conditions are sentinel errors ([ErrTimeout], [ErrInvalidConfig],
+// [ErrTooManyAbandoned], [ErrRateLimited], [ErrBulkheadFull],
+// [ErrCircuitOpen]); conditions with data are types with Unwrap
+// ([*RetryError], [*PanicError], [*ConfigError]). The cause is never hidden:
+// errors.Is(err, cause) holds for the endpoint's own error through every
+// layer. A timeout matches both [ErrTimeout] and [context.DeadlineExceeded].
+// The caller's own cancellation is passed through unchanged: it is never
+// retried, never replaced by a fallback and never counted as a timeout.
+//
+// # Defaults
+//
+// Every pattern takes a config struct whose zero value means the guide's
+// defaults; each field's comment gives its default. A config's Validate
+// method reports every problem at once, each a [*ConfigError] naming the field
+// and its value and matching [ErrInvalidConfig]; the constructors panic with
+// that error, at construction, never at request time.
+//
+// # Events
+//
+// Every layer reports what it does (a retry with its attempt and delay, a
+// timeout, a fallback used, a panic) as an [Event] to an [Observer]. The
+// default observer logs with log/slog ([LogObserver] over [slog.Default]);
+// set a config's Logger to log elsewhere, or its Observer to do anything
+// else ([Observers] fans out to several). A success that needs no retry
+// reports nothing.
+//
+// # Panics
+//
+// Panics are never swallowed: a layer releases what it holds and lets the
+// panic continue to the caller's goroutine. [Recover] turns them into errors
+// for those who want that.
+package middleware

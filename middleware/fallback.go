@@ -152,7 +152,8 @@ func FallbackValue(v any) endpoint.Middleware {
 // the endpoint's error, or the [*FallbackError] when the fallback failed
 // (which matches the endpoint's error too). Other failures are returned
 // unchanged, with the endpoint's response; successes pass through untouched
-// and cost nothing but the error check.
+// and cost nothing but the error check. A panic, in the endpoint or in the
+// fallback, propagates: no fallback, no event.
 //
 // FallbackWith panics with cfg's [FallbackConfig.Validate] error if cfg is
 // invalid. The middleware is safe for concurrent use if the fallback and the

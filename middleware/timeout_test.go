@@ -395,8 +395,8 @@ func TestTimeoutReturnDefault(t *testing.T) {
 	}{
 		{name: "cooperative", step: endpointtest.Hang(), def: "default"},
 		{name: "cooperative nil default", step: endpointtest.Hang(), def: nil},
-		{name: "abandon", abandon: true, step: endpointtest.Stall(10 * d, "late"), def: []string{}},
-		{name: "abandon nil default", abandon: true, step: endpointtest.Stall(10 * d, "late"), def: nil},
+		{name: "abandon", abandon: true, step: endpointtest.Stall(10*d, "late"), def: []string{}},
+		{name: "abandon nil default", abandon: true, step: endpointtest.Stall(10*d, "late"), def: nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

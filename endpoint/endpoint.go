@@ -104,9 +104,6 @@ func Typed[Req, Resp any](e Endpoint) Func[Req, Resp] {
 		var zero Resp
 		response, err := e(ctx, req)
 		if err != nil {
-			if resp, ok := response.(Resp); ok {
-				return resp, err
-			}
 			return zero, err
 		}
 		resp, ok := response.(Resp)

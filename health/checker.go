@@ -299,7 +299,8 @@ type loop struct {
 }
 
 // Start begins background checking and returns at once: every check runs
-// now and then again every interval (with jitter, see [WithJitter]), and
+// now, and then again an interval (with jitter, see [WithJitter]) after its
+// previous run ended or timed out, so runs of a check never overlap; and
 // from now on CheckAll, Check, IsHealthy, Require, [Handler] and [Endpoint]
 // read the cached results without waiting, so probes never hit a
 // dependency. Until its first run finishes a check reads as failed with

@@ -1,0 +1,496 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults.
+const (
+	// DefaultTimeout is the timeout of a check registered without [Timeout]
+	// on a checker made without [WithDefaultTimeout].
+	DefaultTimeout = 5 * time.Second
+	// DefaultJitter is the jitter of background checking (see
+	// [WithJitter]): each wait is the interval ±10%.
+	DefaultJitter = 0.1
+)
+
+// Checker runs named health checks: the guide's HealthChecker.
+//
+// Register checks with [Checker.Register], then ask for their health with
+// [Checker.CheckAll], [Checker.Check], [Checker.IsHealthy] or
+// [Checker.Require], or serve it with [Handler] and [Endpoint].
+//
+// By default every question runs the checks it needs, concurrently, each
+// bounded by its own timeout. Runs are shared: at most one run of each check
+// is in flight however many callers ask, and a caller arriving while a run
+// is in flight waits for that run's result instead of starting another. A
+// check that ignores its context and hangs is reported as failed with
+// [ErrTimeout] at its deadline, and is not started again until it returns,
+// so a hung dependency holds one goroutine, never one per probe.
+//
+// After [Checker.Start], a background loop runs the checks on a schedule and
+// every question reads the cached results instead, so probes never touch
+// the dependencies; see Start.
+//
+// A Checker is safe for concurrent use. Make one with [NewChecker].
+type Checker struct {
+	timeout time.Duration
+	jitter  float64
+	maxAge  time.Duration
+
+	mu     sync.RWMutex
+	checks map[string]*entry
+	order  []string // registration order
+	loop   *loop    // background checking; nil when not started
+}
+
+// Option configures a [Checker].
+type Option func(*Checker)
+
+// WithDefaultTimeout returns an Option setting the timeout of checks
+// registered without [Timeout]. The default is [DefaultTimeout] (5s); d must
+// be positive.
+func WithDefaultTimeout(d time.Duration) Option { return func(c *Checker) { c.timeout = d } }
+
+// WithJitter returns an Option setting the jitter of background checking:
+// each wait between two runs of a check is the interval multiplied by a
+// random factor in [1-frac, 1+frac], so replicas started together do not
+// probe a dependency in step. The default is [DefaultJitter] (0.1); frac must
+// be in [0, 1), and 0 disables jitter.
+func WithJitter(frac float64) Option { return func(c *Checker) { c.jitter = frac } }
+
+// WithMaxAge returns an Option setting how old a cached result may be (see
+// [Checker.Start]) before it counts as failed with [ErrStale]. The default,
+// 0, means twice the interval plus the check's timeout: one missed round is
+// tolerated, two are not. d must not be negative.
+func WithMaxAge(d time.Duration) Option { return func(c *Checker) { c.maxAge = d } }
+
+// NewChecker returns a Checker with no checks. It panics with an error
+// matching [ErrInvalidOption] when an option is out of range, a programming
+// error like a bad regexp given to regexp.MustCompile.
+func NewChecker(opts ...Option) *Checker {
+	c := &Checker{timeout: DefaultTimeout, jitter: DefaultJitter, checks: map[string]*entry{}}
+	for _, o := range opts {
+		o(c)
+	}
+	var errs []error
+	if c.timeout <= 0 {
+		errs = append(errs, fmt.Errorf("%w: default timeout %v is not positive", ErrInvalidOption, c.timeout))
+	}
+	if !(c.jitter >= 0 && c.jitter < 1) {
+		errs = append(errs, fmt.Errorf("%w: jitter %v is not in [0, 1)", ErrInvalidOption, c.jitter))
+	}
+	if c.maxAge < 0 {
+		errs = append(errs, fmt.Errorf("%w: max age %v is negative", ErrInvalidOption, c.maxAge))
+	}
+	if err := errors.Join(errs...); err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// CheckOption configures one check at [Checker.Register].
+type CheckOption func(*entry)
+
+// Timeout returns a CheckOption bounding each run of the check to d. The
+// default is the checker's (see [WithDefaultTimeout]); d must be positive.
+func Timeout(d time.Duration) CheckOption {
+	return func(e *entry) { e.timeout = d }
+}
+
+// Optional returns a CheckOption marking the check optional: when it fails,
+// the report is [Warn] rather than [Fail], so it does not fail readiness, and
+// [Checker.Require] with no names does not require it.
+func Optional() CheckOption { return func(e *entry) { e.critical = false } }
+
+// Critical returns a CheckOption marking the check critical, the default:
+// when it fails, the report is [Fail].
+func Critical() CheckOption { return func(e *entry) { e.critical = true } }
+
+// Register adds a check named name. It returns an error, and registers
+// nothing, when name is empty ([ErrEmptyName]), fn is nil ([ErrNilCheck]),
+// name is already registered ([ErrDuplicateCheck]) or an option is out of
+// range ([ErrInvalidOption]); the error names the check.
+//
+// A check registered while background checking runs joins the schedule at
+// once.
+func (c *Checker) Register(name string, fn CheckFunc, opts ...CheckOption) error {
+	if name == "" {
+		return ErrEmptyName
+	}
+	if fn == nil {
+		return fmt.Errorf("%w: %q", ErrNilCheck, name)
+	}
+	e := &entry{name: name, fn: fn, timeout: c.timeout, critical: true}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.timeout <= 0 {
+		return fmt.Errorf("%w: check %q: timeout %v is not positive", ErrInvalidOption, name, e.timeout)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, dup := c.checks[name]; dup {
+		return fmt.Errorf("%w: %q", ErrDuplicateCheck, name)
+	}
+	c.checks[name] = e
+	c.order = append(c.order, name)
+	if l := c.loop; l != nil && l.ctx.Err() == nil {
+		c.spawn(l, e)
+	}
+	return nil
+}
+
+// MustRegister is like [Checker.Register] but panics on error. It suits
+// setup code whose names and functions are constants.
+func (c *Checker) MustRegister(name string, fn CheckFunc, opts ...CheckOption) {
+	if err := c.Register(name, fn, opts...); err != nil {
+		panic(err)
+	}
+}
+
+// CheckAll returns the status of every check, keyed by name. Checks run
+// concurrently, so CheckAll takes about as long as the slowest check, bounded
+// by its timeout; after [Checker.Start] it reads the cache and does not wait.
+//
+// When ctx ends first, checks still running are reported as failed with
+// ctx's cause; their runs go on and their results are kept.
+func (c *Checker) CheckAll(ctx context.Context) map[string]Status {
+	sts := c.statuses(ctx, nil)
+	m := make(map[string]Status, len(sts))
+	for _, s := range sts {
+		m[s.Name] = s
+	}
+	return m
+}
+
+// Check returns the status of the check named name, running it (or joining
+// its run in flight) unless background checking has cached it. For a name
+// never registered it returns a failed Status and an error matching
+// [ErrUnknownCheck].
+func (c *Checker) Check(ctx context.Context, name string) (Status, error) {
+	s := c.statuses(ctx, []string{name})[0]
+	if errors.Is(s.Error, ErrUnknownCheck) {
+		return s, s.Error
+	}
+	return s, nil
+}
+
+// IsHealthy reports whether the check named name is healthy ([Pass] or
+// [Warn]); false for a name never registered.
+func (c *Checker) IsHealthy(ctx context.Context, name string) bool {
+	s, _ := c.Check(ctx, name)
+	return s.Healthy
+}
+
+// Require checks the named services, concurrently, and returns nil when all
+// are healthy, or an [*UnavailableError] (matching [ErrUnavailable]) listing
+// every one that is not, in the order given: the guide's startup check. A
+// name never registered counts as unhealthy. With no names it requires
+// every critical check.
+func (c *Checker) Require(ctx context.Context, names ...string) error {
+	if len(names) == 0 {
+		c.mu.RLock()
+		for _, n := range c.order {
+			if c.checks[n].critical {
+				names = append(names, n)
+			}
+		}
+		c.mu.RUnlock()
+		if len(names) == 0 {
+			return nil
+		}
+	}
+	var bad *UnavailableError
+	for _, s := range c.statuses(ctx, names) {
+		if !s.Healthy {
+			if bad == nil {
+				bad = &UnavailableError{}
+			}
+			bad.Names = append(bad.Names, s.Name)
+			bad.Statuses = append(bad.Statuses, s)
+		}
+	}
+	if bad == nil {
+		return nil
+	}
+	return bad
+}
+
+// statuses returns the status of each named check (every check, in
+// registration order, when names is nil), in order.
+func (c *Checker) statuses(ctx context.Context, names []string) []Status {
+	c.mu.RLock()
+	if names == nil {
+		names = slices.Clone(c.order)
+	}
+	es := make([]*entry, len(names))
+	for i, n := range names {
+		es[i] = c.checks[n]
+	}
+	l := c.loop
+	c.mu.RUnlock()
+
+	out := make([]Status, len(names))
+	if l != nil && l.ctx.Err() == nil {
+		now := time.Now()
+		for i, e := range es {
+			if e == nil {
+				out[i] = unknown(names[i])
+				continue
+			}
+			out[i] = c.cached(e, l, now)
+		}
+		return out
+	}
+	fs := make([]*flight, len(es))
+	for i, e := range es {
+		if e != nil {
+			fs[i] = e.begin(ctx)
+		}
+	}
+	for i, e := range es {
+		if e == nil {
+			out[i] = unknown(names[i])
+			continue
+		}
+		out[i] = e.wait(ctx, fs[i])
+	}
+	return out
+}
+
+func unknown(name string) Status {
+	return Status{Name: name, Result: Fail, Critical: true, Error: fmt.Errorf("%w: %q", ErrUnknownCheck, name)}
+}
+
+// cached returns e's cached status, failed when missing or older than the
+// max age.
+func (c *Checker) cached(e *entry, l *loop, now time.Time) Status {
+	p := e.last.Load()
+	if p == nil {
+		return e.status(ErrNotChecked, 0, time.Time{})
+	}
+	s := *p
+	maxAge := c.maxAge
+	if maxAge == 0 {
+		maxAge = 2*l.interval + e.timeout
+	}
+	if age := now.Sub(s.LastCheck); age > maxAge {
+		s.Result, s.Healthy = Fail, false
+		s.Error = fmt.Errorf("%w: last result is %v old, max age %v", ErrStale, age, maxAge)
+	}
+	return s
+}
+
+// loop is one run of background checking.
+type loop struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	interval time.Duration
+	wg       sync.WaitGroup
+}
+
+// Start begins background checking and returns at once: every check runs
+// now, and then again an interval (with jitter, see [WithJitter]) after its
+// previous run ended or timed out, so runs of a check never overlap; and
+// from now on CheckAll, Check, IsHealthy, Require, [Handler] and [Endpoint]
+// read the cached results without waiting, so probes never hit a
+// dependency. Until its first run finishes a check reads as failed with
+// [ErrNotChecked], and a result older than the max age (see [WithMaxAge])
+// reads as failed with [ErrStale].
+//
+// Background checking ends when ctx is done or [Checker.Stop] is called;
+// the checker then runs checks on demand again, and may be started again.
+// Start returns an error matching [ErrStarted] when background checking is
+// already running, [ErrInvalidOption] when interval is not positive, and
+// ctx's cause when ctx is already done.
+func (c *Checker) Start(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		return fmt.Errorf("%w: interval %v is not positive", ErrInvalidOption, interval)
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.loop; l != nil && l.ctx.Err() == nil {
+		return ErrStarted
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	l := &loop{ctx: lctx, cancel: cancel, interval: interval}
+	c.loop = l
+	for _, n := range c.order {
+		c.spawn(l, c.checks[n])
+	}
+	return nil
+}
+
+// Stop ends background checking, if running, and returns once its
+// scheduling goroutines have exited. A check run in flight is not
+// interrupted: it finishes in its own goroutine, within its timeout if it
+// honours its context. Stop is safe to call more than once.
+func (c *Checker) Stop() {
+	c.mu.Lock()
+	l := c.loop
+	c.loop = nil
+	c.mu.Unlock()
+	if l != nil {
+		l.cancel()
+		l.wg.Wait()
+	}
+}
+
+// spawn starts the scheduling goroutine of e in l. c.mu must be held.
+func (c *Checker) spawn(l *loop, e *entry) {
+	l.wg.Go(func() {
+		t := time.NewTimer(0)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.ctx.Done():
+				return
+			case <-t.C:
+			}
+			f := e.begin(l.ctx)
+			select {
+			case <-l.ctx.Done():
+				return
+			case <-f.done:
+			}
+			t.Reset(c.next(l.interval))
+		}
+	})
+}
+
+// next returns interval with jitter.
+func (c *Checker) next(interval time.Duration) time.Duration {
+	if c.jitter == 0 {
+		return interval
+	}
+	f := 1 + c.jitter*(2*rand.Float64()-1)
+	return time.Duration(float64(interval) * f)
+}
+
+// entry is one registered check.
+type entry struct {
+	name     string
+	fn       CheckFunc
+	timeout  time.Duration
+	critical bool
+
+	mu   sync.Mutex
+	fl   *flight // the run in flight, until its function returns; nil when idle
+	last atomic.Pointer[Status]
+}
+
+// flight is one run of a check.
+type flight struct {
+	start     time.Time
+	done      chan struct{} // closed once st is set
+	published bool          // guarded by entry.mu
+	st        Status
+}
+
+// errExited is the error of a check that called runtime.Goexit.
+var errExited = errors.New("health: check exited without returning")
+
+// begin returns e's run in flight, starting one when there is none. The run
+// is detached from ctx's cancellation (callers share it) but keeps its
+// values, and is bounded by e.timeout.
+func (e *entry) begin(ctx context.Context) *flight {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.fl != nil {
+		return e.fl
+	}
+	f := &flight{start: time.Now(), done: make(chan struct{})}
+	e.fl = f
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.timeout)
+	stop := context.AfterFunc(rctx, func() {
+		e.publish(f, e.status(fmt.Errorf("%w after %v", ErrTimeout, e.timeout), time.Since(f.start), time.Now()))
+	})
+	go e.exec(rctx, cancel, stop, f)
+	return f
+}
+
+// exec runs e's function for f, in f's own goroutine.
+func (e *entry) exec(ctx context.Context, cancel context.CancelFunc, stop func() bool, f *flight) {
+	err := errExited
+	defer func() {
+		if stop() { // the deadline has not published a timeout: publish this result
+			lat := time.Since(f.start)
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%w after %v", ErrTimeout, e.timeout)
+			}
+			e.publish(f, e.status(err, lat, time.Now()))
+		}
+		cancel()
+		e.mu.Lock()
+		if e.fl == f {
+			e.fl = nil
+		}
+		e.mu.Unlock()
+	}()
+	err = e.call(ctx)
+}
+
+// call calls e.fn, turning a panic into a *PanicError.
+func (e *entry) call(ctx context.Context) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Check: e.name, Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return e.fn(ctx)
+}
+
+// publish records s as f's result, once, and caches it.
+func (e *entry) publish(f *flight, s Status) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if f.published {
+		return
+	}
+	f.published = true
+	f.st = s
+	e.last.Store(&s)
+	close(f.done)
+}
+
+// wait returns f's result, or a failed status with ctx's cause when ctx
+// ends first.
+func (e *entry) wait(ctx context.Context, f *flight) Status {
+	select {
+	case <-f.done:
+		return f.st
+	default:
+	}
+	select {
+	case <-f.done:
+		return f.st
+	case <-ctx.Done():
+		return e.status(context.Cause(ctx), time.Since(f.start), time.Now())
+	}
+}
+
+// status returns e's status for a run that ended with err.
+func (e *entry) status(err error, latency time.Duration, at time.Time) Status {
+	r := resultOf(err)
+	return Status{
+		Name:      e.name,
+		Healthy:   r != Fail,
+		Result:    r,
+		Critical:  e.critical,
+		Latency:   latency,
+		Error:     err,
+		LastCheck: at,
+	}
+}

@@ -1,0 +1,26 @@
+package health
+
+import (
+	"context"
+
+	"github.com/resiliencekit/resilience/endpoint"
+)
+
+// Endpoint returns a go-kit endpoint that ignores its request and returns
+// c's [Report] (a Report value, never an error), so that health can be served
+// over any go-kit transport. Options are those of [Handler]; error text is
+// left out unless [WithErrorDetails] is given.
+//
+// A Report is a go-kit transport/http StatusCoder and Headerer, so the go-kit
+// HTTP server with EncodeJSONResponse answers 503 on Fail and sends
+// Cache-Control: no-store. (EncodeJSONResponse sets its own Content-Type,
+// application/json; use [Handler] for application/health+json.)
+func Endpoint(c *Checker, opts ...HandlerOption) endpoint.Endpoint {
+	if c == nil {
+		panic("health: Endpoint: nil Checker")
+	}
+	cfg := newHandlerConfig(opts)
+	return func(ctx context.Context, _ any) (any, error) {
+		return c.report(ctx, cfg), nil
+	}
+}

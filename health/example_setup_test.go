@@ -1,0 +1,43 @@
+package health_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/resiliencekit/resilience/health"
+)
+
+// client stands in for a dependency's client, such as ChromaDB's.
+type client struct{ err error }
+
+// Heartbeat reports whether the service answers.
+func (c client) Heartbeat(context.Context) error { return c.err }
+
+var (
+	chromaClient = client{}
+	api          = client{err: errors.New("503 from https://api.example.com/health")}
+)
+
+// The guide's Setup: register the checks. A boolean check such as
+// Path("corpus").exists() goes through health.Bool.
+func Example_setup() {
+	c := health.NewChecker()
+
+	c.MustRegister("chromadb", chromaClient.Heartbeat)
+	c.MustRegister("embedding_api", api.Heartbeat, health.Timeout(2*time.Second))
+	c.MustRegister("filesystem", health.Bool(func() bool {
+		_, err := os.Stat("testdata")
+		return err == nil
+	}))
+
+	// Registering a name twice is an error.
+	err := c.Register("chromadb", chromaClient.Heartbeat)
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, health.ErrDuplicateCheck))
+	// Output:
+	// health: check already registered: "chromadb"
+	// true
+}

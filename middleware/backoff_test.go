@@ -12,9 +12,9 @@ import (
 	"github.com/resiliencekit/resilience/middleware"
 )
 
-// scheduleCase is one row of testdata/retry_schedules.json: a config with
+// retryScheduleCase is one row of testdata/retry_schedules.json: a config with
 // jitter off and the waits it must make, in order.
-type scheduleCase struct {
+type retryScheduleCase struct {
 	Name   string `json:"name"`
 	Config struct {
 		MaxAttempts   int     `json:"max_attempts"`
@@ -28,29 +28,29 @@ type scheduleCase struct {
 }
 
 // retryConfig returns the row's config.
-func (sc scheduleCase) retryConfig(t *testing.T) middleware.RetryConfig {
+func (sc retryScheduleCase) retryConfig(t *testing.T) middleware.RetryConfig {
 	t.Helper()
 	return middleware.RetryConfig{
 		MaxAttempts:   sc.Config.MaxAttempts,
-		Delay:         parseDuration(t, sc.Config.Delay),
+		Delay:         retryParseDuration(t, sc.Config.Delay),
 		NoDelay:       sc.Config.NoDelay,
 		Backoff:       sc.Config.Backoff,
-		MaxDelay:      parseDuration(t, sc.Config.MaxDelay),
+		MaxDelay:      retryParseDuration(t, sc.Config.MaxDelay),
 		DisableJitter: sc.Config.DisableJitter,
 	}
 }
 
 // delays returns the row's expected waits.
-func (sc scheduleCase) delays(t *testing.T) []time.Duration {
+func (sc retryScheduleCase) delays(t *testing.T) []time.Duration {
 	t.Helper()
 	ds := make([]time.Duration, len(sc.Delays))
 	for i, s := range sc.Delays {
-		ds[i] = parseDuration(t, s)
+		ds[i] = retryParseDuration(t, s)
 	}
 	return ds
 }
 
-func parseDuration(t *testing.T, s string) time.Duration {
+func retryParseDuration(t *testing.T, s string) time.Duration {
 	t.Helper()
 	if s == "" {
 		return 0
@@ -62,13 +62,13 @@ func parseDuration(t *testing.T, s string) time.Duration {
 	return d
 }
 
-func loadSchedules(t *testing.T) []scheduleCase {
+func loadRetrySchedules(t *testing.T) []retryScheduleCase {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "testdata", "retry_schedules.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cases []scheduleCase
+	var cases []retryScheduleCase
 	if err := json.Unmarshal(data, &cases); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func loadSchedules(t *testing.T) []scheduleCase {
 }
 
 func TestRetryConfigDelayForSchedules(t *testing.T) {
-	for _, tt := range loadSchedules(t) {
+	for _, tt := range loadRetrySchedules(t) {
 		t.Run(tt.Name, func(t *testing.T) {
 			cfg := tt.retryConfig(t)
 			if err := cfg.Validate(); err != nil {

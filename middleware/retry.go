@@ -40,8 +40,8 @@ type RetryConfig struct {
 	Backoff float64 `json:"backoff,omitempty"`
 
 	// MaxDelay caps every wait, before and after jitter. Default (0): 60s,
-	// or Delay when Delay is longer. Negative, or less than Delay when set,
-	// is an error.
+	// or Delay when Delay is longer. Negative, or set below the first delay
+	// (Delay, or its default 1s), is an error.
 	MaxDelay time.Duration `json:"max_delay,omitempty"`
 
 	// DisableJitter turns off the random spread of each wait, so the waits
@@ -51,14 +51,14 @@ type RetryConfig struct {
 	DisableJitter bool `json:"disable_jitter,omitempty"`
 
 	// RetryOn lists the errors to retry, each matched with [errors.Is].
-	// Default (empty): with RetryIf also unset, every error is retried. When RetryOn and
-	// RetryIf are both set, an error is retried if it matches either. A nil
-	// entry is an error.
+	// Default (empty): with RetryIf also unset, every error is retried.
+	// When RetryOn and RetryIf are both set, an error is retried if it
+	// matches either. A nil entry is an error. Retry keeps a copy.
 	RetryOn []error `json:"-"`
 
 	// RetryIf reports whether an error should be retried. Default (nil):
-	// with RetryOn also empty, every error is retried. It is called on the caller's
-	// goroutine and must be safe for concurrent use.
+	// with RetryOn also empty, every error is retried. It is called on the
+	// caller's goroutine and must be safe for concurrent use.
 	RetryIf func(err error) bool `json:"-"`
 
 	// OnRetry, when set, is called before each wait with the error of the
@@ -136,15 +136,19 @@ func (c RetryConfig) Validate() error {
 // any other error.
 //
 // Retry never waits past the context's deadline: if the next wait would reach
-// it, Retry gives up at once. If the context ends during a wait, Retry
-// returns at once.
+// it, Retry gives up at once, without calling OnRetry, and the result matches
+// both the last error and [context.DeadlineExceeded]. If the context ends
+// during a wait, Retry returns at once with the context's error.
 //
 // The endpoint's response and error on success are returned as they are, as
 // is the error of a first attempt that is not retried (or of the only
-// attempt, when MaxAttempts is 1). Otherwise Retry returns the last
+// attempt, when MaxAttempts is 1). Otherwise (more than one attempt, or a
+// context that stopped retrying after the first) Retry returns the last
 // attempt's response with a [*RetryError] holding the number of attempts,
 // the last error and, when the context stopped retrying early, the context's
 // error as Cause; errors.Is matches both the last error and the Cause.
+// Retry reports [EventRetry] before each wait and [EventRetryExhausted]
+// whenever it returns a *RetryError.
 //
 // Panics from the endpoint, RetryIf or OnRetry pass through untouched.
 func Retry(cfg RetryConfig) endpoint.Middleware {
@@ -203,7 +207,11 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 			}
 			return resp, r.giveUp(ctx, attempt, err, nil)
 		}
-		d := r.delayFor(attempt, rand.Float64())
+		var rnd float64
+		if r.jitter {
+			rnd = rand.Float64()
+		}
+		d := r.delayFor(attempt, rnd)
 		if deadline, ok := ctx.Deadline(); ok && !time.Now().Add(d).Before(deadline) {
 			return resp, r.giveUp(ctx, attempt, err, context.DeadlineExceeded)
 		}

@@ -21,30 +21,30 @@ import (
 )
 
 var (
-	errConn  = errors.New("connection refused")
-	errOther = errors.New("bad request")
+	errRetryConn  = errors.New("connection refused")
+	errRetryOther = errors.New("bad request")
 )
 
-// eventLog is an Observer that records every event.
-type eventLog struct {
+// retryEventLog is an Observer that records every event.
+type retryEventLog struct {
 	mu     sync.Mutex
 	events []middleware.Event
 }
 
-func (l *eventLog) Observe(_ context.Context, e middleware.Event) {
+func (l *retryEventLog) Observe(_ context.Context, e middleware.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.events = append(l.events, e)
 }
 
-func (l *eventLog) all() []middleware.Event {
+func (l *retryEventLog) all() []middleware.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]middleware.Event(nil), l.events...)
 }
 
-// quiet is an Observer that drops every event.
-var quiet = middleware.ObserverFunc(func(context.Context, middleware.Event) {})
+// retryQuiet is an Observer that drops every event.
+var retryQuiet = middleware.ObserverFunc(func(context.Context, middleware.Event) {})
 
 // retryCall records the OnRetry calls.
 type retryCall struct {
@@ -52,25 +52,25 @@ type retryCall struct {
 	attempt int
 }
 
-type onRetryLog struct {
+type retryCallLog struct {
 	mu    sync.Mutex
 	calls []retryCall
 }
 
-func (l *onRetryLog) record(err error, attempt int) {
+func (l *retryCallLog) record(err error, attempt int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls = append(l.calls, retryCall{err, attempt})
 }
 
-func (l *onRetryLog) all() []retryCall {
+func (l *retryCallLog) all() []retryCall {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]retryCall(nil), l.calls...)
 }
 
-// timed wraps next and records, for each call, the fake time since start.
-func timed(start time.Time, next endpoint.Endpoint) (endpoint.Endpoint, func() []time.Duration) {
+// retryTimed wraps next and records, for each call, the fake time since start.
+func retryTimed(start time.Time, next endpoint.Endpoint) (endpoint.Endpoint, func() []time.Duration) {
 	var mu sync.Mutex
 	var at []time.Duration
 	ep := func(ctx context.Context, req any) (any, error) {
@@ -87,18 +87,18 @@ func timed(start time.Time, next endpoint.Endpoint) (endpoint.Endpoint, func() [
 }
 
 func TestRetrySchedule(t *testing.T) {
-	for _, tt := range loadSchedules(t) {
+	for _, tt := range loadRetrySchedules(t) {
 		t.Run(tt.Name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				wantDelays := tt.delays(t)
-				events := &eventLog{}
-				retries := &onRetryLog{}
+				events := &retryEventLog{}
+				retries := &retryCallLog{}
 				cfg := tt.retryConfig(t)
 				cfg.Observer = events
 				cfg.OnRetry = retries.record
 				script := endpointtest.Script("err")
 				start := time.Now()
-				ep, callTimes := timed(start, script.Endpoint())
+				ep, callTimes := retryTimed(start, script.Endpoint())
 
 				_, err := middleware.Retry(cfg)(ep)(t.Context(), nil)
 
@@ -157,7 +157,7 @@ func TestRetrySchedule(t *testing.T) {
 // within ±50% of its base delay, each really waited, and not all alike.
 func TestRetryJitter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		events := &eventLog{}
+		events := &retryEventLog{}
 		const calls, waits = 2500, 4 // 10,000 waits
 		ep := middleware.Retry(middleware.RetryConfig{
 			MaxAttempts: waits + 1,
@@ -230,7 +230,7 @@ func TestRetryMaxAttempts(t *testing.T) {
 				ep := middleware.Retry(middleware.RetryConfig{
 					MaxAttempts: tt.maxAttempts,
 					NoDelay:     true,
-					Observer:    quiet,
+					Observer:    retryQuiet,
 				})(counter.Endpoint())
 				start := time.Now()
 
@@ -270,7 +270,7 @@ func TestRetryMaxAttempts(t *testing.T) {
 }
 
 func TestRetryFilter(t *testing.T) {
-	isOther := func(err error) bool { return errors.Is(err, errOther) }
+	isOther := func(err error) bool { return errors.Is(err, errRetryOther) }
 	never := func(error) bool { return false }
 	errThird := errors.New("third")
 	tests := []struct {
@@ -280,18 +280,18 @@ func TestRetryFilter(t *testing.T) {
 		err       error
 		wantCalls int
 	}{
-		{"default retries every error", nil, nil, errOther, 3},
-		{"empty RetryOn retries every error", []error{}, nil, errOther, 3},
-		{"RetryOn match", []error{errConn}, nil, errConn, 3},
-		{"RetryOn match wrapped", []error{errConn}, nil, fmt.Errorf("dial: %w", errConn), 3},
-		{"RetryOn second entry", []error{errOther, errConn}, nil, errConn, 3},
-		{"RetryOn no match", []error{errConn}, nil, errOther, 1},
-		{"RetryIf true", nil, isOther, errOther, 3},
-		{"RetryIf false", nil, isOther, errConn, 1},
-		{"RetryIf never", nil, never, errConn, 1},
-		{"both, RetryOn matches", []error{errConn}, isOther, errConn, 3},
-		{"both, RetryIf matches", []error{errConn}, isOther, errOther, 3},
-		{"both, neither matches", []error{errConn}, isOther, errThird, 1},
+		{"default retries every error", nil, nil, errRetryOther, 3},
+		{"empty RetryOn retries every error", []error{}, nil, errRetryOther, 3},
+		{"RetryOn match", []error{errRetryConn}, nil, errRetryConn, 3},
+		{"RetryOn match wrapped", []error{errRetryConn}, nil, fmt.Errorf("dial: %w", errRetryConn), 3},
+		{"RetryOn second entry", []error{errRetryOther, errRetryConn}, nil, errRetryConn, 3},
+		{"RetryOn no match", []error{errRetryConn}, nil, errRetryOther, 1},
+		{"RetryIf true", nil, isOther, errRetryOther, 3},
+		{"RetryIf false", nil, isOther, errRetryConn, 1},
+		{"RetryIf never", nil, never, errRetryConn, 1},
+		{"both, RetryOn matches", []error{errRetryConn}, isOther, errRetryConn, 3},
+		{"both, RetryIf matches", []error{errRetryConn}, isOther, errRetryOther, 3},
+		{"both, neither matches", []error{errRetryConn}, isOther, errThird, 1},
 		{"RetryOn DeadlineExceeded matches ErrTimeout", []error{context.DeadlineExceeded}, nil, middleware.ErrTimeout, 3},
 	}
 	for _, tt := range tests {
@@ -301,7 +301,7 @@ func TestRetryFilter(t *testing.T) {
 				NoDelay:  true,
 				RetryOn:  tt.retryOn,
 				RetryIf:  tt.retryIf,
-				Observer: quiet,
+				Observer: retryQuiet,
 			})(script.Endpoint())
 
 			_, err := ep(t.Context(), nil)
@@ -338,9 +338,9 @@ func TestRetryNotRetried(t *testing.T) {
 		cfg := middleware.RetryConfig{
 			MaxAttempts: 5,
 			NoDelay:     true,
-			RetryOn:     []error{errConn, tt.err, context.Canceled, middleware.ErrCircuitOpen, middleware.ErrRateLimited, middleware.ErrBulkheadFull},
+			RetryOn:     []error{errRetryConn, tt.err, context.Canceled, middleware.ErrCircuitOpen, middleware.ErrRateLimited, middleware.ErrBulkheadFull},
 			RetryIf:     always,
-			Observer:    quiet,
+			Observer:    retryQuiet,
 		}
 		t.Run(tt.name+" first", func(t *testing.T) {
 			script := endpointtest.New(endpointtest.Err(tt.err), endpointtest.OK("ok"))
@@ -353,7 +353,7 @@ func TestRetryNotRetried(t *testing.T) {
 			}
 		})
 		t.Run(tt.name+" later", func(t *testing.T) {
-			script := endpointtest.New(endpointtest.Err(errConn), endpointtest.Err(tt.err), endpointtest.OK("ok"))
+			script := endpointtest.New(endpointtest.Err(errRetryConn), endpointtest.Err(tt.err), endpointtest.OK("ok"))
 			_, err := middleware.Retry(cfg)(script.Endpoint())(t.Context(), nil)
 			if got := script.Calls(); got != 2 {
 				t.Errorf("calls = %d, want 2", got)
@@ -365,7 +365,7 @@ func TestRetryNotRetried(t *testing.T) {
 			if re.Attempts != 2 || re.Err != tt.err || re.Cause != nil {
 				t.Errorf("RetryError = %+v, want {Attempts: 2, Err: %v, Cause: nil}", re, tt.err)
 			}
-			if errors.Is(err, errConn) {
+			if errors.Is(err, errRetryConn) {
 				t.Errorf("err = %v matches the first attempt's error, want only the last", err)
 			}
 		})
@@ -387,7 +387,7 @@ func TestRetryCancelDuringWait(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				events := &eventLog{}
+				events := &retryEventLog{}
 				script := endpointtest.Script("err")
 				ep := middleware.Retry(middleware.RetryConfig{
 					MaxAttempts:   5,
@@ -450,8 +450,8 @@ func TestRetryDeadline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				events := &eventLog{}
-				retries := &onRetryLog{}
+				events := &retryEventLog{}
+				retries := &retryCallLog{}
 				script := endpointtest.Script("err")
 				ep := middleware.Retry(middleware.RetryConfig{
 					MaxAttempts:   4,
@@ -503,9 +503,9 @@ func TestRetryDeadline(t *testing.T) {
 	}
 }
 
-// hangFor returns an endpoint that gives each attempt its own timeout d, as
+// retryHangFor returns an endpoint that gives each attempt its own timeout d, as
 // an inner Timeout layer would, and hangs until the attempt's context ends.
-func hangFor(d time.Duration) endpoint.Endpoint {
+func retryHangFor(d time.Duration) endpoint.Endpoint {
 	return func(ctx context.Context, req any) (any, error) {
 		ctx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
@@ -532,11 +532,11 @@ func TestRetryAttemptDeadline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				counter := endpointtest.Count(hangFor(tt.attemptLim))
+				counter := endpointtest.Count(retryHangFor(tt.attemptLim))
 				ep := middleware.Retry(middleware.RetryConfig{
 					Delay:         time.Second,
 					DisableJitter: true,
-					Observer:      quiet,
+					Observer:      retryQuiet,
 				})(counter.Endpoint())
 				ctx := t.Context()
 				if tt.callerLimit > 0 {
@@ -579,13 +579,13 @@ func TestRetryCallerDeadlineLater(t *testing.T) {
 		ep := middleware.Retry(middleware.RetryConfig{
 			Delay:         time.Second,
 			DisableJitter: true,
-			Observer:      quiet,
+			Observer:      retryQuiet,
 		})(func(ctx context.Context, _ any) (any, error) {
 			calls++
 			if calls == 2 {
 				time.Sleep(5 * time.Second)
 			}
-			return nil, errConn
+			return nil, errRetryConn
 		})
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 		defer cancel()
@@ -603,8 +603,8 @@ func TestRetryCallerDeadlineLater(t *testing.T) {
 		if !ok {
 			t.Fatalf("err = %v, want a *RetryError", err)
 		}
-		if re.Attempts != 2 || re.Err != errConn || re.Cause != context.DeadlineExceeded {
-			t.Errorf("RetryError = %+v, want {Attempts: 2, Err: errConn, Cause: context.DeadlineExceeded}", re)
+		if re.Attempts != 2 || re.Err != errRetryConn || re.Cause != context.DeadlineExceeded {
+			t.Errorf("RetryError = %+v, want {Attempts: 2, Err: errRetryConn, Cause: context.DeadlineExceeded}", re)
 		}
 	})
 }
@@ -612,11 +612,11 @@ func TestRetryCallerDeadlineLater(t *testing.T) {
 func TestRetryOnRetry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		errA, errB, errC := errors.New("a"), errors.New("b"), errors.New("c")
-		retries := &onRetryLog{}
+		retries := &retryCallLog{}
 		script := endpointtest.New(endpointtest.Err(errA), endpointtest.Err(errB), endpointtest.Err(errC))
 		ep := middleware.Retry(middleware.RetryConfig{
 			OnRetry:  retries.record,
-			Observer: quiet,
+			Observer: retryQuiet,
 		})(script.Endpoint())
 
 		_, err := ep(t.Context(), nil)
@@ -674,7 +674,7 @@ func TestRetryEvents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				events := &eventLog{}
+				events := &retryEventLog{}
 				ep := middleware.Retry(middleware.RetryConfig{
 					Name:          "embedding_api",
 					DisableJitter: true,
@@ -698,8 +698,8 @@ func TestRetryEvents(t *testing.T) {
 	}
 }
 
-// logLines decodes the JSON log lines in buf.
-func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
+// retryLogLines decodes the JSON log lines in buf.
+func retryLogLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
 	t.Helper()
 	var lines []map[string]any
 	sc := bufio.NewScanner(buf)
@@ -724,7 +724,7 @@ func TestRetryLogger(t *testing.T) {
 
 		_, _ = ep(t.Context(), nil)
 
-		lines := logLines(t, &buf)
+		lines := retryLogLines(t, &buf)
 		want := []struct {
 			level, event string
 			attempt      float64
@@ -768,7 +768,7 @@ func TestRetryZeroConfig(t *testing.T) {
 			t.Errorf("elapsed = %v, want in [1.5s, 4.5s)", got)
 		}
 	})
-	if got := len(logLines(t, &buf)); got != 2 {
+	if got := len(retryLogLines(t, &buf)); got != 2 {
 		t.Errorf("log lines = %d, want 2", got)
 	}
 }
@@ -790,7 +790,7 @@ func TestRetryConfigValidate(t *testing.T) {
 		{"negative max delay", middleware.RetryConfig{MaxDelay: -time.Second}, []string{"max_delay"}},
 		{"max delay below delay", middleware.RetryConfig{Delay: 2 * time.Second, MaxDelay: time.Second}, []string{"max_delay"}},
 		{"max delay below the default delay", middleware.RetryConfig{MaxDelay: 500 * time.Millisecond}, []string{"max_delay"}},
-		{"nil RetryOn entry", middleware.RetryConfig{RetryOn: []error{errConn, nil}}, []string{"retry_on[1]"}},
+		{"nil RetryOn entry", middleware.RetryConfig{RetryOn: []error{errRetryConn, nil}}, []string{"retry_on[1]"}},
 		{
 			"every problem at once",
 			middleware.RetryConfig{MaxAttempts: -3, Delay: -1, Backoff: 0.1, MaxDelay: -1, RetryOn: []error{nil}},
@@ -851,7 +851,7 @@ func TestRetryConfigValidateOK(t *testing.T) {
 		{"delay beyond the default cap", middleware.RetryConfig{Delay: 2 * time.Minute}},
 		{"max delay equal to delay", middleware.RetryConfig{Delay: time.Second, MaxDelay: time.Second}},
 		{"max delay equal to the default delay", middleware.RetryConfig{MaxDelay: time.Second}},
-		{"filters", middleware.RetryConfig{RetryOn: []error{errConn}, RetryIf: func(error) bool { return true }}},
+		{"filters", middleware.RetryConfig{RetryOn: []error{errRetryConn}, RetryIf: func(error) bool { return true }}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -906,7 +906,7 @@ func TestRetryPanicPropagates(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			script := endpointtest.Script(tt.script...)
-			ep := middleware.Retry(middleware.RetryConfig{NoDelay: true, Observer: quiet})(script.Endpoint())
+			ep := middleware.Retry(middleware.RetryConfig{NoDelay: true, Observer: retryQuiet})(script.Endpoint())
 			func() {
 				defer func() {
 					if got := recover(); got != "boom" {
@@ -931,14 +931,14 @@ func TestRetryResponse(t *testing.T) {
 		wantErr error
 		want    any
 	}{
-		{"success", []endpointtest.Step{{Kind: endpointtest.KindErr, Response: "r1", Err: errConn}, endpointtest.OK("r2")}, nil, "r2"},
-		{"exhausted", []endpointtest.Step{{Kind: endpointtest.KindErr, Response: "r1", Err: errConn}, {Kind: endpointtest.KindErr, Response: "r2", Err: errConn}}, errConn, "r2"},
+		{"success", []endpointtest.Step{{Kind: endpointtest.KindErr, Response: "r1", Err: errRetryConn}, endpointtest.OK("r2")}, nil, "r2"},
+		{"exhausted", []endpointtest.Step{{Kind: endpointtest.KindErr, Response: "r1", Err: errRetryConn}, {Kind: endpointtest.KindErr, Response: "r2", Err: errRetryConn}}, errRetryConn, "r2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Scripted drops the response of an error step: play it here.
 			calls := 0
-			ep := middleware.Retry(middleware.RetryConfig{MaxAttempts: 2, NoDelay: true, Observer: quiet})(
+			ep := middleware.Retry(middleware.RetryConfig{MaxAttempts: 2, NoDelay: true, Observer: retryQuiet})(
 				func(context.Context, any) (any, error) {
 					st := tt.steps[calls]
 					calls++
@@ -954,7 +954,7 @@ func TestRetryResponse(t *testing.T) {
 
 func TestRetryConcurrent(t *testing.T) {
 	counter := endpointtest.Count(endpointtest.Script("err", "ok", "err", "ok").Endpoint())
-	ep := middleware.Retry(middleware.RetryConfig{MaxAttempts: 10, NoDelay: true, Observer: quiet})(counter.Endpoint())
+	ep := middleware.Retry(middleware.RetryConfig{MaxAttempts: 10, NoDelay: true, Observer: retryQuiet})(counter.Endpoint())
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {

@@ -1,0 +1,270 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/resiliencekit/resilience/endpoint"
+)
+
+// RetryConfig configures [Retry]. The zero value is the guide's default: three
+// attempts in all, waits of 1s then 2s (doubling, capped at 60s), each
+// jittered by ±50%, retrying every error except the ones Retry never retries
+// (see [Retry]).
+//
+// The wait after attempt k fails is min(Delay·Backoff^(k-1), MaxDelay), then
+// multiplied by a random factor in [0.5, 1.5) unless DisableJitter is set,
+// and capped at MaxDelay again. [RetryConfig.DelayFor] computes it.
+type RetryConfig struct {
+	// MaxAttempts is the number of calls in all, including the first.
+	// Default (0): 3. 1 means no retries. Negative is an error.
+	MaxAttempts int `json:"max_attempts,omitempty"`
+
+	// Delay is the wait after the first failed attempt, before jitter.
+	// Default (0): 1s; set NoDelay to retry without waiting. Negative is an
+	// error.
+	Delay time.Duration `json:"delay,omitempty"`
+
+	// NoDelay makes Retry retry at once, without waiting. Default: false. It
+	// is an error to set it with a nonzero Delay.
+	NoDelay bool `json:"no_delay,omitempty"`
+
+	// Backoff multiplies the delay after each further failed attempt.
+	// Default (0): 2.0. 1 keeps the delay constant. Less than 1, NaN or
+	// infinite is an error.
+	Backoff float64 `json:"backoff,omitempty"`
+
+	// MaxDelay caps every wait, before and after jitter. Default (0): 60s,
+	// or Delay when Delay is longer. Negative, or set below the first delay
+	// (Delay, or its default 1s), is an error.
+	MaxDelay time.Duration `json:"max_delay,omitempty"`
+
+	// DisableJitter turns off the random spread of each wait, so the waits
+	// are exactly Delay, Delay·Backoff, ... Default: false (jitter on, each
+	// wait spread over [0.5, 1.5) times its base delay, so that clients
+	// failing together do not retry together).
+	DisableJitter bool `json:"disable_jitter,omitempty"`
+
+	// RetryOn lists the errors to retry, each matched with [errors.Is].
+	// Default (empty): with RetryIf also unset, every error is retried.
+	// When RetryOn and RetryIf are both set, an error is retried if it
+	// matches either. A nil entry is an error. Retry keeps a copy.
+	RetryOn []error `json:"-"`
+
+	// RetryIf reports whether an error should be retried. Default (nil):
+	// with RetryOn also empty, every error is retried. It is called on the
+	// caller's goroutine and must be safe for concurrent use.
+	RetryIf func(err error) bool `json:"-"`
+
+	// OnRetry, when set, is called before each wait with the error of the
+	// attempt that just failed and that attempt's number: 1 before the first
+	// wait, 2 before the second. It is not called when Retry gives up. It is
+	// called on the caller's goroutine and must be safe for concurrent use.
+	// Default: nil.
+	OnRetry func(err error, attempt int) `json:"-"`
+
+	// Name names this layer in its events (Event.Name). Default: "".
+	Name string `json:"name,omitempty"`
+
+	// Observer receives the layer's events: [EventRetry] before each wait
+	// and [EventRetryExhausted] when Retry gives up with a [*RetryError].
+	// Default (nil): a [LogObserver] on Logger.
+	Observer Observer `json:"-"`
+
+	// Logger is the logger of the default observer, used when Observer is
+	// nil. Default (nil): [slog.Default].
+	Logger *slog.Logger `json:"-"`
+}
+
+// Validate returns nil if c is a usable configuration, or else every problem
+// in it at once: an [errors.Join] of [*ConfigError] values, each matching
+// [ErrInvalidConfig] and naming the field (as "retry.max_attempts" and
+// "RetryConfig.MaxAttempts").
+func (c RetryConfig) Validate() error {
+	p := problems{layer: "retry", goType: "RetryConfig"}
+	if c.MaxAttempts < 0 {
+		p.add("max_attempts", "MaxAttempts", c.MaxAttempts, "must not be negative (0 means the default 3)")
+	}
+	switch {
+	case c.Delay < 0:
+		p.add("delay", "Delay", c.Delay, "must not be negative (0 means the default 1s)")
+	case c.NoDelay && c.Delay != 0:
+		p.add("delay", "Delay", c.Delay, "must be zero when no_delay (NoDelay) is set")
+	}
+	switch {
+	case math.IsNaN(c.Backoff) || math.IsInf(c.Backoff, 0):
+		p.add("backoff", "Backoff", c.Backoff, "must be a finite number")
+	case c.Backoff != 0 && c.Backoff < 1:
+		p.add("backoff", "Backoff", c.Backoff, "must be at least 1 (0 means the default 2)")
+	}
+	switch s := c.schedule(); {
+	case c.MaxDelay < 0:
+		p.add("max_delay", "MaxDelay", c.MaxDelay, "must not be negative (0 means the default 60s)")
+	case c.MaxDelay > 0 && c.MaxDelay < s.delay:
+		p.add("max_delay", "MaxDelay", c.MaxDelay,
+			fmt.Sprintf("must be at least delay (Delay), which is %v", s.delay))
+	}
+	for i, e := range c.RetryOn {
+		if e == nil {
+			p.add(fmt.Sprintf("retry_on[%d]", i), fmt.Sprintf("RetryOn[%d]", i), nil, "must not be nil")
+		}
+	}
+	return p.err()
+}
+
+// Retry returns a middleware that calls the endpoint again when it fails, up
+// to cfg.MaxAttempts calls in all, waiting between calls as [RetryConfig]
+// describes. It panics with cfg.Validate's error (matching
+// [ErrInvalidConfig]) when cfg is not valid. The middleware, and every
+// endpoint it returns, is safe for concurrent use.
+//
+// An error is retried when it matches cfg.RetryOn or cfg.RetryIf (every
+// error when neither is set), except that Retry never retries:
+//   - any error once the caller's context is done (canceled or past its
+//     deadline);
+//   - an error matching [context.Canceled], whoever canceled;
+//   - the toolkit's own rejections: [ErrCircuitOpen], [ErrRateLimited],
+//     [ErrBulkheadFull], [ErrTooManyAbandoned].
+//
+// An attempt's [context.DeadlineExceeded] while the caller's context is still
+// alive (a per-attempt timeout, such as an inner [Timeout]) is retried like
+// any other error.
+//
+// Retry never waits past the context's deadline: if the next wait would reach
+// it, Retry gives up at once, without calling OnRetry, and the result matches
+// both the last error and [context.DeadlineExceeded]. If the context ends
+// during a wait, Retry returns at once with the context's error.
+//
+// The endpoint's response and error on success are returned as they are, as
+// is the error of a first attempt that is not retried (or of the only
+// attempt, when MaxAttempts is 1). Otherwise (more than one attempt, or a
+// context that stopped retrying after the first) Retry returns the last
+// attempt's response with a [*RetryError] holding the number of attempts,
+// the last error and, when the context stopped retrying early, the context's
+// error as Cause; errors.Is matches both the last error and the Cause.
+// Retry reports [EventRetry] before each wait and [EventRetryExhausted]
+// whenever it returns a *RetryError.
+//
+// Panics from the endpoint, RetryIf or OnRetry pass through untouched.
+func Retry(cfg RetryConfig) endpoint.Middleware {
+	mustValid(cfg.Validate())
+	r := &retrier{
+		retrySchedule: cfg.schedule(),
+		attempts:      cfg.MaxAttempts,
+		retryOn:       append([]error(nil), cfg.RetryOn...),
+		retryIf:       cfg.RetryIf,
+		onRetry:       cfg.OnRetry,
+		name:          cfg.Name,
+		obs:           observer(cfg.Observer, cfg.Logger),
+	}
+	if r.attempts == 0 {
+		r.attempts = retryDefaultMaxAttempts
+	}
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		if next == nil {
+			panic("middleware: Retry: nil endpoint")
+		}
+		return func(ctx context.Context, req any) (any, error) {
+			resp, err := next(ctx, req)
+			if err == nil {
+				return resp, nil
+			}
+			return r.retry(ctx, next, req, resp, err)
+		}
+	}
+}
+
+// retrier is a Retry layer's resolved configuration. It is never modified
+// after construction.
+type retrier struct {
+	retrySchedule
+	attempts int
+	retryOn  []error
+	retryIf  func(error) bool
+	onRetry  func(error, int)
+	name     string
+	obs      Observer
+}
+
+// retry runs the failure path, after attempt 1 returned resp and err != nil.
+func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp any, err error) (any, error) {
+	for attempt := 1; ; attempt++ {
+		// Attempt number attempt has just failed with err.
+		if cerr := ctx.Err(); cerr != nil {
+			if attempt == 1 {
+				return resp, err
+			}
+			return resp, r.giveUp(ctx, attempt, err, cerr)
+		}
+		if attempt >= r.attempts || !r.retryable(err) {
+			if attempt == 1 {
+				return resp, err
+			}
+			return resp, r.giveUp(ctx, attempt, err, nil)
+		}
+		var rnd float64
+		if r.jitter {
+			rnd = rand.Float64()
+		}
+		d := r.delayFor(attempt, rnd)
+		if deadline, ok := ctx.Deadline(); ok && !time.Now().Add(d).Before(deadline) {
+			return resp, r.giveUp(ctx, attempt, err, context.DeadlineExceeded)
+		}
+		if r.onRetry != nil {
+			r.onRetry(err, attempt)
+		}
+		r.obs.Observe(ctx, Event{Kind: EventRetry, Layer: "retry", Name: r.name, Attempt: attempt, Delay: d, Err: err})
+		if cerr := retryWait(ctx, d); cerr != nil {
+			return resp, r.giveUp(ctx, attempt, err, cerr)
+		}
+		resp, err = next(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+	}
+}
+
+// retryable reports whether err may be retried, the caller's context being
+// alive.
+func (r *retrier) retryable(err error) bool {
+	if errors.Is(err, context.Canceled) || rejection(err) {
+		return false
+	}
+	if r.retryOn == nil && r.retryIf == nil {
+		return true
+	}
+	for _, target := range r.retryOn {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return r.retryIf != nil && r.retryIf(err)
+}
+
+// giveUp reports EventRetryExhausted and returns the *RetryError for
+// attempts calls ending in err, stopped early by cause when it is not nil.
+func (r *retrier) giveUp(ctx context.Context, attempts int, err, cause error) error {
+	r.obs.Observe(ctx, Event{Kind: EventRetryExhausted, Layer: "retry", Name: r.name, Attempt: attempts, Err: err})
+	return &RetryError{Attempts: attempts, Err: err, Cause: cause}
+}
+
+// retryWait waits d and returns nil, or returns the context's error at once
+// if the context ends first.
+func retryWait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -75,13 +75,11 @@ func retryRecovers(ctx context.Context, w io.Writer, logger *slog.Logger) error 
 	upstream := endpointtest.Script("err:connection reset", "err:connection reset", "ok:[0.12 0.98 0.33]")
 	fetch := middleware.Retry(retryConfig(logger))(upstream.Endpoint())
 
-	start := time.Now()
 	resp, err := fetch(ctx, "hello world")
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "result: %v after %d calls to the upstream (waited about %s)\n",
-		resp, upstream.Calls(), time.Since(start).Round(10*time.Millisecond))
+	fmt.Fprintf(w, "result: %v after %d calls to the upstream\n", resp, upstream.Calls())
 	return nil
 }
 

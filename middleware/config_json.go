@@ -1,0 +1,186 @@
+package middleware
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The config structs are also the declarative file format (see [LoadStacks]).
+// These methods make their durations strings ("1.5s", or a number of seconds
+// as the guide writes them) and reject unknown keys, so a typo is an error
+// rather than a silently ignored default.
+
+// duration is a time.Duration in the file format.
+type duration time.Duration
+
+// UnmarshalJSON accepts a Go duration string ("1.5s", "2m") or a number of
+// seconds (1.5, as the guide writes delay=1.5).
+func (d *duration) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (want a string such as \"1.5s\" or a number of seconds)", s)
+		}
+		*d = duration(v)
+		return nil
+	}
+	if string(b) == "null" {
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("%s is not a duration (want a string such as \"1.5s\" or a number of seconds)", b)
+	}
+	ns := f * float64(time.Second)
+	if math.IsNaN(ns) || ns > math.MaxInt64 || ns < math.MinInt64 {
+		return fmt.Errorf("%s seconds is out of range", b)
+	}
+	*d = duration(ns)
+	return nil
+}
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// setDuration parses raw (when present) into dst, or returns a *ConfigError
+// naming layer.path.
+func setDuration(layer, path, field string, raw json.RawMessage, dst *time.Duration) error {
+	if raw == nil {
+		return nil
+	}
+	var d duration
+	if err := d.UnmarshalJSON(raw); err != nil {
+		return &ConfigError{Path: layer + "." + path, Field: field, Reason: err.Error()}
+	}
+	*dst = time.Duration(d)
+	return nil
+}
+
+// decodeStrict decodes b into v, rejecting unknown keys and trailing data.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the object")
+	}
+	return nil
+}
+
+// fileError turns a decoding error of one layer into a *ConfigError naming
+// the layer and, where the decoder says it, the field.
+func fileError(layer, goType string, err error) error {
+	if ce, ok := errors.AsType[*ConfigError](err); ok {
+		return ce
+	}
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		field := te.Field
+		if field == "" {
+			return &ConfigError{Path: layer, Field: goType, Reason: fmt.Sprintf("must be an object, not a %s", te.Value)}
+		}
+		field = strings.TrimPrefix(field, "plain.")
+		return &ConfigError{Path: layer + "." + field, Reason: fmt.Sprintf("must be of type %s, not a %s", jsonKind(te.Type.String()), te.Value)}
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		name, _ := strconv.Unquote(f)
+		return &ConfigError{Path: layer + "." + name, Reason: "unknown key"}
+	}
+	return &ConfigError{Path: layer, Field: goType, Reason: strings.TrimPrefix(msg, "json: ")}
+}
+
+func jsonKind(goType string) string {
+	switch goType {
+	case "int", "int64", "float64", "middleware.duration":
+		if goType == "middleware.duration" {
+			return "duration"
+		}
+		return "number"
+	case "bool":
+		return "boolean"
+	case "string":
+		return "string"
+	}
+	return goType
+}
+
+// UnmarshalJSON decodes the file form of a RetryConfig: durations as strings,
+// unknown keys rejected.
+func (c *RetryConfig) UnmarshalJSON(b []byte) error {
+	type plain RetryConfig
+	aux := struct {
+		*plain
+		Delay    json.RawMessage `json:"delay,omitempty"`
+		MaxDelay json.RawMessage `json:"max_delay,omitempty"`
+	}{plain: (*plain)(c)}
+	if err := decodeStrict(b, &aux); err != nil {
+		return fileError("retry", "RetryConfig", err)
+	}
+	return errors.Join(
+		setDuration("retry", "delay", "RetryConfig.Delay", aux.Delay, &c.Delay),
+		setDuration("retry", "max_delay", "RetryConfig.MaxDelay", aux.MaxDelay, &c.MaxDelay),
+	)
+}
+
+// MarshalJSON encodes a RetryConfig in the file form, durations as strings.
+func (c RetryConfig) MarshalJSON() ([]byte, error) {
+	type plain RetryConfig
+	return json.Marshal(struct {
+		plain
+		Delay    *duration `json:"delay,omitempty"`
+		MaxDelay *duration `json:"max_delay,omitempty"`
+	}{plain: plain(c), Delay: optDuration(c.Delay), MaxDelay: optDuration(c.MaxDelay)})
+}
+
+// UnmarshalJSON decodes the file form of a TimeoutConfig.
+func (c *TimeoutConfig) UnmarshalJSON(b []byte) error {
+	type plain TimeoutConfig
+	aux := struct {
+		*plain
+		Timeout json.RawMessage `json:"timeout,omitempty"`
+	}{plain: (*plain)(c)}
+	if err := decodeStrict(b, &aux); err != nil {
+		return fileError("timeout", "TimeoutConfig", err)
+	}
+	return setDuration("timeout", "timeout", "TimeoutConfig.Timeout", aux.Timeout, &c.Timeout)
+}
+
+// MarshalJSON encodes a TimeoutConfig in the file form.
+func (c TimeoutConfig) MarshalJSON() ([]byte, error) {
+	type plain TimeoutConfig
+	return json.Marshal(struct {
+		plain
+		Timeout *duration `json:"timeout,omitempty"`
+	}{plain: plain(c), Timeout: optDuration(c.Timeout)})
+}
+
+// UnmarshalJSON decodes the file form of a FallbackConfig.
+func (c *FallbackConfig) UnmarshalJSON(b []byte) error {
+	type plain FallbackConfig
+	if err := decodeStrict(b, (*plain)(c)); err != nil {
+		return fileError("fallback", "FallbackConfig", err)
+	}
+	return nil
+}
+
+func optDuration(d time.Duration) *duration {
+	if d == 0 {
+		return nil
+	}
+	v := duration(d)
+	return &v
+}

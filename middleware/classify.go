@@ -59,7 +59,8 @@ func hasTimeout(err error) bool {
 // built-in error class "connection". It is true when any error in err's tree
 // is:
 //   - the [syscall.Errno] ECONNREFUSED, ECONNRESET, ECONNABORTED or EPIPE
-//     (connection refused, reset by peer, aborted, broken pipe), bare or
+//     (connection refused, reset by peer, aborted, broken pipe), or on
+//     Windows WSAECONNREFUSED, WSAECONNRESET or WSAECONNABORTED, bare or
 //     inside a [*net.OpError] or [*os.SyscallError] (a read or write on a
 //     connection the peer dropped);
 //   - [io.ErrUnexpectedEOF] (the peer closed the connection mid-message);
@@ -91,6 +92,7 @@ func isConnectionNode(err error) bool {
 		case syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE:
 			return true
 		}
+		return platformConnectionErrno(e)
 	case *net.DNSError:
 		return e.IsTimeout || e.IsTemporary
 	case *net.OpError:

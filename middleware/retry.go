@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
@@ -61,6 +62,18 @@ type RetryConfig struct {
 	// caller's goroutine and must be safe for concurrent use.
 	RetryIf func(err error) bool `json:"-"`
 
+	// RetryOnClasses names error classes to retry: the built-in "timeout",
+	// "connection", "http-5xx" and "http-429" (see [IsTimeout] and its
+	// siblings), or a class registered in Classes. In a policy file it is
+	// retry_on: [connection, timeout]. An error is retried when it matches
+	// RetryOn, RetryOnClasses or RetryIf. An unknown name is a config error.
+	// Default: empty.
+	RetryOnClasses []string `json:"retry_on,omitempty"`
+
+	// Classes resolves the names in RetryOnClasses. Default (nil): the
+	// built-in classes only.
+	Classes *ErrorClasses `json:"-"`
+
 	// OnRetry, when set, is called before each wait with the error of the
 	// attempt that just failed and that attempt's number: 1 before the first
 	// wait, 2 before the second. It is not called when Retry gives up. It is
@@ -108,6 +121,12 @@ func (c RetryConfig) Validate() error {
 	case c.MaxDelay > 0 && c.MaxDelay < s.delay:
 		p.add("max_delay", "MaxDelay", c.MaxDelay,
 			fmt.Sprintf("must be at least delay (Delay), which is %v", s.delay))
+	}
+	for i, name := range c.RetryOnClasses {
+		if _, ok := c.Classes.Lookup(name); !ok {
+			p.add(fmt.Sprintf("retry_on[%d]", i), fmt.Sprintf("RetryOnClasses[%d]", i), name,
+				"unknown error class (known: "+strings.Join(c.Classes.Names(), ", ")+")")
+		}
 	}
 	for i, e := range c.RetryOn {
 		if e == nil {
@@ -157,7 +176,7 @@ func Retry(cfg RetryConfig) endpoint.Middleware {
 		retrySchedule: cfg.schedule(),
 		attempts:      cfg.MaxAttempts,
 		retryOn:       append([]error(nil), cfg.RetryOn...),
-		retryIf:       cfg.RetryIf,
+		retryIf:       retryPredicate(cfg),
 		onRetry:       cfg.OnRetry,
 		name:          cfg.Name,
 		obs:           observer(cfg.Observer, cfg.Logger),
@@ -267,4 +286,18 @@ func retryWait(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// retryPredicate combines RetryIf with the classes named in RetryOnClasses
+// (already validated).
+func retryPredicate(cfg RetryConfig) func(error) bool {
+	if len(cfg.RetryOnClasses) == 0 {
+		return cfg.RetryIf
+	}
+	match := cfg.Classes.MustMatch(cfg.RetryOnClasses...)
+	if cfg.RetryIf == nil {
+		return match
+	}
+	retryIf := cfg.RetryIf
+	return func(err error) bool { return match(err) || retryIf(err) }
 }

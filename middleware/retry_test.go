@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"strings"
@@ -979,5 +980,37 @@ func TestRetrySuccessAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("allocs per call = %v, want 0", allocs)
+	}
+}
+
+// TestRetryOnClasses: error classes named in RetryOnClasses (the file
+// format's retry_on) choose what is retried; an unknown name is a config
+// error naming the field.
+func TestRetryOnClasses(t *testing.T) {
+	tests := []struct {
+		name      string
+		classes   []string
+		err       error
+		wantCalls int
+	}{
+		{"timeout class retries a deadline", []string{"timeout"}, context.DeadlineExceeded, 3},
+		{"timeout class does not retry other errors", []string{"timeout"}, errors.New("boom"), 1},
+		{"either class", []string{"connection", "timeout"}, io.ErrUnexpectedEOF, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ep := endpointtest.New(endpointtest.Err(tt.err))
+			retry := middleware.Retry(middleware.RetryConfig{NoDelay: true, RetryOnClasses: tt.classes, Observer: discard})(ep.Endpoint())
+			if _, err := retry(context.Background(), nil); !errors.Is(err, tt.err) {
+				t.Errorf("err = %v, want %v", err, tt.err)
+			}
+			if got := ep.Calls(); got != tt.wantCalls {
+				t.Errorf("calls = %d, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+	err := middleware.RetryConfig{RetryOnClasses: []string{"conection"}}.Validate()
+	if !errors.Is(err, middleware.ErrInvalidConfig) || !strings.Contains(err.Error(), "retry.retry_on[0]") || !strings.Contains(err.Error(), "conection") {
+		t.Errorf("Validate() = %v, want an ErrInvalidConfig naming retry.retry_on[0] and the name", err)
 	}
 }

@@ -189,4 +189,3 @@ func (b *bulkhead) reject(ctx context.Context, err error, waited time.Duration) 
 	b.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "bulkhead", Name: b.name, Delay: waited, Err: err})
 	return err
 }
-

@@ -259,13 +259,11 @@ func (e *RateLimitError) Error() string {
 	return msg + " (next token in " + e.Delay.String() + ")"
 }
 
-// Unwrap returns [ErrRateLimited] and, when set, Cause.
-func (e *RateLimitError) Unwrap() []error {
-	if e.Cause != nil {
-		return []error{ErrRateLimited, e.Cause}
-	}
-	return []error{ErrRateLimited}
-}
+// Is reports whether target is [ErrRateLimited].
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// Unwrap returns Cause, which may be nil.
+func (e *RateLimitError) Unwrap() error { return e.Cause }
 
 // RetryAfter returns Delay: how long to wait before calling again.
 func (e *RateLimitError) RetryAfter() time.Duration { return e.Delay }

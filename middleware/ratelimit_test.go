@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"reflect"
@@ -657,6 +658,42 @@ func TestRateLimitAllowAllocatesNothing(t *testing.T) {
 				}
 			}); got != 0 {
 				t.Errorf("allocs per admitted call = %v, want 0", got)
+			}
+		})
+	}
+}
+
+// TestRateLimitAndBulkheadJSONNames checks the names the declarative format
+// uses for the two configs: every key is known, and each sets its field.
+func TestRateLimitAndBulkheadJSONNames(t *testing.T) {
+	tests := []struct {
+		name string
+		json string
+		into any
+		want any
+	}{
+		{
+			name: "rate_limit",
+			json: `{"rate": 10, "burst": 5, "wait": true, "name": "api"}`,
+			into: &middleware.RateLimitConfig{},
+			want: &middleware.RateLimitConfig{Rate: 10, Burst: 5, Wait: true, Name: "api"},
+		},
+		{
+			name: "bulkhead",
+			json: `{"max_concurrent": 4, "max_wait": 1000000, "max_queue": 8, "name": "db"}`,
+			into: &middleware.BulkheadConfig{},
+			want: &middleware.BulkheadConfig{MaxConcurrent: 4, MaxWait: time.Millisecond, MaxQueue: 8, Name: "db"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dec := json.NewDecoder(strings.NewReader(tt.json))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(tt.into); err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if !reflect.DeepEqual(tt.into, tt.want) {
+				t.Errorf("decoded %+v, want %+v", tt.into, tt.want)
 			}
 		})
 	}

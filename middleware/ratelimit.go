@@ -1,0 +1,269 @@
+package middleware
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/resiliencekit/resilience/endpoint"
+)
+
+// RateLimitConfig configures [RateLimit]: a token bucket from
+// golang.org/x/time/rate that fills at Rate tokens per second up to Burst
+// tokens, one token per call. The zero value is not usable on its own: set
+// Rate and Burst, or Limiter. Every other field's zero value is the default
+// (reject at once when no token is free).
+type RateLimitConfig struct {
+	// Rate is how many calls per second the layer admits, sustained. It must
+	// be greater than 0 and finite; there is no default. It must be zero when
+	// Limiter is set.
+	Rate float64 `json:"rate,omitempty"`
+
+	// Burst is how many calls the layer admits at once, after a quiet spell:
+	// the bucket's size. It must be at least 1; there is no default (a burst
+	// of 0 would reject every call, so it is an error rather than a limiter
+	// that never admits). It must be zero when Limiter is set.
+	Burst int `json:"burst,omitempty"`
+
+	// Wait makes a call that finds no token wait for one, up to the
+	// context's deadline, instead of being rejected at once. A call whose
+	// wait would reach the deadline is rejected at once, without waiting.
+	// Default false: reject at once (go-kit's NewErroringLimiter).
+	Wait bool `json:"wait,omitempty"`
+
+	// Limiter, when set, is the limiter the layer draws its tokens from, in
+	// place of one built from Rate and Burst: give several layers (on
+	// several endpoints, or in several stacks) the same Limiter to share one
+	// budget between them. Its limit and burst are its own and may be changed
+	// while it is in use (SetLimit, SetBurst); a limit of 0 with no tokens
+	// left rejects every call. Default nil: a limiter of the layer's own.
+	Limiter *rate.Limiter `json:"-"`
+
+	// Name names the layer in its events and errors. Default "".
+	Name string `json:"name,omitempty"`
+
+	// Observer receives the layer's events: [EventRejected] for each call
+	// turned away. Default nil: a [LogObserver] on Logger.
+	Observer Observer `json:"-"`
+
+	// Logger is the logger of the default observer when Observer is nil.
+	// Default nil: [slog.Default].
+	Logger *slog.Logger `json:"-"`
+}
+
+// Validate returns every problem in c at once, joined with [errors.Join],
+// each a [*ConfigError] matching [ErrInvalidConfig] and naming the field (as
+// "rate_limit.burst" and "RateLimitConfig.Burst"); or nil when c is valid.
+func (c RateLimitConfig) Validate() error {
+	p := problems{layer: "rate_limit", goType: "RateLimitConfig"}
+	if c.Limiter != nil {
+		if c.Rate != 0 {
+			p.add("rate", "Rate", c.Rate, "must be zero when Limiter is set (the shared limiter has its own rate)")
+		}
+		if c.Burst != 0 {
+			p.add("burst", "Burst", c.Burst, "must be zero when Limiter is set (the shared limiter has its own burst)")
+		}
+		return p.err()
+	}
+	switch {
+	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		p.add("rate", "Rate", c.Rate, "must be a finite number of calls per second")
+	case c.Rate <= 0:
+		p.add("rate", "Rate", c.Rate, "must be greater than 0 (calls per second; there is no default)")
+	}
+	if c.Burst < 1 {
+		p.add("burst", "Burst", c.Burst, "must be at least 1 (there is no default)")
+	}
+	return p.err()
+}
+
+// RateLimit returns a middleware that admits calls at cfg.Rate per second,
+// with bursts of up to cfg.Burst, and turns the others away with an error
+// matching [ErrRateLimited], without calling the endpoint. It panics with
+// cfg.Validate's error (matching [ErrInvalidConfig]) when cfg is not valid,
+// and the middleware panics, matching it too, when given a nil endpoint.
+//
+// The limiter belongs to the middleware: every endpoint one RateLimit
+// middleware wraps draws from the same limiter, as with go-kit's
+// NewErroringLimiter. Call RateLimit once per endpoint for separate budgets,
+// or set cfg.Limiter to share one limiter between separately built layers.
+// The middleware, and every endpoint it returns, is safe for concurrent use.
+//
+// A call that finds a token is passed on at once; this costs one lock of
+// the limiter and no allocation. A call that finds none is, by default,
+// rejected at once with a [*RateLimitError] whose RetryAfter is the time
+// until a token will be free. With cfg.Wait the call instead waits for its
+// token (its own reservation, so waiting calls are served in order) and then
+// proceeds; if the token would come at or after the context's deadline, the
+// call is rejected at once, without waiting, with a [*RateLimitError] that
+// matches both ErrRateLimited and [context.DeadlineExceeded] (unlike
+// x/time/rate's own Wait, whose error matches neither). If the context ends
+// during the wait, the call returns the context's error and gives its token
+// back. Each rejection is reported once as [EventRejected] with Layer
+// "rate_limit"; a caller giving up during a wait is not a rejection and is
+// not reported.
+//
+// Rejections are the toolkit's own load shedding, not a fault of the
+// endpoint: [Retry] never retries them, and a circuit breaker does not count
+// them as failures.
+func RateLimit(cfg RateLimitConfig) endpoint.Middleware {
+	mustValid(cfg.Validate())
+	l := &rateLimiter{
+		lim:  cfg.Limiter,
+		name: cfg.Name,
+		obs:  observer(cfg.Observer, cfg.Logger),
+	}
+	if l.lim == nil {
+		l.lim = rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst)
+	}
+	wait := cfg.Wait
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		if next == nil {
+			panic(fmt.Errorf("%w: rate_limit: nil endpoint", ErrInvalidConfig))
+		}
+		if wait {
+			return func(ctx context.Context, req any) (any, error) {
+				if !l.lim.Allow() {
+					if err := l.wait(ctx); err != nil {
+						return nil, err
+					}
+				}
+				return next(ctx, req)
+			}
+		}
+		return func(ctx context.Context, req any) (any, error) {
+			if !l.lim.Allow() {
+				return nil, l.reject(ctx, time.Now())
+			}
+			return next(ctx, req)
+		}
+	}
+}
+
+// rateLimiter is a RateLimit layer's resolved configuration. Its fields are
+// never modified after construction; the limiter does its own locking.
+type rateLimiter struct {
+	lim  *rate.Limiter
+	name string
+	obs  Observer
+}
+
+// reject reports and returns the rejection of a call that found no token at
+// now.
+func (l *rateLimiter) reject(ctx context.Context, now time.Time) error {
+	return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: l.untilToken(now)})
+}
+
+func (l *rateLimiter) rejected(ctx context.Context, err *RateLimitError) error {
+	l.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "rate_limit", Name: l.name, Delay: err.Delay, Err: err})
+	return err
+}
+
+// untilToken returns how long after now the limiter will have a whole token,
+// rounded up to the nanosecond, or [InfiniteDelay] when it never will.
+func (l *rateLimiter) untilToken(now time.Time) time.Duration {
+	missing := 1 - l.lim.TokensAt(now)
+	if missing <= 0 {
+		return 0
+	}
+	limit := float64(l.lim.Limit())
+	if limit <= 0 {
+		return InfiniteDelay
+	}
+	d := math.Ceil(missing / limit * float64(time.Second))
+	if d >= float64(math.MaxInt64) {
+		return InfiniteDelay
+	}
+	return time.Duration(d)
+}
+
+// wait reserves a token and waits until it is due. It returns nil when the
+// call may proceed, and otherwise the rejection or the context's error, having
+// given the token back.
+func (l *rateLimiter) wait(ctx context.Context) error {
+	now := time.Now()
+	if l.untilToken(now) >= InfiniteDelay {
+		// No token will ever come (a shared limiter whose limit was set to
+		// 0), or not within the range of a time.Duration: a reservation
+		// would be due past the end of time.
+		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: InfiniteDelay})
+	}
+	r := l.lim.ReserveN(now, 1)
+	if !r.OK() {
+		// A shared limiter whose burst was set below 1.
+		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: InfiniteDelay})
+	}
+	d := r.DelayFrom(now)
+	if d == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		r.CancelAt(now)
+		return err
+	}
+	if deadline, ok := ctx.Deadline(); ok && !now.Add(d).Before(deadline) {
+		r.CancelAt(now)
+		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: d, Cause: context.DeadlineExceeded})
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return ctx.Err()
+	}
+}
+
+// InfiniteDelay is the RetryAfter of a [*RateLimitError] from a limiter that
+// will never have a token again (a shared limiter whose limit was set to 0).
+// It is the longest [time.Duration], as x/time/rate's InfDuration.
+const InfiniteDelay = time.Duration(math.MaxInt64)
+
+// RateLimitError is the error a [RateLimit] layer returns when it turns a
+// call away. It matches [ErrRateLimited] and, when the layer waits for tokens
+// and the wait would have reached the context's deadline, also
+// [context.DeadlineExceeded].
+type RateLimitError struct {
+	// Name is the layer's configured name, or "".
+	Name string
+	// Delay is how long after the rejection the limiter expected a token to
+	// be free for this call: at least that long, since other callers may take
+	// it first. [InfiniteDelay] when no token will ever come.
+	Delay time.Duration
+	// Cause is [context.DeadlineExceeded] when a waiting layer rejected the
+	// call because its wait would have reached the context's deadline, and
+	// nil when a rejecting layer found no token.
+	Cause error
+}
+
+// Error implements error: "middleware: rate limited: api (next token in
+// 100ms)", or "middleware: rate limited: api (waiting 100ms for a token would
+// pass the context deadline)".
+func (e *RateLimitError) Error() string {
+	msg := ErrRateLimited.Error()
+	if e.Name != "" {
+		msg += ": " + e.Name
+	}
+	switch {
+	case e.Delay >= InfiniteDelay:
+		return msg + " (no token will come)"
+	case e.Cause != nil:
+		return msg + " (waiting " + e.Delay.String() + " for a token would pass the context deadline)"
+	}
+	return msg + " (next token in " + e.Delay.String() + ")"
+}
+
+// Is reports whether target is [ErrRateLimited].
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// Unwrap returns Cause, which may be nil.
+func (e *RateLimitError) Unwrap() error { return e.Cause }
+
+// RetryAfter returns Delay: how long to wait before calling again.
+func (e *RateLimitError) RetryAfter() time.Duration { return e.Delay }

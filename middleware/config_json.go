@@ -184,3 +184,34 @@ func optDuration(d time.Duration) *duration {
 	v := duration(d)
 	return &v
 }
+
+// UnmarshalJSON decodes the file form of a BulkheadConfig.
+func (c *BulkheadConfig) UnmarshalJSON(b []byte) error {
+	type plain BulkheadConfig
+	aux := struct {
+		*plain
+		MaxWait json.RawMessage `json:"max_wait,omitempty"`
+	}{plain: (*plain)(c)}
+	if err := decodeStrict(b, &aux); err != nil {
+		return fileError("bulkhead", "BulkheadConfig", err)
+	}
+	return setDuration("bulkhead", "max_wait", "BulkheadConfig.MaxWait", aux.MaxWait, &c.MaxWait)
+}
+
+// MarshalJSON encodes a BulkheadConfig in the file form.
+func (c BulkheadConfig) MarshalJSON() ([]byte, error) {
+	type plain BulkheadConfig
+	return json.Marshal(struct {
+		plain
+		MaxWait *duration `json:"max_wait,omitempty"`
+	}{plain: plain(c), MaxWait: optDuration(c.MaxWait)})
+}
+
+// UnmarshalJSON decodes the file form of a RateLimitConfig.
+func (c *RateLimitConfig) UnmarshalJSON(b []byte) error {
+	type plain RateLimitConfig
+	if err := decodeStrict(b, (*plain)(c)); err != nil {
+		return fileError("rate_limit", "RateLimitConfig", err)
+	}
+	return nil
+}

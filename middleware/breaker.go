@@ -200,12 +200,15 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 			To:    c.To.String(),
 		})
 	})
-	cl := classifier{failOn: cfg.FailOn, failIf: cfg.FailIf}
+	cl := &classifier{failOn: cfg.FailOn, failIf: cfg.FailIf}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
-		return func(ctx context.Context, request any) (response any, err error) {
-			t, err := b.Allow()
-			if err != nil {
-				return nil, err
+		return func(ctx context.Context, request any) (any, error) {
+			t, ok := b.AllowFast() // inlined: one atomic load
+			if !ok {
+				var err error
+				if t, err = b.Allow(); err != nil {
+					return nil, err
+				}
 			}
 			finished := false
 			defer func() {
@@ -213,13 +216,13 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 					b.Done(t, registry.Failure)
 				}
 			}()
-			response, err = next(ctx, request)
+			response, err := next(ctx, request)
 			finished = true
-			if err == nil {
-				b.Done(t, registry.Success)
-			} else {
-				b.Done(t, cl.outcome(ctx, err))
+			if err != nil {
+				cl.failed(ctx, b, t, err)
+				return response, err
 			}
+			b.Done(t, registry.Success) // inlined: one atomic load on the fast path
 			return response, err
 		}
 	}
@@ -231,7 +234,15 @@ type classifier struct {
 	failIf func(error) bool
 }
 
-func (c classifier) outcome(ctx context.Context, err error) registry.Outcome {
+// failed records the outcome of a call that returned err. It is kept out of
+// line, so that the success path stays small.
+//
+//go:noinline
+func (c *classifier) failed(ctx context.Context, b *registry.Breaker, t registry.Ticket, err error) {
+	b.Done(t, c.outcome(ctx, err))
+}
+
+func (c *classifier) outcome(ctx context.Context, err error) registry.Outcome {
 	if errors.Is(err, context.Canceled) || (ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded)) {
 		return registry.Excluded // the caller gave up: no verdict on the service
 	}

@@ -302,18 +302,24 @@ func (b *Breaker) Settings() Settings { return b.settings }
 // Allow asks to make one call. It returns a ticket to hand to [Breaker.Done]
 // with the call's outcome, or a [*CircuitOpenError] when the breaker rejects
 // the call (then make no call and call no Done). It does not allocate.
-func (b *Breaker) Allow() (t Ticket, err error) {
-	if t.gate = b.gate.Load(); t.gate&1 == 0 {
-		return b.allowNotClean()
+func (b *Breaker) Allow() (Ticket, error) {
+	if g := b.gate.Load(); g&1 != 0 {
+		return Ticket{gate: g}, nil
 	}
-	return t, nil
-}
-
-func (b *Breaker) allowNotClean() (Ticket, error) {
 	if e := b.openErr.Load(); e != nil {
 		return Ticket{}, e
 	}
 	return b.allowSlow()
+}
+
+// AllowFast is the fast half of [Breaker.Allow], small enough to be inlined
+// into the caller: when the breaker is closed with no failure streak (and
+// uses the consecutive rule alone) it admits the call and returns its ticket
+// and true, with one atomic load. Otherwise it returns false, and the caller
+// must call Allow.
+func (b *Breaker) AllowFast() (Ticket, bool) {
+	g := b.gate.Load()
+	return Ticket{gate: g}, g&1 != 0
 }
 
 func (b *Breaker) allowSlow() (Ticket, error) {

@@ -118,8 +118,10 @@ func TestCircuitBreakerConstructionPanics(t *testing.T) {
 		{name: "bad name", bname: "a\x00b", wantIs: middleware.ErrInvalidConfig, mention: []string{"circuit_breaker.name"}},
 		{name: "bad config", bname: "api", cfg: middleware.BreakerConfig{SuccessThreshold: -1}, wantIs: middleware.ErrInvalidConfig, mention: []string{"success_threshold"}},
 		{
-			name:    "same name other settings",
-			setup:   func(r *registry.Registry) { middleware.CircuitBreaker("api", middleware.BreakerConfig{Registry: r, FailureThreshold: 3}) },
+			name: "same name other settings",
+			setup: func(r *registry.Registry) {
+				middleware.CircuitBreaker("api", middleware.BreakerConfig{Registry: r, FailureThreshold: 3})
+			},
 			bname:   "api",
 			cfg:     middleware.BreakerConfig{FailureThreshold: 4},
 			wantIs:  registry.ErrConflict,

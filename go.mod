@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/go-kit/kit v0.13.0
+	github.com/sony/gobreaker/v2 v2.4.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/time v0.16.0
 )

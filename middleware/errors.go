@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+
+	"github.com/resiliencekit/resilience/registry"
 )
 
 // ErrInvalidConfig is matched (with [errors.Is]) by every configuration
@@ -51,8 +53,9 @@ var ErrRateLimited = errors.New("middleware: rate limited")
 var ErrBulkheadFull = errors.New("middleware: bulkhead full")
 
 // ErrCircuitOpen is matched by the error a circuit breaker returns when it
-// rejects a call. The retry layer never retries it.
-var ErrCircuitOpen = errors.New("middleware: circuit open")
+// rejects a call (a [*CircuitOpenError]). The retry layer never retries it.
+// It is [registry.ErrOpen].
+var ErrCircuitOpen = registry.ErrOpen
 
 // rejection reports whether err is one of the toolkit's own load-shedding
 // rejections, which are never retried.

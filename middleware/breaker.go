@@ -1,0 +1,261 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/registry"
+)
+
+// CircuitOpenError is the error a [CircuitBreaker] returns when its breaker
+// rejects a call without making it: the breaker is open, or half-open with
+// every probe slot taken. It is [registry.CircuitOpenError] (a type alias):
+// Service names the breaker, State is the state that rejected the call,
+// HalfOpenAt is when the breaker half-opens and the RetryAfter method returns
+// the time left until then. It matches [ErrCircuitOpen] and unwraps to
+// gobreaker's ErrOpenState or ErrTooManyRequests. One value is shared by every
+// call rejected in one open spell: treat it as read-only.
+type CircuitOpenError = registry.CircuitOpenError
+
+// BreakerConfig configures a [CircuitBreaker]. The zero value is the guide's
+// breaker: open on the 5th consecutive failure, half-open 60s later, close
+// after 2 successful probes, every error a failure, registered in
+// [registry.Default], state changes logged with [slog.Default].
+//
+// The fields that shape the breaker (thresholds, timeout, ratio rule) are
+// its settings: every CircuitBreaker of one name in one registry must give
+// the same ones. FailOn and FailIf belong to each CircuitBreaker, not to the
+// shared breaker: they classify the calls of that middleware only, so two
+// middlewares may share a breaker with different filters.
+type BreakerConfig struct {
+	// Name is the breaker's name in its registry, used when the name given
+	// to CircuitBreaker is empty. Default none: one of the two must be set.
+	Name string `json:"name,omitempty"`
+	// FailureThreshold is the number of consecutive failures that opens the
+	// breaker: it opens on the FailureThreshold-th. Default 5.
+	FailureThreshold int `json:"failure_threshold,omitempty"`
+	// SuccessThreshold is the number of successful probes that close a
+	// half-open breaker, and how many probes half-open admits at once.
+	// Default 2.
+	SuccessThreshold int `json:"success_threshold,omitempty"`
+	// ResetTimeout is how long the breaker stays open: at exactly
+	// ResetTimeout after opening it is half-open. Default 60s.
+	ResetTimeout time.Duration `json:"reset_timeout,omitempty"`
+	// FailOn lists the errors that count as failures, matched with
+	// [errors.Is] (the guide's exceptions). Default: every error, unless
+	// FailIf is set. An error that matches neither FailOn nor FailIf is
+	// returned to the caller and counts neither as a success nor as a
+	// failure.
+	FailOn []error `json:"-"`
+	// FailIf reports whether an error counts as a failure; an error counts
+	// when it matches FailOn or FailIf. Default nil (see FailOn).
+	FailIf func(error) bool `json:"-"`
+	// FailureRatio, when above zero, adds the ratio rule for busy services:
+	// the breaker also opens when failures / (successes + failures) over the
+	// rolling Window reaches FailureRatio with at least MinRequests finished
+	// calls in the window. Between 0 and 1. Default 0: the consecutive rule
+	// alone. With the ratio rule every call goes through gobreaker (slower
+	// than the consecutive rule's fast path).
+	FailureRatio float64 `json:"failure_ratio,omitempty"`
+	// MinRequests is the number of finished calls the window must hold
+	// before the ratio rule may trip. Default 10.
+	MinRequests int `json:"min_requests,omitempty"`
+	// Window is the length of the ratio rule's rolling window. Default 60s.
+	Window time.Duration `json:"window,omitempty"`
+	// WindowBuckets is how many buckets the window rolls by. Default 10.
+	WindowBuckets int `json:"window_buckets,omitempty"`
+	// Registry holds the breaker. Default nil: [registry.Default].
+	Registry *registry.Registry `json:"-"`
+	// Observer receives an [EventStateChange] for each state change of the
+	// breaker (Layer "circuit_breaker", Name, From and To: "closed", "open",
+	// "half-open"). Default nil: log with Logger.
+	Observer Observer `json:"-"`
+	// Logger logs the events when Observer is nil. Default nil:
+	// [slog.Default].
+	Logger *slog.Logger `json:"-"`
+}
+
+// Validate returns nil if c is valid, and else every problem at once: an
+// [errors.Join] of [*ConfigError], each matching [ErrInvalidConfig]. The
+// name is checked only when set (see [CircuitBreaker] for the empty name).
+func (c BreakerConfig) Validate() error {
+	p := problems{layer: "circuit_breaker", goType: "BreakerConfig"}
+	c.validate(&p)
+	return p.err()
+}
+
+func (c BreakerConfig) validate(p *problems) {
+	if c.Name != "" {
+		if err := registry.CheckName(c.Name); err != nil {
+			p.add("name", "Name", c.Name, fmt.Sprintf("must be printable and at most %d bytes (%v)", registry.MaxNameLen, err))
+		}
+	}
+	if c.FailureThreshold < 0 {
+		p.add("failure_threshold", "FailureThreshold", c.FailureThreshold, "must not be negative")
+	}
+	if c.SuccessThreshold < 0 || c.SuccessThreshold > math.MaxUint32 {
+		p.add("success_threshold", "SuccessThreshold", c.SuccessThreshold, "must be between 0 and 4294967295")
+	}
+	if c.ResetTimeout < 0 {
+		p.add("reset_timeout", "ResetTimeout", c.ResetTimeout, "must not be negative")
+	}
+	for i, e := range c.FailOn {
+		if e == nil {
+			p.add(fmt.Sprintf("fail_on[%d]", i), fmt.Sprintf("FailOn[%d]", i), nil, "must not be nil")
+		}
+	}
+	if math.IsNaN(c.FailureRatio) || c.FailureRatio < 0 || c.FailureRatio > 1 {
+		p.add("failure_ratio", "FailureRatio", c.FailureRatio, "must be between 0 and 1")
+	}
+	if c.MinRequests < 0 {
+		p.add("min_requests", "MinRequests", c.MinRequests, "must not be negative")
+	}
+	if c.Window < 0 {
+		p.add("window", "Window", c.Window, "must not be negative")
+	}
+	if c.WindowBuckets < 0 {
+		p.add("window_buckets", "WindowBuckets", c.WindowBuckets, "must not be negative")
+	}
+	if len(p.errs) == 0 {
+		if err := c.settings().Validate(); err != nil {
+			p.add("window", "Window", c.Window, "must be at least window_buckets nanoseconds")
+		}
+	}
+}
+
+func (c BreakerConfig) settings() registry.Settings {
+	return registry.Settings{
+		FailureThreshold: c.FailureThreshold,
+		SuccessThreshold: c.SuccessThreshold,
+		ResetTimeout:     c.ResetTimeout,
+		FailureRatio:     c.FailureRatio,
+		MinRequests:      c.MinRequests,
+		Window:           c.Window,
+		WindowBuckets:    c.WindowBuckets,
+	}
+}
+
+// CircuitBreaker returns a middleware that guards an endpoint with the
+// circuit breaker called name in cfg.Registry (default [registry.Default]),
+// creating it on first use: the guide's @circuit_breaker. Every
+// CircuitBreaker of one name shares one breaker. An empty name falls back to
+// cfg.Name.
+//
+// A call the breaker admits reaches the endpoint, and its error (if any) is
+// returned unchanged; the breaker counts it as a failure when it matches
+// cfg.FailOn or cfg.FailIf (any error when both are unset), and as a success
+// when the error is nil. An error that is not a failure, and a call the
+// caller cancelled (context.Canceled, or context.DeadlineExceeded once the
+// caller's context is done), count neither way; a cancelled half-open probe
+// frees its slot at once. A panic in the endpoint counts as one failure and
+// goes on up. A call the breaker rejects never reaches the endpoint: it
+// returns a [*CircuitOpenError], which matches [ErrCircuitOpen] and which the
+// retry layer never retries.
+//
+// Each state change is reported once to cfg.Observer (or logged with
+// cfg.Logger) as an [EventStateChange], outside every lock. Several
+// CircuitBreakers of one name with the same observer (such as the default
+// logger) report each change once.
+//
+// CircuitBreaker panics, at construction, with an error matching
+// [ErrInvalidConfig] when cfg is invalid, when both names are empty, when the
+// name is refused by the registry (not printable, too long, or past the
+// registry's cap on names), or when the name already has a breaker with other
+// settings (the message names both).
+//
+// On the success path of a closed breaker with no failure streak, the
+// middleware costs two atomic loads and no allocation, lock or clock read;
+// an open breaker rejects without allocating.
+func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
+	if name != "" {
+		cfg.Name = name
+	}
+	name = cfg.Name
+	p := problems{layer: "circuit_breaker", goType: "BreakerConfig"}
+	if name == "" {
+		p.add("name", "Name", nil, "must be set (or pass a name to CircuitBreaker)")
+	}
+	cfg.validate(&p)
+	mustValid(p.err())
+	reg := cfg.Registry
+	if reg == nil {
+		reg = registry.Default
+	}
+	b, err := reg.Breaker(name, cfg.settings())
+	if err != nil {
+		panic(fmt.Errorf("%w: circuit_breaker.name: %w", ErrInvalidConfig, err))
+	}
+	obs := observer(cfg.Observer, cfg.Logger)
+	b.Subscribe(obs, func(c registry.StateChange) {
+		obs.Observe(context.Background(), Event{
+			Kind:  EventStateChange,
+			Layer: "circuit_breaker",
+			Name:  c.Name,
+			From:  c.From.String(),
+			To:    c.To.String(),
+		})
+	})
+	cl := &classifier{failOn: cfg.FailOn, failIf: cfg.FailIf}
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (any, error) {
+			t, ok := b.AllowFast() // inlined: one atomic load
+			if !ok {
+				var err error
+				if t, err = b.Allow(); err != nil {
+					return nil, err
+				}
+			}
+			finished := false
+			defer func() {
+				if !finished { // the endpoint panicked: one failure, and the panic goes on
+					b.Done(t, registry.Failure)
+				}
+			}()
+			response, err := next(ctx, request)
+			finished = true
+			if err != nil {
+				cl.failed(ctx, b, t, err)
+				return response, err
+			}
+			b.Done(t, registry.Success) // inlined: one atomic load on the fast path
+			return response, err
+		}
+	}
+}
+
+// classifier turns a call's error into the outcome the breaker records.
+type classifier struct {
+	failOn []error
+	failIf func(error) bool
+}
+
+// failed records the outcome of a call that returned err. It is kept out of
+// line, so that the success path stays small.
+//
+//go:noinline
+func (c *classifier) failed(ctx context.Context, b *registry.Breaker, t registry.Ticket, err error) {
+	b.Done(t, c.outcome(ctx, err))
+}
+
+func (c *classifier) outcome(ctx context.Context, err error) registry.Outcome {
+	if errors.Is(err, context.Canceled) || (ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded)) {
+		return registry.Excluded // the caller gave up: no verdict on the service
+	}
+	if len(c.failOn) == 0 && c.failIf == nil {
+		return registry.Failure
+	}
+	for _, target := range c.failOn {
+		if errors.Is(err, target) {
+			return registry.Failure
+		}
+	}
+	if c.failIf != nil && c.failIf(err) {
+		return registry.Failure
+	}
+	return registry.Excluded
+}

@@ -1,0 +1,223 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Errors returned by [Registry.Breaker] and the name and settings checks.
+var (
+	// ErrInvalidName is matched by the error for a breaker name that is
+	// empty, longer than [MaxNameLen] bytes, not valid UTF-8 or holds a
+	// character that is not printable.
+	ErrInvalidName = errors.New("registry: invalid breaker name")
+	// ErrInvalidSettings is matched by the error for [Settings] out of
+	// range.
+	ErrInvalidSettings = errors.New("registry: invalid breaker settings")
+	// ErrConflict is matched by the error for a name that already has a
+	// breaker with other settings. The error names both settings.
+	ErrConflict = errors.New("registry: breaker settings conflict")
+	// ErrTooManyBreakers is matched by the error for a new name when the
+	// registry already holds its cap of names (see [WithMaxBreakers]).
+	ErrTooManyBreakers = errors.New("registry: too many breakers")
+)
+
+// MaxNameLen is the longest breaker name accepted, in bytes.
+const MaxNameLen = 256
+
+// DefaultMaxBreakers is the cap on the number of names in a registry made
+// without [WithMaxBreakers].
+const DefaultMaxBreakers = 10000
+
+// Default is the registry used when none is given: the guide's class-level
+// registry of circuit breakers. It is the only package-level mutable state of
+// this module. Tests that need isolation should use their own registry made
+// with [New].
+var Default = New()
+
+// StateChange is one transition of a breaker, as reported to listeners.
+type StateChange struct {
+	// Name is the breaker's name.
+	Name string
+	// From and To are the states before and after the transition.
+	From, To State
+	// At is when the transition happened.
+	At time.Time
+}
+
+// Option configures a [Registry] made by [New].
+type Option func(*Registry)
+
+// WithMaxBreakers returns an option that caps the number of names the
+// registry holds at n (default [DefaultMaxBreakers]); n <= 0 means no cap.
+// A new name past the cap is refused with [ErrTooManyBreakers], so names
+// taken from request data cannot grow memory without bound.
+func WithMaxBreakers(n int) Option {
+	return func(r *Registry) {
+		if n <= 0 {
+			n = math.MaxInt
+		}
+		r.max = n
+	}
+}
+
+// WithListener returns an option that adds fn to the functions called with
+// every state change of every breaker in the registry. Listeners are called
+// outside every lock, one transition at a time, in the order the transitions
+// happened, exactly once each; a listener may call back into the registry
+// (State, States, Reset, Trip) without deadlock. A listener must not block
+// for long: it delays the delivery of later transitions of the same breaker.
+func WithListener(fn func(StateChange)) Option {
+	return func(r *Registry) {
+		if fn != nil {
+			r.listeners = append(r.listeners, fn)
+		}
+	}
+}
+
+// Registry holds circuit breakers by name. The same name always gives the
+// same [*Breaker]; asking for a name that exists with other [Settings] is an
+// error ([ErrConflict]), never a silent first-wins. A Registry is safe for
+// concurrent use. The zero Registry is not usable: make one with [New].
+type Registry struct {
+	max       int
+	listeners []func(StateChange)
+
+	mu       sync.RWMutex
+	breakers map[string]*Breaker
+}
+
+// New returns an empty registry configured by opts.
+func New(opts ...Option) *Registry {
+	r := &Registry{max: DefaultMaxBreakers, breakers: make(map[string]*Breaker)}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// CheckName returns nil if name is acceptable as a breaker name, and else
+// an error matching [ErrInvalidName] that says why: a name must be non-empty,
+// at most [MaxNameLen] bytes of valid UTF-8, and hold only printable
+// characters (letters, marks, numbers, punctuation, symbols and the ASCII
+// space).
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty", ErrInvalidName)
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("%w: %d bytes, at most %d allowed", ErrInvalidName, len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalidName, name)
+	}
+	for i, r := range name {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("%w: %q has a non-printable character %U at byte %d", ErrInvalidName, name, r, i)
+		}
+	}
+	return nil
+}
+
+// Breaker returns the breaker called name, creating it with settings s if
+// the registry has none of that name. It returns an error, and no breaker,
+// when the name fails [CheckName] ([ErrInvalidName]), when s is out of
+// range ([ErrInvalidSettings]), when the name exists with other settings
+// ([ErrConflict]; settings are compared after defaults are applied, so a
+// zero field and its default are the same), or when the name is new and the
+// registry is full ([ErrTooManyBreakers]).
+func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	s = s.withDefaults()
+	r.mu.RLock()
+	b := r.breakers[name]
+	r.mu.RUnlock()
+	if b == nil {
+		r.mu.Lock()
+		b = r.breakers[name]
+		if b == nil {
+			if len(r.breakers) >= r.max {
+				r.mu.Unlock()
+				return nil, fmt.Errorf("%w: %q would be breaker %d, the cap is %d", ErrTooManyBreakers, name, len(r.breakers)+1, r.max)
+			}
+			b = newBreaker(name, s, r.listeners)
+			r.breakers[name] = b
+		}
+		r.mu.Unlock()
+	}
+	if b.settings != s {
+		return nil, fmt.Errorf("%w: breaker %q exists with settings %v, asked for %v", ErrConflict, name, b.settings, s)
+	}
+	return b, nil
+}
+
+// Get returns the breaker called name and true, or nil and false if the
+// registry has no breaker of that name (the guide's CircuitBreaker.get).
+func (r *Registry) Get(name string) (*Breaker, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	b, ok := r.breakers[name]
+	return b, ok
+}
+
+// Names returns the names of the registry's breakers, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	names := make([]string, 0, len(r.breakers))
+	for n := range r.breakers {
+		names = append(names, n)
+	}
+	r.mu.RUnlock()
+	slices.Sort(names)
+	return names
+}
+
+// States returns a snapshot of every breaker, by name (the guide's
+// CircuitBreaker.get_all_states). Each snapshot's state is the one current
+// at the call: a breaker whose reset timeout has ended shows half-open, never
+// a stale open.
+func (r *Registry) States() map[string]Snapshot {
+	list := r.list()
+	out := make(map[string]Snapshot, len(list))
+	for _, b := range list {
+		out[b.name] = b.Snapshot()
+	}
+	return out
+}
+
+// Reset closes the breaker called name and clears its counts (see
+// [Breaker.Reset]). It reports whether the registry has such a breaker.
+func (r *Registry) Reset(name string) bool {
+	b, ok := r.Get(name)
+	if ok {
+		b.Reset()
+	}
+	return ok
+}
+
+// ResetAll resets every breaker of the registry.
+func (r *Registry) ResetAll() {
+	for _, b := range r.list() {
+		b.Reset()
+	}
+}
+
+func (r *Registry) list() []*Breaker {
+	r.mu.RLock()
+	list := make([]*Breaker, 0, len(r.breakers))
+	for _, b := range r.breakers {
+		list = append(list, b)
+	}
+	r.mu.RUnlock()
+	return list
+}

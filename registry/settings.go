@@ -1,0 +1,128 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Defaults applied to the zero fields of [Settings].
+const (
+	DefaultFailureThreshold = 5
+	DefaultSuccessThreshold = 2
+	DefaultResetTimeout     = 60 * time.Second
+	DefaultMinRequests      = 10
+	DefaultWindow           = 60 * time.Second
+	DefaultWindowBuckets    = 10
+)
+
+// Settings configure one breaker. The zero value is the guide's breaker:
+// open on the 5th consecutive failure, half-open 60s later, close after 2
+// successful probes. Settings are comparable: a registry compares them (after
+// applying defaults) to tell "same name, same breaker" from a conflict.
+type Settings struct {
+	// FailureThreshold is the number of consecutive failures that opens a
+	// closed breaker: it opens on the FailureThreshold-th. Default 5. The
+	// streak is never shortened by the rolling window of the ratio rule;
+	// only a success, a state change or a reset clears it.
+	FailureThreshold int `json:"failure_threshold,omitempty"`
+	// SuccessThreshold is the number of successful probes that close a
+	// half-open breaker; it is also how many probes half-open admits at
+	// once. Default 2.
+	SuccessThreshold int `json:"success_threshold,omitempty"`
+	// ResetTimeout is how long the breaker stays open: at exactly
+	// ResetTimeout after opening it is half-open. Default 60s.
+	ResetTimeout time.Duration `json:"reset_timeout,omitempty"`
+	// FailureRatio, when above zero, adds the ratio rule: a closed breaker
+	// also opens when failures / (successes + failures) over the rolling
+	// Window reaches FailureRatio with at least MinRequests finished calls in
+	// the window. At most 1. Default 0: the consecutive rule alone.
+	FailureRatio float64 `json:"failure_ratio,omitempty"`
+	// MinRequests is the number of finished calls the window must hold before
+	// the ratio rule may trip. Default 10. Used only with FailureRatio.
+	MinRequests int `json:"min_requests,omitempty"`
+	// Window is the length of the rolling window of the ratio rule. Default
+	// 60s. Used only with FailureRatio.
+	Window time.Duration `json:"window,omitempty"`
+	// WindowBuckets is the number of buckets the window rolls by: counts
+	// leave the window one bucket (Window/WindowBuckets) at a time. Default
+	// 10. Used only with FailureRatio.
+	WindowBuckets int `json:"window_buckets,omitempty"`
+}
+
+// Validate returns nil if s is in range, and else an error matching
+// [ErrInvalidSettings] that names every field out of range.
+func (s Settings) Validate() error {
+	var errs []error
+	bad := func(field string, v any, reason string) {
+		errs = append(errs, fmt.Errorf("%w: %s = %v, %s", ErrInvalidSettings, field, v, reason))
+	}
+	if s.FailureThreshold < 0 {
+		bad("FailureThreshold", s.FailureThreshold, "must not be negative")
+	}
+	if s.SuccessThreshold < 0 || s.SuccessThreshold > math.MaxUint32 {
+		bad("SuccessThreshold", s.SuccessThreshold, "must be between 0 and 4294967295")
+	}
+	if s.ResetTimeout < 0 {
+		bad("ResetTimeout", s.ResetTimeout, "must not be negative")
+	}
+	if math.IsNaN(s.FailureRatio) || s.FailureRatio < 0 || s.FailureRatio > 1 {
+		bad("FailureRatio", s.FailureRatio, "must be between 0 and 1")
+	}
+	if s.MinRequests < 0 {
+		bad("MinRequests", s.MinRequests, "must not be negative")
+	}
+	if s.Window < 0 {
+		bad("Window", s.Window, "must not be negative")
+	}
+	if s.WindowBuckets < 0 {
+		bad("WindowBuckets", s.WindowBuckets, "must not be negative")
+	}
+	if len(errs) == 0 {
+		d := s.withDefaults()
+		if d.FailureRatio > 0 && d.Window < time.Duration(d.WindowBuckets) {
+			bad("Window", d.Window, fmt.Sprintf("must be at least WindowBuckets (%d) nanoseconds", d.WindowBuckets))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns s with its zero fields set to their defaults. The
+// window fields are zeroed when the ratio rule is off, so that they never
+// make two otherwise equal settings conflict.
+func (s Settings) withDefaults() Settings {
+	if s.FailureThreshold == 0 {
+		s.FailureThreshold = DefaultFailureThreshold
+	}
+	if s.SuccessThreshold == 0 {
+		s.SuccessThreshold = DefaultSuccessThreshold
+	}
+	if s.ResetTimeout == 0 {
+		s.ResetTimeout = DefaultResetTimeout
+	}
+	if s.FailureRatio == 0 {
+		s.MinRequests, s.Window, s.WindowBuckets = 0, 0, 0
+		return s
+	}
+	if s.MinRequests == 0 {
+		s.MinRequests = DefaultMinRequests
+	}
+	if s.Window == 0 {
+		s.Window = DefaultWindow
+	}
+	if s.WindowBuckets == 0 {
+		s.WindowBuckets = DefaultWindowBuckets
+	}
+	return s
+}
+
+// String returns the settings in a compact form for error messages, such as
+// "{failure_threshold=5 success_threshold=2 reset_timeout=1m0s}".
+func (s Settings) String() string {
+	str := fmt.Sprintf("{failure_threshold=%d success_threshold=%d reset_timeout=%v", s.FailureThreshold, s.SuccessThreshold, s.ResetTimeout)
+	if s.FailureRatio > 0 || s.MinRequests != 0 || s.Window != 0 || s.WindowBuckets != 0 {
+		str += fmt.Sprintf(" failure_ratio=%v min_requests=%d window=%v window_buckets=%d", s.FailureRatio, s.MinRequests, s.Window, s.WindowBuckets)
+	}
+	return str + "}"
+}

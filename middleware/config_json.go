@@ -215,3 +215,30 @@ func (c *RateLimitConfig) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// UnmarshalJSON decodes the file form of a BreakerConfig.
+func (c *BreakerConfig) UnmarshalJSON(b []byte) error {
+	type plain BreakerConfig
+	aux := struct {
+		*plain
+		ResetTimeout json.RawMessage `json:"reset_timeout,omitempty"`
+		Window       json.RawMessage `json:"window,omitempty"`
+	}{plain: (*plain)(c)}
+	if err := decodeStrict(b, &aux); err != nil {
+		return fileError("circuit_breaker", "BreakerConfig", err)
+	}
+	return errors.Join(
+		setDuration("circuit_breaker", "reset_timeout", "BreakerConfig.ResetTimeout", aux.ResetTimeout, &c.ResetTimeout),
+		setDuration("circuit_breaker", "window", "BreakerConfig.Window", aux.Window, &c.Window),
+	)
+}
+
+// MarshalJSON encodes a BreakerConfig in the file form.
+func (c BreakerConfig) MarshalJSON() ([]byte, error) {
+	type plain BreakerConfig
+	return json.Marshal(struct {
+		plain
+		ResetTimeout *duration `json:"reset_timeout,omitempty"`
+		Window       *duration `json:"window,omitempty"`
+	}{plain: plain(c), ResetTimeout: optDuration(c.ResetTimeout), Window: optDuration(c.Window)})
+}

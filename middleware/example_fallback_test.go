@@ -100,7 +100,7 @@ func ExampleFallbackWith() {
 		fmt.Println(v, err)
 	}
 	// Output:
-	// level=WARN msg="resilience: fallback" event=fallback layer=fallback name=embedding_api error="middleware: circuit open"
+	// level=WARN msg="resilience: fallback" event=fallback layer=fallback name=embedding_api error="registry: circuit open"
 	// [] <nil>
 	// <nil> bad request
 }

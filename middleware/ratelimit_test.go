@@ -680,7 +680,7 @@ func TestRateLimitAndBulkheadJSONNames(t *testing.T) {
 		},
 		{
 			name: "bulkhead",
-			json: `{"max_concurrent": 4, "max_wait": 1000000, "max_queue": 8, "name": "db"}`,
+			json: `{"max_concurrent": 4, "max_wait": "1ms", "max_queue": 8, "name": "db"}`,
 			into: &middleware.BulkheadConfig{},
 			want: &middleware.BulkheadConfig{MaxConcurrent: 4, MaxWait: time.Millisecond, MaxQueue: 8, Name: "db"},
 		},

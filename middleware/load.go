@@ -1,0 +1,204 @@
+package middleware
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// stackKeys are the layer keys of a stack in a policy file.
+var stackKeys = []string{"fallback", "bulkhead", "rate_limit", "circuit_breaker", "retry", "timeout"}
+
+// UnmarshalJSON decodes the file form of a Stack, rejecting unknown layers
+// and unknown keys within each layer; every problem is reported at once.
+func (s *Stack) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return &ConfigError{Path: "stack", Reason: "must be an object of layers (" + strings.Join(stackKeys, ", ") + ")"}
+	}
+	var errs []error
+	for _, k := range sortedKeys(raw) {
+		v := raw[k]
+		if string(v) == "null" {
+			continue
+		}
+		var err error
+		switch k {
+		case "fallback":
+			s.Fallback = new(FallbackConfig)
+			err = s.Fallback.UnmarshalJSON(v)
+		case "bulkhead":
+			s.Bulkhead = new(BulkheadConfig)
+			err = json.Unmarshal(v, s.Bulkhead)
+		case "rate_limit":
+			s.RateLimit = new(RateLimitConfig)
+			err = json.Unmarshal(v, s.RateLimit)
+		case "circuit_breaker":
+			s.CircuitBreaker = new(BreakerConfig)
+			err = json.Unmarshal(v, s.CircuitBreaker)
+		case "retry":
+			s.Retry = new(RetryConfig)
+			err = s.Retry.UnmarshalJSON(v)
+		case "timeout":
+			s.Timeout = new(TimeoutConfig)
+			err = s.Timeout.UnmarshalJSON(v)
+		default:
+			err = &ConfigError{Path: k, Reason: "unknown layer (want one of " + strings.Join(stackKeys, ", ") + ")"}
+		}
+		if err != nil {
+			errs = append(errs, asConfigError(k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// asConfigError makes sure every decoding problem matches ErrInvalidConfig
+// and names its layer, splitting joined errors.
+func asConfigError(layer string, err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, asConfigError(layer, e))
+		}
+		return errors.Join(out...)
+	}
+	if errors.Is(err, ErrInvalidConfig) {
+		return err
+	}
+	return fileError(layer, "", err)
+}
+
+// LoadStacks reads named stacks from a policy file: src is a file path
+// (string) or an [io.Reader]. The file is YAML or JSON (JSON is YAML too), a
+// map from stack name to [Stack], with the config structs' json keys,
+// durations as strings ("1.5s") or numbers of seconds, and a fallback value as
+// any YAML/JSON value:
+//
+//	embedding_api:
+//	  fallback: {value: []}
+//	  circuit_breaker: {name: embedding_api, failure_threshold: 5, reset_timeout: 2m}
+//	  retry: {max_attempts: 3, delay: 1s}
+//
+// Unknown keys are errors, never silently ignored defaults. Every stack is
+// validated; every problem in the file is returned at once, each naming the
+// file, the stack and the field and matching [ErrInvalidConfig]. Functions
+// (a fallback endpoint, RetryIf, an observer) cannot be written in a file: set
+// them on the loaded stack by its name before building it.
+func LoadStacks(src any) (map[string]Stack, error) {
+	var (
+		data []byte
+		file string
+		err  error
+	)
+	switch v := src.(type) {
+	case string:
+		file = v
+		data, err = os.ReadFile(v)
+	case io.Reader:
+		file = "policy"
+		if n, ok := v.(interface{ Name() string }); ok {
+			file = n.Name()
+		}
+		data, err = io.ReadAll(v)
+	default:
+		return nil, fmt.Errorf("%w: LoadStacks: source is a %T, want a path (string) or an io.Reader", ErrInvalidConfig, src)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("middleware: LoadStacks: %w", err)
+	}
+	return decodeStacks(file, data)
+}
+
+func decodeStacks(file string, data []byte) (map[string]Stack, error) {
+	var doc any
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("%s: %w: %v", file, ErrInvalidConfig, err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); err != io.EOF {
+		return nil, fmt.Errorf("%s: %w: one YAML document expected", file, ErrInvalidConfig)
+	}
+	if doc == nil {
+		return map[string]Stack{}, nil
+	}
+	top, ok := doc.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: the file must be a map from stack name to stack", file, ErrInvalidConfig)
+	}
+	stacks := make(map[string]Stack, len(top))
+	var errs []error
+	for _, name := range sortedKeys(top) {
+		js, err := json.Marshal(jsonable(top[name]))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: stack %q: %w: %v", file, name, ErrInvalidConfig, err))
+			continue
+		}
+		var s Stack
+		if err := s.UnmarshalJSON(js); err != nil {
+			errs = append(errs, wrapEach(err, fmt.Sprintf("%s: stack %q", file, name)))
+			continue
+		}
+		if err := s.Validate(); err != nil {
+			errs = append(errs, wrapEach(err, fmt.Sprintf("%s: stack %q", file, name)))
+			continue
+		}
+		stacks[name] = s
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return stacks, nil
+}
+
+// wrapEach prefixes every error of a joined error with where.
+func wrapEach(err error, where string) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, wrapEach(e, where))
+		}
+		return errors.Join(out...)
+	}
+	return fmt.Errorf("%s: %w", where, err)
+}
+
+// jsonable converts what the YAML decoder produced into values encoding/json
+// accepts (maps with non-string keys become string-keyed).
+func jsonable(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			t[k] = jsonable(e)
+		}
+		return t
+	case map[any]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			m[fmt.Sprint(k)] = jsonable(e)
+		}
+		return m
+	case []any:
+		for i, e := range t {
+			t[i] = jsonable(e)
+		}
+		return t
+	}
+	return v
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,27 @@
+package health_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/resiliencekit/resilience/health"
+	"github.com/resiliencekit/resilience/registry"
+)
+
+// The guide's "Monitor Circuit States" as a health check: one line turns every
+// open circuit into a failing check.
+func ExampleBreakerCheck() {
+	reg := registry.New()
+	b, _ := reg.Breaker("chromadb", registry.Settings{})
+
+	checker := health.NewChecker()
+	checker.MustRegister("circuits", health.BreakerCheck(reg))
+
+	fmt.Println(checker.IsHealthy(context.Background(), "circuits"))
+	b.Trip()
+	st, _ := checker.Check(context.Background(), "circuits")
+	fmt.Println(st.Healthy, st.Error)
+	// Output:
+	// true
+	// false health: circuit open: registry: circuit open: chromadb
+}

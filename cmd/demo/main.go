@@ -18,6 +18,7 @@ import (
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/endpoint/endpointtest"
 	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/registry"
 )
 
 func main() {
@@ -50,6 +51,7 @@ func run(ctx context.Context, w io.Writer) error {
 		{"Timeout: a hung call is cut at its deadline", timeoutCuts},
 		{"Fallback value: every attempt fails, the caller gets []", fallbackServed},
 		{"The guide's combined stack: fallback, retry, per-attempt timeout", combined},
+		{"Circuit breaker: an outage opens it, calls are rejected fast and served the fallback", breakerOpens},
 	}
 	for i, s := range scenarios {
 		fmt.Fprintf(w, "\n== %d. %s\n", i+1, s.title)
@@ -130,3 +132,30 @@ func combined(ctx context.Context, w io.Writer, logger *slog.Logger) error {
 	fmt.Fprintf(w, "result: %v after %d upstream calls\n", resp, upstream.Calls())
 	return nil
 }
+
+func breakerOpens(ctx context.Context, w io.Writer, logger *slog.Logger) error {
+	reg := registry.New()
+	upstream := endpointtest.Script("err:connection refused")
+	getEmbeddings := endpoint.Chain(
+		middleware.FallbackWith(middleware.FallbackConfig{Name: "embedding_api", Value: []float32{}, Logger: logger}),
+		middleware.CircuitBreaker("embedding_api", middleware.BreakerConfig{
+			FailureThreshold: 2,
+			ResetTimeout:     2 * time.Minute,
+			Registry:         reg,
+			Logger:           logger,
+		}),
+		middleware.Retry(middleware.RetryConfig{Name: "embedding_api", NoDelay: true, Logger: discard}),
+	)(upstream.Endpoint())
+
+	for i := 1; i <= 3; i++ {
+		resp, err := getEmbeddings(ctx, "text")
+		fmt.Fprintf(w, "call %d: %v %v (upstream calls so far: %d)\n", i, resp, err, upstream.Calls())
+	}
+	s := reg.States()["embedding_api"]
+	fmt.Fprintf(w, "breaker %s: state %s, consecutive failures %d\n", s.Name, s.State, s.ConsecutiveFailures)
+	return nil
+}
+
+// discard drops the retry layer's own events in the breaker scenario, to keep
+// its story short.
+var discard = slog.New(slog.DiscardHandler)

@@ -17,7 +17,16 @@
 //   - [Fallback], [FallbackFunc], [FallbackValue] and [FallbackWith]: serve
 //     another endpoint, a function's result or a fixed value when a call
 //     fails (the guide's @fallback and @with_fallback_value).
+//   - [CircuitBreaker]: stop calling a failing service (the guide's
+//     @circuit_breaker), on sony/gobreaker, shared by name through a
+//     registry.
+//   - [RateLimit] and [Bulkhead]: shed load before it reaches the service.
 //   - [Recover]: turn a panic into a [*PanicError].
+//   - [Stack] and [LoadStacks]: compose the layers declaratively, in code or
+//     from a policy file, always in the guide's order.
+//
+// Named error classes ([IsTimeout], [IsConnection], [IsHTTP5xx], [IsHTTP429],
+// [ErrorClasses]) choose what is retried.
 //
 // # Composition order
 //

@@ -25,18 +25,6 @@ var (
 	errInvalid = errors.New("invalid argument")
 )
 
-// eventLog is an Observer that records state changes as "from>to".
-type eventLog struct {
-	mu     sync.Mutex
-	events []middleware.Event
-}
-
-func (l *eventLog) Observe(_ context.Context, e middleware.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
 func (l *eventLog) changes() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

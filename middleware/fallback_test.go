@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -21,24 +20,6 @@ var (
 	errFallback = errors.New("fallback failed")
 	errOther    = errors.New("other failure")
 )
-
-// recorder is an Observer that keeps every event it is given.
-type recorder struct {
-	mu     sync.Mutex
-	events []middleware.Event
-}
-
-func (r *recorder) Observe(_ context.Context, e middleware.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) Events() []middleware.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]middleware.Event(nil), r.events...)
-}
 
 // withResp returns an endpoint that fails with err and a non-nil response, to
 // check that a failure passed through keeps its response.

@@ -26,24 +26,6 @@ var (
 	errRetryOther = errors.New("bad request")
 )
 
-// retryEventLog is an Observer that records every event.
-type retryEventLog struct {
-	mu     sync.Mutex
-	events []middleware.Event
-}
-
-func (l *retryEventLog) Observe(_ context.Context, e middleware.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-func (l *retryEventLog) all() []middleware.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]middleware.Event(nil), l.events...)
-}
-
 // retryQuiet is an Observer that drops every event.
 var retryQuiet = middleware.ObserverFunc(func(context.Context, middleware.Event) {})
 

@@ -18,24 +18,6 @@ import (
 
 const timeoutD = 100 * time.Millisecond
 
-// timeoutEvents is an Observer that records the events it is given.
-type timeoutEvents struct {
-	mu     sync.Mutex
-	events []middleware.Event
-}
-
-func (r *timeoutEvents) Observe(_ context.Context, e middleware.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *timeoutEvents) all() []middleware.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]middleware.Event(nil), r.events...)
-}
-
 func (r *timeoutEvents) count(k middleware.EventKind) int {
 	n := 0
 	for _, e := range r.all() {

@@ -59,15 +59,17 @@ type BreakerConfig struct {
 	// the breaker also opens when failures / (successes + failures) over the
 	// rolling Window reaches FailureRatio with at least MinRequests finished
 	// calls in the window. Between 0 and 1. Default 0: the consecutive rule
-	// alone. With the ratio rule every call goes through gobreaker (slower
-	// than the consecutive rule's fast path).
+	// alone. With the ratio rule every call goes through gobreaker (about
+	// 200ns and one small allocation a call, where the consecutive rule's
+	// fast path takes a few nanoseconds).
 	FailureRatio float64 `json:"failure_ratio,omitempty"`
 	// MinRequests is the number of finished calls the window must hold
 	// before the ratio rule may trip. Default 10.
 	MinRequests int `json:"min_requests,omitempty"`
 	// Window is the length of the ratio rule's rolling window. Default 60s.
 	Window time.Duration `json:"window,omitempty"`
-	// WindowBuckets is how many buckets the window rolls by. Default 10.
+	// WindowBuckets is how many buckets the window rolls by: at least 2.
+	// Default 10.
 	WindowBuckets int `json:"window_buckets,omitempty"`
 	// Registry holds the breaker. Default nil: [registry.Default].
 	Registry *registry.Registry `json:"-"`
@@ -118,8 +120,8 @@ func (c BreakerConfig) validate(p *problems) {
 	if c.Window < 0 {
 		p.add("window", "Window", c.Window, "must not be negative")
 	}
-	if c.WindowBuckets < 0 {
-		p.add("window_buckets", "WindowBuckets", c.WindowBuckets, "must not be negative")
+	if c.WindowBuckets < 0 || c.WindowBuckets == 1 {
+		p.add("window_buckets", "WindowBuckets", c.WindowBuckets, "must be 0 (the default) or at least 2")
 	}
 	if len(p.errs) == 0 {
 		if err := c.settings().Validate(); err != nil {

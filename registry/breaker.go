@@ -301,7 +301,9 @@ func (b *Breaker) Settings() Settings { return b.settings }
 
 // Allow asks to make one call. It returns a ticket to hand to [Breaker.Done]
 // with the call's outcome, or a [*CircuitOpenError] when the breaker rejects
-// the call (then make no call and call no Done). It does not allocate.
+// the call (then make no call and call no Done). It does not allocate on
+// the fast path nor when it rejects; a call admitted through gobreaker (the
+// ratio rule, a failure streak, half-open) allocates gobreaker's callback.
 func (b *Breaker) Allow() (Ticket, error) {
 	if g := b.gate.Load(); g&1 != 0 {
 		return Ticket{gate: g}, nil

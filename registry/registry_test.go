@@ -122,6 +122,7 @@ func TestSettingsValidate(t *testing.T) {
 		{name: "ratio", s: registry.Settings{FailureRatio: 0.5, MinRequests: 20, Window: 10 * time.Second, WindowBuckets: 5}},
 		{name: "negative everything", s: registry.Settings{FailureThreshold: -1, SuccessThreshold: -1, ResetTimeout: -1, FailureRatio: -0.1, MinRequests: -1, Window: -1, WindowBuckets: -1}, want: 7},
 		{name: "ratio above one", s: registry.Settings{FailureRatio: 1.5}, want: 1},
+		{name: "one bucket", s: registry.Settings{FailureRatio: 0.5, WindowBuckets: 1}, want: 1},
 		{name: "window shorter than buckets", s: registry.Settings{FailureRatio: 0.5, Window: 3, WindowBuckets: 10}, want: 1},
 	}
 	for _, tt := range tests {

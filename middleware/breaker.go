@@ -212,8 +212,11 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 	cl := &classifier{failOn: cfg.FailOn, failIf: cfg.FailIf}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
-			t, ok := b.AllowFast() // inlined: one atomic load
+			t, open, ok := b.AllowFast() // inlined: one or two atomic loads
 			if !ok {
+				if open != nil {
+					return nil, open
+				}
 				var err error
 				if t, err = b.Allow(); err != nil {
 					return nil, err

@@ -314,14 +314,17 @@ func (b *Breaker) Allow() (Ticket, error) {
 	return b.allowSlow()
 }
 
-// AllowFast is the fast half of [Breaker.Allow], small enough to be inlined
-// into the caller: when the breaker is closed with no failure streak (and
-// uses the consecutive rule alone) it admits the call and returns its ticket
-// and true, with one atomic load. Otherwise it returns false, and the caller
-// must call Allow.
-func (b *Breaker) AllowFast() (Ticket, bool) {
-	g := b.gate.Load()
-	return Ticket{gate: g}, g&1 != 0
+// AllowFast is the part of [Breaker.Allow] small enough to be inlined into
+// the caller. When the breaker is closed with no failure streak (and uses
+// the consecutive rule alone) it admits the call: it returns the ticket, nil
+// and true. When the breaker is open it returns the rejection and false: make
+// no call. Otherwise it returns nil and false, and the caller must call
+// Allow. It costs one or two atomic loads.
+func (b *Breaker) AllowFast() (t Ticket, open *CircuitOpenError, ok bool) {
+	if t.gate = b.gate.Load(); t.gate&1 != 0 {
+		return t, nil, true
+	}
+	return t, b.openErr.Load(), false
 }
 
 func (b *Breaker) allowSlow() (Ticket, error) {

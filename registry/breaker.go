@@ -145,7 +145,9 @@ type subscription struct {
 // ratio rule) goes through gobreaker with the same results gobreaker gives.
 // An open breaker rejects with one atomic load and the same preallocated
 // [*CircuitOpenError] for the whole open spell; a timer moves it to half-open
-// at exactly ResetTimeout after it opened.
+// at exactly ResetTimeout after it opened (a call made in the instant between
+// the end of the timeout and the timer's run is still rejected; State,
+// Snapshot and States never show a stale open).
 //
 // # Driving a breaker in tests
 //

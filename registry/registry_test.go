@@ -636,3 +636,46 @@ func TestDefaultRegistry(t *testing.T) {
 		t.Error("Default.Get did not return the breaker")
 	}
 }
+
+// TestFastPathKeepsGobreakerOrder: outcomes apply in the order calls end, as
+// in gobreaker, even for calls admitted on the fast path.
+func TestFastPathKeepsGobreakerOrder(t *testing.T) {
+	tests := []struct {
+		name       string
+		late       registry.Outcome
+		wantStreak int
+	}{
+		{name: "late success resets the streak", late: registry.Success, wantStreak: 0},
+		{name: "late failure extends it", late: registry.Failure, wantStreak: 2},
+		{name: "late exclusion changes nothing", late: registry.Excluded, wantStreak: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, _ := registry.New().Breaker("svc", registry.Settings{})
+			early, err := b.Allow() // admitted while clean
+			if err != nil {
+				t.Fatal(err)
+			}
+			fail(t, b, 1)
+			b.Done(early, tt.late)
+			if got := b.Snapshot().ConsecutiveFailures; got != tt.wantStreak {
+				t.Errorf("streak = %d, want %d", got, tt.wantStreak)
+			}
+		})
+	}
+}
+
+func TestStaleTicketAfterTrip(t *testing.T) {
+	b, _ := registry.New().Breaker("svc", registry.Settings{FailureThreshold: 1})
+	early, _ := b.Allow()
+	b.Trip()
+	b.Done(early, registry.Success)
+	if got := b.State(); got != registry.StateOpen {
+		t.Errorf("state = %v, want open", got)
+	}
+	b.Reset()
+	b.Done(early, registry.Failure)
+	if got := b.State(); got != registry.StateClosed {
+		t.Errorf("state = %v, want closed", got)
+	}
+}

@@ -59,15 +59,17 @@ type BreakerConfig struct {
 	// the breaker also opens when failures / (successes + failures) over the
 	// rolling Window reaches FailureRatio with at least MinRequests finished
 	// calls in the window. Between 0 and 1. Default 0: the consecutive rule
-	// alone. With the ratio rule every call goes through gobreaker (slower
-	// than the consecutive rule's fast path).
+	// alone. With the ratio rule every call goes through gobreaker (about
+	// 200ns and one small allocation a call, where the consecutive rule's
+	// fast path takes a few nanoseconds).
 	FailureRatio float64 `json:"failure_ratio,omitempty"`
 	// MinRequests is the number of finished calls the window must hold
 	// before the ratio rule may trip. Default 10.
 	MinRequests int `json:"min_requests,omitempty"`
 	// Window is the length of the ratio rule's rolling window. Default 60s.
 	Window time.Duration `json:"window,omitempty"`
-	// WindowBuckets is how many buckets the window rolls by. Default 10.
+	// WindowBuckets is how many buckets the window rolls by: at least 2.
+	// Default 10.
 	WindowBuckets int `json:"window_buckets,omitempty"`
 	// Registry holds the breaker. Default nil: [registry.Default].
 	Registry *registry.Registry `json:"-"`
@@ -118,8 +120,8 @@ func (c BreakerConfig) validate(p *problems) {
 	if c.Window < 0 {
 		p.add("window", "Window", c.Window, "must not be negative")
 	}
-	if c.WindowBuckets < 0 {
-		p.add("window_buckets", "WindowBuckets", c.WindowBuckets, "must not be negative")
+	if c.WindowBuckets < 0 || c.WindowBuckets == 1 {
+		p.add("window_buckets", "WindowBuckets", c.WindowBuckets, "must be 0 (the default) or at least 2")
 	}
 	if len(p.errs) == 0 {
 		if err := c.settings().Validate(); err != nil {
@@ -168,9 +170,16 @@ func (c BreakerConfig) settings() registry.Settings {
 // registry's cap on names), or when the name already has a breaker with other
 // settings (the message names both).
 //
+// Build the middleware once per endpoint, not per request: each
+// construction subscribes its observer to the shared breaker (observers that
+// compare equal, such as the default logger, subscribe once). For names
+// taken from request data, use a [registry.Registry] directly, which returns
+// errors instead of panicking.
+//
 // On the success path of a closed breaker with no failure streak, the
-// middleware costs two atomic loads and no allocation, lock or clock read;
-// an open breaker rejects without allocating.
+// middleware costs two atomic loads and one deferred call (which counts a
+// panic), and no allocation, lock, clock read or write to shared memory; an
+// open breaker rejects with two atomic loads and no allocation.
 func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 	if name != "" {
 		cfg.Name = name
@@ -203,8 +212,11 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 	cl := &classifier{failOn: cfg.FailOn, failIf: cfg.FailIf}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
-			t, ok := b.AllowFast() // inlined: one atomic load
+			t, open, ok := b.AllowFast() // inlined: one or two atomic loads
 			if !ok {
+				if open != nil {
+					return nil, open
+				}
 				var err error
 				if t, err = b.Allow(); err != nil {
 					return nil, err

@@ -145,7 +145,9 @@ type subscription struct {
 // ratio rule) goes through gobreaker with the same results gobreaker gives.
 // An open breaker rejects with one atomic load and the same preallocated
 // [*CircuitOpenError] for the whole open spell; a timer moves it to half-open
-// at exactly ResetTimeout after it opened.
+// at exactly ResetTimeout after it opened (a call made in the instant between
+// the end of the timeout and the timer's run is still rejected; State,
+// Snapshot and States never show a stale open).
 //
 // # Driving a breaker in tests
 //
@@ -301,7 +303,9 @@ func (b *Breaker) Settings() Settings { return b.settings }
 
 // Allow asks to make one call. It returns a ticket to hand to [Breaker.Done]
 // with the call's outcome, or a [*CircuitOpenError] when the breaker rejects
-// the call (then make no call and call no Done). It does not allocate.
+// the call (then make no call and call no Done). It does not allocate on
+// the fast path nor when it rejects; a call admitted through gobreaker (the
+// ratio rule, a failure streak, half-open) allocates gobreaker's callback.
 func (b *Breaker) Allow() (Ticket, error) {
 	if g := b.gate.Load(); g&1 != 0 {
 		return Ticket{gate: g}, nil
@@ -312,14 +316,17 @@ func (b *Breaker) Allow() (Ticket, error) {
 	return b.allowSlow()
 }
 
-// AllowFast is the fast half of [Breaker.Allow], small enough to be inlined
-// into the caller: when the breaker is closed with no failure streak (and
-// uses the consecutive rule alone) it admits the call and returns its ticket
-// and true, with one atomic load. Otherwise it returns false, and the caller
-// must call Allow.
-func (b *Breaker) AllowFast() (Ticket, bool) {
-	g := b.gate.Load()
-	return Ticket{gate: g}, g&1 != 0
+// AllowFast is the part of [Breaker.Allow] small enough to be inlined into
+// the caller. When the breaker is closed with no failure streak (and uses
+// the consecutive rule alone) it admits the call: it returns the ticket, nil
+// and true. When the breaker is open it returns the rejection and false: make
+// no call. Otherwise it returns nil and false, and the caller must call
+// Allow. It costs one or two atomic loads.
+func (b *Breaker) AllowFast() (t Ticket, open *CircuitOpenError, ok bool) {
+	if t.gate = b.gate.Load(); t.gate&1 != 0 {
+		return t, nil, true
+	}
+	return t, b.openErr.Load(), false
 }
 
 func (b *Breaker) allowSlow() (Ticket, error) {

@@ -122,6 +122,7 @@ func TestSettingsValidate(t *testing.T) {
 		{name: "ratio", s: registry.Settings{FailureRatio: 0.5, MinRequests: 20, Window: 10 * time.Second, WindowBuckets: 5}},
 		{name: "negative everything", s: registry.Settings{FailureThreshold: -1, SuccessThreshold: -1, ResetTimeout: -1, FailureRatio: -0.1, MinRequests: -1, Window: -1, WindowBuckets: -1}, want: 7},
 		{name: "ratio above one", s: registry.Settings{FailureRatio: 1.5}, want: 1},
+		{name: "one bucket", s: registry.Settings{FailureRatio: 0.5, WindowBuckets: 1}, want: 1},
 		{name: "window shorter than buckets", s: registry.Settings{FailureRatio: 0.5, Window: 3, WindowBuckets: 10}, want: 1},
 	}
 	for _, tt := range tests {
@@ -633,5 +634,48 @@ func TestDefaultRegistry(t *testing.T) {
 	}
 	if got, _ := registry.Default.Get("registry_test.default"); got != b {
 		t.Error("Default.Get did not return the breaker")
+	}
+}
+
+// TestFastPathKeepsGobreakerOrder: outcomes apply in the order calls end, as
+// in gobreaker, even for calls admitted on the fast path.
+func TestFastPathKeepsGobreakerOrder(t *testing.T) {
+	tests := []struct {
+		name       string
+		late       registry.Outcome
+		wantStreak int
+	}{
+		{name: "late success resets the streak", late: registry.Success, wantStreak: 0},
+		{name: "late failure extends it", late: registry.Failure, wantStreak: 2},
+		{name: "late exclusion changes nothing", late: registry.Excluded, wantStreak: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, _ := registry.New().Breaker("svc", registry.Settings{})
+			early, err := b.Allow() // admitted while clean
+			if err != nil {
+				t.Fatal(err)
+			}
+			fail(t, b, 1)
+			b.Done(early, tt.late)
+			if got := b.Snapshot().ConsecutiveFailures; got != tt.wantStreak {
+				t.Errorf("streak = %d, want %d", got, tt.wantStreak)
+			}
+		})
+	}
+}
+
+func TestStaleTicketAfterTrip(t *testing.T) {
+	b, _ := registry.New().Breaker("svc", registry.Settings{FailureThreshold: 1})
+	early, _ := b.Allow()
+	b.Trip()
+	b.Done(early, registry.Success)
+	if got := b.State(); got != registry.StateOpen {
+		t.Errorf("state = %v, want open", got)
+	}
+	b.Reset()
+	b.Done(early, registry.Failure)
+	if got := b.State(); got != registry.StateClosed {
+		t.Errorf("state = %v, want closed", got)
 	}
 }

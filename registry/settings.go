@@ -46,8 +46,9 @@ type Settings struct {
 	// 60s. Used only with FailureRatio.
 	Window time.Duration `json:"window,omitempty"`
 	// WindowBuckets is the number of buckets the window rolls by: counts
-	// leave the window one bucket (Window/WindowBuckets) at a time. Default
-	// 10. Used only with FailureRatio.
+	// leave the window one bucket (Window/WindowBuckets) at a time. At least
+	// 2 (one bucket would be gobreaker's fixed window, not a rolling one).
+	// Default 10. Used only with FailureRatio.
 	WindowBuckets int `json:"window_buckets,omitempty"`
 }
 
@@ -76,8 +77,8 @@ func (s Settings) Validate() error {
 	if s.Window < 0 {
 		bad("Window", s.Window, "must not be negative")
 	}
-	if s.WindowBuckets < 0 {
-		bad("WindowBuckets", s.WindowBuckets, "must not be negative")
+	if s.WindowBuckets < 0 || s.WindowBuckets == 1 {
+		bad("WindowBuckets", s.WindowBuckets, "must be 0 (the default) or at least 2")
 	}
 	if len(errs) == 0 {
 		d := s.withDefaults()

@@ -211,13 +211,12 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 	})
 	cl := &classifier{failOn: cfg.FailOn, failIf: cfg.FailIf}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
-		return func(ctx context.Context, request any) (any, error) {
+		return func(ctx context.Context, request any) (response any, err error) {
 			t, open, ok := b.AllowFast() // inlined: one or two atomic loads
 			if !ok {
 				if open != nil {
 					return nil, open
 				}
-				var err error
 				if t, err = b.Allow(); err != nil {
 					return nil, err
 				}
@@ -228,14 +227,14 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 					b.Done(t, registry.Failure)
 				}
 			}()
-			response, err := next(ctx, request)
+			response, err = next(ctx, request)
 			finished = true
 			if err != nil {
 				cl.failed(ctx, b, t, err)
-				return response, err
+				return
 			}
 			b.Done(t, registry.Success) // inlined: one atomic load on the fast path
-			return response, err
+			return
 		}
 	}
 }

@@ -795,3 +795,48 @@ func TestCircuitBreakerLogsStateChanges(t *testing.T) {
 	b, _ := r.Get("api")
 	b.Reset()
 }
+
+// TestCircuitBreakerZeroAllocs guards the hot paths: a success on a closed
+// breaker and a rejection by an open or full half-open breaker allocate
+// nothing.
+func TestCircuitBreakerZeroAllocs(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(b *registry.Breaker)
+		next  endpoint.Endpoint
+	}{
+		{name: "success", setup: func(*registry.Breaker) {}, next: endpoint.Nop},
+		{name: "open rejection", setup: func(b *registry.Breaker) { b.Trip() }, next: endpoint.Nop},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := registry.New()
+			e := middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: r, Observer: quiet})(tt.next)
+			b, _ := r.Get("svc")
+			tt.setup(b)
+			defer b.Reset()
+			ctx := context.Background()
+			if got := testing.AllocsPerRun(1000, func() { _, _ = e(ctx, nil) }); got != 0 {
+				t.Errorf("allocs per call = %v, want 0", got)
+			}
+		})
+	}
+	t.Run("half-open rejection", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := registry.New()
+			release := make(chan struct{})
+			e := middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: r, Observer: quiet, SuccessThreshold: 1, ResetTimeout: time.Second})(
+				func(context.Context, any) (any, error) { <-release; return nil, nil })
+			b, _ := r.Get("svc")
+			b.Trip()
+			time.Sleep(time.Second)
+			synctest.Wait()
+			go func() { _, _ = e(context.Background(), nil) }() // takes the only probe slot
+			synctest.Wait()
+			if got := testing.AllocsPerRun(100, func() { _, _ = e(context.Background(), nil) }); got != 0 {
+				t.Errorf("allocs per call = %v, want 0", got)
+			}
+			close(release)
+		})
+	})
+}

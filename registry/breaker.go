@@ -112,8 +112,10 @@ type Snapshot struct {
 
 // machine is the state machine behind a Breaker: a gobreaker two-step
 // breaker today. It is an interface so that a state machine shared by
-// several processes (gobreaker's distributed breaker over a shared store)
-// can take its place.
+// several processes can take its place. gobreaker's DistributedCircuitBreaker
+// offers only Execute and State, so it would need a two-step adapter, and a
+// shared state changed by other processes would have to turn the local fast
+// path (the gate) off or refresh it.
 type machine interface {
 	Allow() (done func(err error), err error)
 	State() gobreaker.State

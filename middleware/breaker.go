@@ -55,6 +55,14 @@ type BreakerConfig struct {
 	// FailIf reports whether an error counts as a failure; an error counts
 	// when it matches FailOn or FailIf. Default nil (see FailOn).
 	FailIf func(error) bool `json:"-"`
+
+	// CountBusinessErrors makes a response that implements go-kit's
+	// endpoint.Failer with a non-nil Failed() count as a call's outcome,
+	// classified by FailOn and FailIf like an error; the response still
+	// reaches the caller unchanged. Default: false, business errors are
+	// successes to the breaker (go-kit's convention: they are outcomes, not
+	// faults of the service).
+	CountBusinessErrors bool `json:"count_business_errors,omitempty"`
 	// FailureRatio, when above zero, adds the ratio rule for busy services:
 	// the breaker also opens when failures / (successes + failures) over the
 	// rolling Window reaches FailureRatio with at least MinRequests finished
@@ -210,6 +218,40 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 		})
 	})
 	cl := &classifier{failOn: cfg.FailOn, failIf: cfg.FailIf}
+	if cfg.CountBusinessErrors {
+		return func(next endpoint.Endpoint) endpoint.Endpoint {
+			return func(ctx context.Context, request any) (response any, err error) {
+				t, open, ok := b.AllowFast()
+				if !ok {
+					if open != nil {
+						return nil, open
+					}
+					if t, err = b.Allow(); err != nil {
+						return nil, err
+					}
+				}
+				finished := false
+				defer func() {
+					if !finished {
+						b.Done(t, registry.Failure)
+					}
+				}()
+				response, err = next(ctx, request)
+				finished = true
+				if err == nil {
+					err = BusinessError(response)
+					if err == nil {
+						b.Done(t, registry.Success)
+						return response, nil
+					}
+					cl.failed(ctx, b, t, err)
+					return response, nil // the business error stays in the response
+				}
+				cl.failed(ctx, b, t, err)
+				return
+			}
+		}
+	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (response any, err error) {
 			t, open, ok := b.AllowFast() // inlined: one or two atomic loads
@@ -256,6 +298,9 @@ func (c *classifier) failed(ctx context.Context, b *registry.Breaker, t registry
 func (c *classifier) outcome(ctx context.Context, err error) registry.Outcome {
 	if errors.Is(err, context.Canceled) || (ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded)) {
 		return registry.Excluded // the caller gave up: no verdict on the service
+	}
+	if rejection(err) {
+		return registry.Excluded // our own load shedding (an inner limiter, bulkhead or breaker), not a fault of the service
 	}
 	if len(c.failOn) == 0 && c.failIf == nil {
 		return registry.Failure

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/resiliencekit/resilience/registry"
 )
@@ -56,6 +57,29 @@ var ErrBulkheadFull = errors.New("middleware: bulkhead full")
 // rejects a call (a [*CircuitOpenError]). The retry layer never retries it.
 // It is [registry.ErrOpen].
 var ErrCircuitOpen = registry.ErrOpen
+
+// RetryAfterer is implemented by errors that say how long to wait before
+// calling again: a [*CircuitOpenError] (time until half-open), a
+// [*RateLimitError] (time until a token) and an [*HTTPError] decoded from a
+// 429 or 503 response with a Retry-After header. The retry layer waits at
+// least that long before its next attempt, and [EncodeHTTPError] writes it as
+// a Retry-After header.
+type RetryAfterer interface {
+	RetryAfter() time.Duration
+}
+
+// retryAfter returns the hint of the first error in err's chain that
+// implements RetryAfterer.
+func retryAfter(err error) (time.Duration, bool) {
+	if err == nil {
+		return 0, false
+	}
+	var ra RetryAfterer
+	if errors.As(err, &ra) {
+		return ra.RetryAfter(), true
+	}
+	return 0, false
+}
 
 // rejection reports whether err is one of the toolkit's own load-shedding
 // rejections, which are never retried.

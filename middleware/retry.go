@@ -70,6 +70,14 @@ type RetryConfig struct {
 	// Default: empty.
 	RetryOnClasses []string `json:"retry_on,omitempty"`
 
+	// RetryBusinessErrors makes a response that implements go-kit's
+	// endpoint.Failer with a non-nil Failed() a failure to retry (subject to
+	// RetryOn, RetryOnClasses and RetryIf like any error). When the retries
+	// run out, the last response is returned as it is, with a nil error, as
+	// go-kit's convention wants. Default: false, business errors are
+	// outcomes, not faults, and are never retried.
+	RetryBusinessErrors bool `json:"retry_business_errors,omitempty"`
+
 	// Classes resolves the names in RetryOnClasses. Default (nil): the
 	// built-in classes only.
 	Classes *ErrorClasses `json:"-"`
@@ -178,6 +186,7 @@ func Retry(cfg RetryConfig) endpoint.Middleware {
 		retryOn:       append([]error(nil), cfg.RetryOn...),
 		retryIf:       retryPredicate(cfg),
 		onRetry:       cfg.OnRetry,
+		business:      cfg.RetryBusinessErrors,
 		name:          cfg.Name,
 		obs:           observer(cfg.Observer, cfg.Logger),
 	}
@@ -187,6 +196,15 @@ func Retry(cfg RetryConfig) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		if next == nil {
 			panic("middleware: Retry: nil endpoint")
+		}
+		if r.business {
+			return func(ctx context.Context, req any) (any, error) {
+				resp, err := next(ctx, req)
+				if err == nil && BusinessError(resp) == nil {
+					return resp, nil
+				}
+				return r.retry(ctx, next, req, resp, err)
+			}
 		}
 		return func(ctx context.Context, req any) (any, error) {
 			resp, err := next(ctx, req)
@@ -206,22 +224,32 @@ type retrier struct {
 	retryOn  []error
 	retryIf  func(error) bool
 	onRetry  func(error, int)
+	business bool
 	name     string
 	obs      Observer
 }
 
 // retry runs the failure path, after attempt 1 returned resp and err != nil.
 func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp any, err error) (any, error) {
+	// failure is what attempt number attempt failed with: err, or the
+	// business error of a Failer response when RetryBusinessErrors is set
+	// (err is then nil, and giving up returns the response as it is).
+	failure := err
+	if failure == nil {
+		failure = BusinessError(resp)
+	}
 	for attempt := 1; ; attempt++ {
-		// Attempt number attempt has just failed with err.
 		if cerr := ctx.Err(); cerr != nil {
-			if attempt == 1 {
+			if attempt == 1 || err == nil {
 				return resp, err
 			}
 			return resp, r.giveUp(ctx, attempt, err, cerr)
 		}
-		if attempt >= r.attempts || !r.retryable(err) {
-			if attempt == 1 {
+		if attempt >= r.attempts || !r.retryable(failure) {
+			if attempt == 1 || err == nil {
+				if attempt > 1 {
+					r.obs.Observe(ctx, Event{Kind: EventRetryExhausted, Layer: "retry", Name: r.name, Attempt: attempt, Err: failure})
+				}
 				return resp, err
 			}
 			return resp, r.giveUp(ctx, attempt, err, nil)
@@ -231,19 +259,40 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 			rnd = rand.Float64()
 		}
 		d := r.delayFor(attempt, rnd)
+		if hint, ok := retryAfter(failure); ok && hint > d {
+			if hint > r.maxDelay { // the service asks for more than this policy waits
+				if err == nil {
+					return resp, nil
+				}
+				return resp, r.giveUp(ctx, attempt, err, nil)
+			}
+			d = hint
+		}
 		if deadline, ok := ctx.Deadline(); ok && !time.Now().Add(d).Before(deadline) {
+			if err == nil {
+				return resp, nil
+			}
 			return resp, r.giveUp(ctx, attempt, err, context.DeadlineExceeded)
 		}
 		if r.onRetry != nil {
-			r.onRetry(err, attempt)
+			r.onRetry(failure, attempt)
 		}
-		r.obs.Observe(ctx, Event{Kind: EventRetry, Layer: "retry", Name: r.name, Attempt: attempt, Delay: d, Err: err})
+		r.obs.Observe(ctx, Event{Kind: EventRetry, Layer: "retry", Name: r.name, Attempt: attempt, Delay: d, Err: failure})
 		if cerr := retryWait(ctx, d); cerr != nil {
+			if err == nil {
+				return resp, nil
+			}
 			return resp, r.giveUp(ctx, attempt, err, cerr)
 		}
 		resp, err = next(ctx, req)
+		failure = err
 		if err == nil {
-			return resp, nil
+			if !r.business {
+				return resp, nil
+			}
+			if failure = BusinessError(resp); failure == nil {
+				return resp, nil
+			}
 		}
 	}
 }

@@ -9,12 +9,13 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
 // stackKeys are the layer keys of a stack in a policy file.
-var stackKeys = []string{"fallback", "bulkhead", "rate_limit", "circuit_breaker", "retry", "timeout"}
+var stackKeys = []string{"budget", "fallback", "bulkhead", "rate_limit", "circuit_breaker", "retry", "timeout"}
 
 // UnmarshalJSON decodes the file form of a Stack, rejecting unknown layers
 // and unknown keys within each layer; every problem is reported at once.
@@ -31,6 +32,13 @@ func (s *Stack) UnmarshalJSON(b []byte) error {
 		}
 		var err error
 		switch k {
+		case "budget":
+			var d duration
+			if derr := d.UnmarshalJSON(v); derr != nil {
+				err = &ConfigError{Path: "budget", Field: "Stack.Budget", Reason: derr.Error()}
+			} else {
+				s.Budget = time.Duration(d)
+			}
 		case "fallback":
 			s.Fallback = new(FallbackConfig)
 			err = s.Fallback.UnmarshalJSON(v)
@@ -57,6 +65,16 @@ func (s *Stack) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// MarshalJSON encodes a Stack in the policy-file form (durations as strings),
+// which LoadStacks reads back to an equal stack.
+func (s Stack) MarshalJSON() ([]byte, error) {
+	type plain Stack
+	return json.Marshal(struct {
+		plain
+		Budget *duration `json:"budget,omitempty"`
+	}{plain: plain(s), Budget: optDuration(s.Budget)})
 }
 
 // asConfigError makes sure every decoding problem matches ErrInvalidConfig

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
 )
@@ -40,6 +41,13 @@ type Stack struct {
 	// Timeout bounds each attempt.
 	Timeout *TimeoutConfig `json:"timeout,omitempty"`
 
+	// Budget bounds the whole call, retries and waits included: a deadline
+	// applied just inside the fallback (so the fallback can still serve
+	// when it ends). Build rejects an attempt timeout that is not shorter
+	// than the budget, and retries that cannot fit in it. Default: 0, no
+	// budget (the caller's context decides).
+	Budget time.Duration `json:"budget,omitempty"`
+
 	// Observer receives the events of every layer that sets neither its own
 	// Observer nor its own Logger. Default: a LogObserver on Logger.
 	Observer Observer `json:"-"`
@@ -70,6 +78,10 @@ func (s Stack) layers() []layer {
 		c := *s.Fallback
 		inherit(&c.Observer, &c.Logger)
 		ls = append(ls, layer{"fallback", describeFallback(c), c.Validate, func() endpoint.Middleware { return FallbackWith(c) }})
+	}
+	if s.Budget > 0 {
+		c := TimeoutConfig{Timeout: s.Budget, Name: "budget", Observer: s.Observer, Logger: s.Logger}
+		ls = append(ls, layer{"budget", fmt.Sprintf("budget(%s)", s.Budget), c.Validate, func() endpoint.Middleware { return TimeoutWith(c) }})
 	}
 	if s.Bulkhead != nil {
 		c := *s.Bulkhead
@@ -113,6 +125,7 @@ func (s Stack) Validate() error {
 	for _, l := range s.layers() {
 		errs = append(errs, l.valid())
 	}
+	errs = append(errs, s.crossErrors())
 	return errors.Join(errs...)
 }
 
@@ -120,15 +133,17 @@ func (s Stack) Validate() error {
 // layers in the guide's order. It returns every problem at once (see
 // [Stack.Validate]) and never panics on a bad configuration. A stack with no
 // layers builds a middleware that returns the endpoint unchanged.
+//
+// Build also checks the layers against each other ([Stack.Validate] reports
+// what can never work as errors) and logs what is merely risky
+// ([Stack.Warnings]) with the stack's Logger.
 func (s Stack) Build() (endpoint.Middleware, error) {
 	ls := s.layers()
-	var errs []error
-	for _, l := range ls {
-		errs = append(errs, l.valid())
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	s.logWarnings(s.Warnings())
+	var errs []error
 	mws := make([]endpoint.Middleware, 0, len(ls))
 	for _, l := range ls {
 		mw, err := construct(l.build)

@@ -121,9 +121,6 @@ func (s Stack) Warnings() []Warning {
 			ws = append(ws, Warning{"budget", fmt.Sprintf("%s is shorter than the worst case of the retries (%s): the last attempts will be cut by the budget", s.Budget, wc.longest.Round(time.Millisecond))})
 		}
 	}
-	if s.Retry != nil && s.Timeout == nil && s.Budget == 0 {
-		ws = append(ws, Warning{"timeout", "retry without a per-attempt timeout or a budget: one hung attempt holds the call for as long as the caller's context allows"})
-	}
 	return ws
 }
 

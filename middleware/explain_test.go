@@ -32,7 +32,7 @@ func TestCrossLayerChecks(t *testing.T) {
 			wantWarnings: []string{"circuit_breaker.reset_timeout"}},
 		{name: "retries cut by the budget", file: "budget: 20s\ntimeout: {timeout: 10s}\nretry: {max_attempts: 3, delay: 1s}",
 			wantWarnings: []string{"budget: 20s is shorter than the worst case of the retries (34.5s)"}},
-		{name: "retry without timeout", file: "retry: {max_attempts: 2}", wantWarnings: []string{"timeout: retry without a per-attempt timeout"}},
+		{name: "retry without timeout is explained, not warned", file: "retry: {max_attempts: 2}"},
 		{name: "sound stack", file: "budget: 40s\ntimeout: {timeout: 10s}\nretry: {max_attempts: 3, delay: 1s}\ncircuit_breaker: {name: w2}"},
 	}
 	for _, tt := range tests {

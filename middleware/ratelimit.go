@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/resiliencekit/resilience/registry"
+
 	"github.com/resiliencekit/resilience/endpoint"
 )
 
@@ -46,6 +48,17 @@ type RateLimitConfig struct {
 	// Name names the layer in its events and errors. Default "".
 	Name string `json:"name,omitempty"`
 
+	// Shared makes Name name a limiter in Registry: every shared
+	// rate-limit layer of one name draws from one limiter (one budget, for
+	// every endpoint and stack that names it), as circuit breakers of one
+	// name share one breaker. The same name with another Rate or Burst is a
+	// config error, never a silent first-wins. Requires Name; not with
+	// Limiter. Default false: a limiter of the layer's own.
+	Shared bool `json:"shared,omitempty"`
+
+	// Registry holds the shared limiters. Default nil: [registry.Default].
+	Registry *registry.Registry `json:"-"`
+
 	// Observer receives the layer's events: [EventRejected] for each call
 	// turned away. Default nil: a [LogObserver] on Logger.
 	Observer Observer `json:"-"`
@@ -60,6 +73,17 @@ type RateLimitConfig struct {
 // "rate_limit.burst" and "RateLimitConfig.Burst"); or nil when c is valid.
 func (c RateLimitConfig) Validate() error {
 	p := problems{layer: "rate_limit", goType: "RateLimitConfig"}
+	if c.Shared && c.Name == "" {
+		p.add("name", "Name", nil, "must be set when shared is true: it names the shared limiter")
+	}
+	if c.Shared && c.Limiter != nil {
+		p.add("shared", "Shared", true, "must be false when Limiter is set (the layer already has its limiter)")
+	}
+	if c.Shared && c.Name != "" {
+		if err := registry.CheckName(c.Name); err != nil {
+			p.add("name", "Name", c.Name, err.Error())
+		}
+	}
 	if c.Limiter != nil {
 		if c.Rate != 0 {
 			p.add("rate", "Rate", c.Rate, "must be zero when Limiter is set (the shared limiter has its own rate)")
@@ -116,6 +140,17 @@ func RateLimit(cfg RateLimitConfig) endpoint.Middleware {
 		lim:  cfg.Limiter,
 		name: cfg.Name,
 		obs:  observer(cfg.Observer, cfg.Logger),
+	}
+	if cfg.Shared {
+		reg := cfg.Registry
+		if reg == nil {
+			reg = registry.Default
+		}
+		lim, err := reg.Limiter(cfg.Name, rate.Limit(cfg.Rate), cfg.Burst)
+		if err != nil {
+			panic(fmt.Errorf("%w: rate_limit.name: %w", ErrInvalidConfig, err))
+		}
+		l.lim = lim
 	}
 	if l.lim == nil {
 		l.lim = rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst)

@@ -16,6 +16,7 @@ import (
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/endpoint/endpointtest"
 	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/registry"
 )
 
 // rateLimitQuiet is an Observer that drops every event.
@@ -697,4 +698,34 @@ func TestRateLimitAndBulkheadJSONNames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRateLimitSharedByName: shared layers of one name draw from one budget,
+// across endpoints and stacks; another rate under the same name is a config
+// error.
+func TestRateLimitSharedByName(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := registry.New()
+		cfg := middleware.RateLimitConfig{Rate: 1, Burst: 2, Name: "search_api", Shared: true, Registry: reg, Observer: discard}
+		a := middleware.RateLimit(cfg)(endpoint.Nop)
+		b, err := middleware.Stack{RateLimit: &cfg}.Apply(endpoint.Nop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		_, err1 := a(ctx, nil)
+		_, err2 := b(ctx, nil)
+		_, err3 := a(ctx, nil)
+		if err1 != nil || err2 != nil || !errors.Is(err3, middleware.ErrRateLimited) {
+			t.Errorf("errs = %v, %v, %v; want nil, nil, rate limited (one burst of 2 for both)", err1, err2, err3)
+		}
+		other := cfg
+		other.Rate = 5
+		if _, err := (middleware.Stack{RateLimit: &other}).Build(); !errors.Is(err, middleware.ErrInvalidConfig) || !errors.Is(err, registry.ErrLimiterConflict) {
+			t.Errorf("Build with another rate = %v, want ErrInvalidConfig and ErrLimiterConflict", err)
+		}
+		if err := (middleware.RateLimitConfig{Rate: 1, Burst: 1, Shared: true}).Validate(); !errors.Is(err, middleware.ErrInvalidConfig) {
+			t.Errorf("Shared without Name: Validate() = %v, want ErrInvalidConfig", err)
+		}
+	})
 }

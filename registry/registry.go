@@ -91,6 +91,8 @@ type Registry struct {
 
 	mu       sync.RWMutex
 	breakers map[string]*Breaker
+
+	limiters limiters // named rate limiters, see Limiter
 }
 
 // New returns an empty registry configured by opts.

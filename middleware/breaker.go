@@ -63,6 +63,15 @@ type BreakerConfig struct {
 	// successes to the breaker (go-kit's convention: they are outcomes, not
 	// faults of the service).
 	CountBusinessErrors bool `json:"count_business_errors,omitempty"`
+
+	// FailOnClasses names error classes that count as failures, like
+	// FailOn ("timeout", "connection", "http-5xx", "http-429", or a class
+	// registered in Classes); fail_on in a policy file. An unknown name is a
+	// config error. Default: empty.
+	FailOnClasses []string `json:"fail_on,omitempty"`
+
+	// Classes resolves FailOnClasses. Default nil: the built-in classes.
+	Classes *ErrorClasses `json:"-"`
 	// FailureRatio, when above zero, adds the ratio rule for busy services:
 	// the breaker also opens when failures / (successes + failures) over the
 	// rolling Window reaches FailureRatio with at least MinRequests finished
@@ -100,6 +109,7 @@ func (c BreakerConfig) Validate() error {
 }
 
 func (c BreakerConfig) validate(p *problems) {
+	validateClasses(p, "fail_on", "FailOnClasses", c.FailOnClasses, c.Classes)
 	if c.Name != "" {
 		if err := registry.CheckName(c.Name); err != nil {
 			p.add("name", "Name", c.Name, fmt.Sprintf("must be printable and at most %d bytes (%v)", registry.MaxNameLen, err))
@@ -217,7 +227,7 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 			To:    c.To.String(),
 		})
 	})
-	cl := &classifier{failOn: cfg.FailOn, failIf: cfg.FailIf}
+	cl := &classifier{failOn: cfg.FailOn, failIf: orClasses(cfg.FailOnClasses, cfg.Classes, cfg.FailIf)}
 	if cfg.CountBusinessErrors {
 		return func(next endpoint.Endpoint) endpoint.Endpoint {
 			return func(ctx context.Context, request any) (response any, err error) {

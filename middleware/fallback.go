@@ -57,6 +57,15 @@ type FallbackConfig struct {
 	// for concurrent use. Not serialisable.
 	FallbackIf func(error) bool `json:"-"`
 
+	// FallbackOnClasses names error classes that fall back, like
+	// FallbackOn ("timeout", "connection", "http-5xx", "http-429", or a
+	// class registered in Classes); fallback_on in a policy file. An unknown
+	// name is a config error. Default: empty.
+	FallbackOnClasses []string `json:"fallback_on,omitempty"`
+
+	// Classes resolves FallbackOnClasses. Default nil: the built-in classes.
+	Classes *ErrorClasses `json:"-"`
+
 	// Name names the layer in its events. Default "".
 	Name string `json:"name,omitempty"`
 
@@ -75,6 +84,7 @@ type FallbackConfig struct {
 // together with Endpoint or Func; a nil entry in FallbackOn.
 func (c FallbackConfig) Validate() error {
 	p := problems{layer: "fallback", goType: "FallbackConfig"}
+	validateClasses(&p, "fallback_on", "FallbackOnClasses", c.FallbackOnClasses, c.Classes)
 	if c.Endpoint != nil && c.Func != nil {
 		p.add("func", "Func", nil, "must not be set together with endpoint: set at most one")
 	}
@@ -165,10 +175,10 @@ func FallbackWith(cfg FallbackConfig) endpoint.Middleware {
 		ep:     cfg.Endpoint,
 		fn:     cfg.Func,
 		on:     append([]error(nil), cfg.FallbackOn...),
-		onIf:   cfg.FallbackIf,
+		onIf:   orClasses(cfg.FallbackOnClasses, cfg.Classes, cfg.FallbackIf),
 		name:   cfg.Name,
 		obs:    observer(cfg.Observer, cfg.Logger),
-		filter: len(cfg.FallbackOn) > 0 || cfg.FallbackIf != nil,
+		filter: len(cfg.FallbackOn) > 0 || cfg.FallbackIf != nil || len(cfg.FallbackOnClasses) > 0,
 	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, req any) (any, error) {

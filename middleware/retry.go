@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
@@ -130,12 +129,7 @@ func (c RetryConfig) Validate() error {
 		p.add("max_delay", "MaxDelay", c.MaxDelay,
 			fmt.Sprintf("must be at least delay (Delay), which is %v", s.delay))
 	}
-	for i, name := range c.RetryOnClasses {
-		if _, ok := c.Classes.Lookup(name); !ok {
-			p.add(fmt.Sprintf("retry_on[%d]", i), fmt.Sprintf("RetryOnClasses[%d]", i), name,
-				"unknown error class (known: "+strings.Join(c.Classes.Names(), ", ")+")")
-		}
-	}
+	validateClasses(&p, "retry_on", "RetryOnClasses", c.RetryOnClasses, c.Classes)
 	for i, e := range c.RetryOn {
 		if e == nil {
 			p.add(fmt.Sprintf("retry_on[%d]", i), fmt.Sprintf("RetryOn[%d]", i), nil, "must not be nil")
@@ -340,13 +334,5 @@ func retryWait(ctx context.Context, d time.Duration) error {
 // retryPredicate combines RetryIf with the classes named in RetryOnClasses
 // (already validated).
 func retryPredicate(cfg RetryConfig) func(error) bool {
-	if len(cfg.RetryOnClasses) == 0 {
-		return cfg.RetryIf
-	}
-	match := cfg.Classes.MustMatch(cfg.RetryOnClasses...)
-	if cfg.RetryIf == nil {
-		return match
-	}
-	retryIf := cfg.RetryIf
-	return func(err error) bool { return match(err) || retryIf(err) }
+	return orClasses(cfg.RetryOnClasses, cfg.Classes, cfg.RetryIf)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -241,4 +242,53 @@ embedding_api:
 	// Output:
 	// fallback(value []) → circuit_breaker(embedding_api) → retry(3 attempts) → endpoint
 	// policy: stack "api": middleware: invalid config: retry.max_atempts: unknown key
+}
+
+// TestFileErrorClasses: fail_on and fallback_on name error classes in a
+// policy file, as retry_on does.
+func TestFileErrorClasses(t *testing.T) {
+	stacks, err := middleware.LoadStacks(strings.NewReader(`
+s:
+  fallback: {value: cached, fallback_on: [timeout]}
+  circuit_breaker: {name: classes, failure_threshold: 1, fail_on: [connection]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := stacks["s"]
+	reg := registry.New()
+	s.CircuitBreaker.Registry = reg
+	s.Observer = discard
+	tests := []struct {
+		name     string
+		err      error
+		wantResp any
+		wantOpen bool
+	}{
+		{"not a connection error: no failure, no fallback", errOther, nil, false},
+		{"timeout falls back, does not trip", context.DeadlineExceeded, "cached", false},
+		{"connection error trips the breaker", io.ErrUnexpectedEOF, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ep, err := s.Apply(endpointtest.New(endpointtest.Err(tt.err)).Endpoint())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, _ := ep(context.Background(), nil)
+			if resp != tt.wantResp {
+				t.Errorf("resp = %v, want %v", resp, tt.wantResp)
+			}
+			b, _ := reg.Get("classes")
+			if got := b.State() == registry.StateOpen; got != tt.wantOpen {
+				t.Errorf("open = %t, want %t", got, tt.wantOpen)
+			}
+		})
+	}
+	_, err = middleware.LoadStacks(strings.NewReader("s:\n  circuit_breaker: {name: x, fail_on: [nope]}\n  fallback: {fallback_on: [nope2]}\n"))
+	for _, w := range []string{"circuit_breaker.fail_on[0]", "fallback.fallback_on[0]"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("err = %v, want it to name %s", err, w)
+		}
+	}
 }

@@ -238,3 +238,21 @@ func describeTimeout(c TimeoutConfig) string {
 	}
 	return fmt.Sprintf("timeout(%s%s)", c.Timeout, mode)
 }
+
+// WithFallback returns a copy of s whose fallback calls fb in place of a
+// fallback value: how a fallback endpoint, which a policy file cannot hold,
+// is supplied in code to a stack loaded by name. The fallback's other
+// settings (filters, name, observer) are kept; a stack with no fallback gets
+// one that falls back on every error.
+//
+//	stacks, _ := middleware.LoadStacks("policies.yaml")
+//	s := stacks["embedding_api"].WithFallback(cacheEndpoint)
+func (s Stack) WithFallback(fb endpoint.Endpoint) Stack {
+	var c FallbackConfig
+	if s.Fallback != nil {
+		c = *s.Fallback
+	}
+	c.Value, c.Func, c.Endpoint = nil, nil, fb
+	s.Fallback = &c
+	return s
+}

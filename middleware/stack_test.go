@@ -292,3 +292,28 @@ s:
 		}
 	}
 }
+
+func ExampleStack_WithFallback() {
+	stacks, err := middleware.LoadStacks(strings.NewReader(`
+embedding_api:
+  fallback: {value: []}
+  retry: {max_attempts: 2, no_delay: true}
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	cache := func(context.Context, any) (any, error) { return "from cache", nil }
+	s := stacks["embedding_api"].WithFallback(cache)
+	s.Observer = middleware.ObserverFunc(func(context.Context, middleware.Event) {})
+	getEmbedding, err := s.Apply(endpointtest.Script("err").Endpoint())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(s)
+	fmt.Println(getEmbedding(context.Background(), "text"))
+	// Output:
+	// fallback(endpoint) → retry(2 attempts) → endpoint
+	// from cache <nil>
+}

@@ -23,8 +23,14 @@ func TestMeasure(t *testing.T) {
 		outcome string
 		wantErr error
 	}{
-		{"success", func(context.Context, context.CancelFunc) (any, error) { time.Sleep(3 * time.Millisecond); return "ok", nil }, middleware.OutcomeSuccess, nil},
-		{"failure", func(context.Context, context.CancelFunc) (any, error) { time.Sleep(3 * time.Millisecond); return nil, errBoom }, middleware.OutcomeFailure, errBoom},
+		{"success", func(context.Context, context.CancelFunc) (any, error) {
+			time.Sleep(3 * time.Millisecond)
+			return "ok", nil
+		}, middleware.OutcomeSuccess, nil},
+		{"failure", func(context.Context, context.CancelFunc) (any, error) {
+			time.Sleep(3 * time.Millisecond)
+			return nil, errBoom
+		}, middleware.OutcomeFailure, errBoom},
 		{"rejected by rate limit", func(context.Context, context.CancelFunc) (any, error) {
 			time.Sleep(3 * time.Millisecond)
 			return nil, fmt.Errorf("wrapped: %w", middleware.ErrRateLimited)

@@ -45,6 +45,7 @@ type Checker struct {
 	timeout time.Duration
 	jitter  float64
 	maxAge  time.Duration
+	observe func(Status)
 
 	mu     sync.RWMutex
 	checks map[string]*entry
@@ -72,6 +73,15 @@ func WithJitter(frac float64) Option { return func(c *Checker) { c.jitter = frac
 // 0, means twice the interval plus the check's timeout: one missed round is
 // tolerated, two are not. d must not be negative.
 func WithMaxAge(d time.Duration) Option { return func(c *Checker) { c.maxAge = d } }
+
+// WithObserver returns an Option that calls fn with the result of every run
+// of every check, once per run, as the run ends or times out: in the
+// background loop and on demand alike, but never for a question answered
+// from the cache or by waiting on a run already in flight. It is the hook for
+// metrics (status and latency per check). fn is called on the run's
+// goroutine, outside every lock; it must be quick, safe for concurrent use
+// and must not panic. A nil fn adds nothing.
+func WithObserver(fn func(Status)) Option { return func(c *Checker) { c.observe = fn } }
 
 // NewChecker returns a Checker with no checks. It panics with an error
 // matching [ErrInvalidOption] when an option is out of range, a programming
@@ -129,7 +139,7 @@ func (c *Checker) Register(name string, fn CheckFunc, opts ...CheckOption) error
 	if fn == nil {
 		return fmt.Errorf("%w: %q", ErrNilCheck, name)
 	}
-	e := &entry{name: name, fn: fn, timeout: c.timeout, critical: true}
+	e := &entry{name: name, fn: fn, timeout: c.timeout, critical: true, observe: c.observe}
 	for _, o := range opts {
 		o(e)
 	}
@@ -385,6 +395,7 @@ type entry struct {
 	fn       CheckFunc
 	timeout  time.Duration
 	critical bool
+	observe  func(Status) // from WithObserver, or nil
 
 	mu   sync.Mutex
 	fl   *flight // the run in flight, until its function returns; nil when idle
@@ -452,17 +463,22 @@ func (e *entry) call(ctx context.Context) (err error) {
 	return e.fn(ctx)
 }
 
-// publish records s as f's result, once, and caches it.
+// publish records s as f's result, once, caches it and reports it to the
+// observer, if any, outside the lock.
 func (e *entry) publish(f *flight, s Status) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if f.published {
+		e.mu.Unlock()
 		return
 	}
 	f.published = true
 	f.st = s
 	e.last.Store(&s)
 	close(f.done)
+	e.mu.Unlock()
+	if e.observe != nil {
+		e.observe(s)
+	}
 }
 
 // wait returns f's result, or a failed status with ctx's cause when ctx

@@ -67,6 +67,7 @@ const maxCached = 4096
 type Observer struct {
 	m Metrics
 
+	calls      cache[callSeries]
 	counters   cache[metrics.Counter]
 	gauges     cache[metrics.Gauge]
 	histograms cache[metrics.Histogram]
@@ -86,7 +87,6 @@ func (o *Observer) Metrics() Metrics { return o.m }
 // The series kinds, part of a cache key.
 const (
 	kCalls uint8 = iota
-	kCallDuration
 	kRetries
 	kRetriesExhausted
 	kTimeouts
@@ -105,10 +105,7 @@ const (
 func (o *Observer) Observe(_ context.Context, e middleware.Event) {
 	switch e.Kind {
 	case middleware.EventCall:
-		o.add(o.m.Calls, kCalls, "name", e.Name, "outcome", e.Outcome)
-		if h := o.m.CallDuration; h != nil {
-			o.histogram(h, kCallDuration, "name", e.Name, "outcome", e.Outcome).Observe(e.Delay.Seconds())
-		}
+		o.call(e)
 		// The breaker reports no event of its own when it rejects a call:
 		// count its rejections here, by the breaker's name.
 		if e.Outcome == middleware.OutcomeRejected {
@@ -132,6 +129,33 @@ func (o *Observer) Observe(_ context.Context, e middleware.Event) {
 		o.add(o.m.Panics, kPanics, "name", e.Name, "layer", e.Layer)
 	case middleware.EventStateChange:
 		o.stateChange(e.Name, e.From, e.To, time.Now())
+	}
+}
+
+// callSeries are the bound series of one name and outcome, looked up
+// together: one lookup a call.
+type callSeries struct {
+	calls    metrics.Counter
+	duration metrics.Histogram
+}
+
+func (o *Observer) call(e middleware.Event) {
+	key := seriesKey{kind: kCalls, v1: e.Name, v2: e.Outcome}
+	s, ok := o.calls.get(key)
+	if !ok {
+		if c := o.m.Calls; c != nil {
+			s.calls = c.With("name", e.Name, "outcome", e.Outcome)
+		}
+		if h := o.m.CallDuration; h != nil {
+			s.duration = h.With("name", e.Name, "outcome", e.Outcome)
+		}
+		s = o.calls.put(key, s)
+	}
+	if s.calls != nil {
+		s.calls.Add(1)
+	}
+	if s.duration != nil {
+		s.duration.Observe(e.Delay.Seconds())
 	}
 }
 

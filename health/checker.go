@@ -436,19 +436,29 @@ func (e *entry) begin(ctx context.Context) *flight {
 func (e *entry) exec(ctx context.Context, cancel context.CancelFunc, stop func() bool, f *flight) {
 	err := errExited
 	defer func() {
-		if stop() { // the deadline has not published a timeout: publish this result
+		var s Status
+		fresh := stop() // the deadline has not published a timeout: publish this result
+		if fresh {
 			lat := time.Since(f.start)
 			if ctx.Err() != nil {
 				err = fmt.Errorf("%w after %v", ErrTimeout, e.timeout)
 			}
-			e.publish(f, e.status(err, lat, time.Now()))
+			s = e.status(err, lat, time.Now())
 		}
 		cancel()
+		// Retire the flight and publish its result in one critical section,
+		// so that no caller can join a flight whose result is already out.
 		e.mu.Lock()
 		if e.fl == f {
 			e.fl = nil
 		}
+		if fresh {
+			fresh = e.publishLocked(f, s)
+		}
 		e.mu.Unlock()
+		if fresh && e.observe != nil {
+			e.observe(s)
+		}
 	}()
 	err = e.call(ctx)
 }
@@ -467,18 +477,24 @@ func (e *entry) call(ctx context.Context) (err error) {
 // observer, if any, outside the lock.
 func (e *entry) publish(f *flight, s Status) {
 	e.mu.Lock()
+	ok := e.publishLocked(f, s)
+	e.mu.Unlock()
+	if ok && e.observe != nil {
+		e.observe(s)
+	}
+}
+
+// publishLocked records s as f's result unless f has one, and reports
+// whether it did. e.mu must be held.
+func (e *entry) publishLocked(f *flight, s Status) bool {
 	if f.published {
-		e.mu.Unlock()
-		return
+		return false
 	}
 	f.published = true
 	f.st = s
 	e.last.Store(&s)
 	close(f.done)
-	e.mu.Unlock()
-	if e.observe != nil {
-		e.observe(s)
-	}
+	return true
 }
 
 // wait returns f's result, or a failed status with ctx's cause when ctx

@@ -40,7 +40,7 @@ func ExampleNew() {
 	for _, e := range rec.Ended()[0].Events() {
 		fmt.Print(e.Name)
 		for _, a := range e.Attributes {
-			fmt.Printf(" %s=%s", a.Key, a.Value.Emit())
+			fmt.Printf(" %s=%s", a.Key, a.Value.String())
 		}
 		fmt.Println()
 	}

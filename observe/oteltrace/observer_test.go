@@ -33,7 +33,7 @@ func tracer(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
 func describe(name string, attrs []attribute.KeyValue) string {
 	parts := make([]string, 0, len(attrs))
 	for _, a := range attrs {
-		parts = append(parts, fmt.Sprintf("%s=%s", a.Key, a.Value.Emit()))
+		parts = append(parts, fmt.Sprintf("%s=%s", a.Key, a.Value.String()))
 	}
 	slices.Sort(parts)
 	return name + "{" + strings.Join(parts, ",") + "}"

@@ -79,8 +79,10 @@ func WithMaxAge(d time.Duration) Option { return func(c *Checker) { c.maxAge = d
 // background loop and on demand alike, but never for a question answered
 // from the cache or by waiting on a run already in flight. It is the hook for
 // metrics (status and latency per check). fn is called on the run's
-// goroutine, outside every lock; it must be quick, safe for concurrent use
-// and must not panic. A nil fn adds nothing.
+// goroutine, outside every lock, before the callers waiting on the run get
+// its result (so a caller that got a result knows fn has seen it); it must
+// be quick, safe for concurrent use and must not panic. A nil fn adds
+// nothing.
 func WithObserver(fn func(Status)) Option { return func(c *Checker) { c.observe = fn } }
 
 // NewChecker returns a Checker with no checks. It panics with an error
@@ -456,8 +458,8 @@ func (e *entry) exec(ctx context.Context, cancel context.CancelFunc, stop func()
 			fresh = e.publishLocked(f, s)
 		}
 		e.mu.Unlock()
-		if fresh && e.observe != nil {
-			e.observe(s)
+		if fresh {
+			e.release(f, s)
 		}
 	}()
 	err = e.call(ctx)
@@ -473,19 +475,19 @@ func (e *entry) call(ctx context.Context) (err error) {
 	return e.fn(ctx)
 }
 
-// publish records s as f's result, once, caches it and reports it to the
-// observer, if any, outside the lock.
+// publish records s as f's result, once, caches it, reports it to the
+// observer, if any, outside the lock, and wakes f's waiters.
 func (e *entry) publish(f *flight, s Status) {
 	e.mu.Lock()
 	ok := e.publishLocked(f, s)
 	e.mu.Unlock()
-	if ok && e.observe != nil {
-		e.observe(s)
+	if ok {
+		e.release(f, s)
 	}
 }
 
 // publishLocked records s as f's result unless f has one, and reports
-// whether it did. e.mu must be held.
+// whether it did; the caller must then call release. e.mu must be held.
 func (e *entry) publishLocked(f *flight, s Status) bool {
 	if f.published {
 		return false
@@ -493,8 +495,17 @@ func (e *entry) publishLocked(f *flight, s Status) bool {
 	f.published = true
 	f.st = s
 	e.last.Store(&s)
-	close(f.done)
 	return true
+}
+
+// release reports f's result s to the observer, outside the lock, and then
+// hands it to the callers waiting on f: a caller that got a run's result
+// knows the observer has seen it.
+func (e *entry) release(f *flight, s Status) {
+	defer close(f.done) // even if the observer panics
+	if e.observe != nil {
+		e.observe(s)
+	}
 }
 
 // wait returns f's result, or a failed status with ctx's cause when ctx

@@ -173,6 +173,28 @@ func (o *Observer) StateChange(c registry.StateChange) {
 
 var breakerStates = [...]string{"closed", "open", "half-open"}
 
+// Sync sets the breaker state of every breaker in reg to its current state,
+// so that breakers that have not changed state since the process started
+// (or since they were made) have their series too: call it at startup, after
+// building the stacks, and the state set then follows the transitions. It
+// counts no transition.
+func (o *Observer) Sync(reg *registry.Registry) {
+	g := o.m.BreakerState
+	if g == nil {
+		return
+	}
+	for name, snap := range reg.States() {
+		to := snap.State.String()
+		for _, s := range breakerStates {
+			v := 0.0
+			if s == to {
+				v = 1
+			}
+			o.gauge(g, kBreakerState, "name", name, "state", s).Set(v)
+		}
+	}
+}
+
 func (o *Observer) stateChange(name, from, to string, at time.Time) {
 	o.add(o.m.BreakerTransitions, kBreakerTransitions, "name", name, "from", from, "to", to)
 	if g := o.m.BreakerState; g != nil {

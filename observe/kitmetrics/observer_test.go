@@ -299,3 +299,36 @@ func TestHealthStatus(t *testing.T) {
 		}
 	})
 }
+
+// Sync gives every breaker of a registry its state series, whether it has
+// changed state or not.
+func TestSync(t *testing.T) {
+	s := newSpace()
+	obs := kitmetrics.New(s.metrics())
+	reg := registry.New()
+	if _, err := reg.Breaker("db", registry.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	api, err := reg.Breaker("api", registry.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.Trip()
+	obs.Sync(reg)
+	tests := []struct {
+		name, state string
+		want        float64
+	}{
+		{"db", "closed", 1}, {"db", "open", 0}, {"db", "half-open", 0},
+		{"api", "closed", 0}, {"api", "open", 1}, {"api", "half-open", 0},
+	}
+	for _, tt := range tests {
+		if v, ok := s.Gauge("breaker_state{name=" + tt.name + ",state=" + tt.state + "}"); !ok || v != tt.want {
+			t.Errorf("breaker_state{name=%s,state=%s} = %v (set %v), want %v", tt.name, tt.state, v, ok, tt.want)
+		}
+	}
+	if got := s.Counters(); len(got) != 0 {
+		t.Errorf("counters = %v, want none (Sync counts no transition)", got)
+	}
+	kitmetrics.New(kitmetrics.Metrics{}).Sync(reg) // no gauge: nothing to do
+}

@@ -6,7 +6,7 @@
 //
 //	obs, err := kitmetrics.NewPrometheus("", prometheus.DefaultRegisterer)
 //	stack := middleware.Stack{Observer: middleware.Observers(obs, middleware.LogObserver(nil)), ...}
-//	http.Handle("/metrics", promhttp.Handler())
+//	http.Handle("/metrics", kitmetrics.Handler(nil)) // promhttp.HandlerFor(prometheus.DefaultGatherer, ...)
 //
 // [New] takes any [Metrics]; [NewPrometheus] defines and registers the
 // ready-made Prometheus metrics below. The package is named kitmetrics, not
@@ -21,7 +21,7 @@
 // layer, or the [middleware.Stack]'s breaker, to tell dependencies apart).
 //
 //	resilience_calls_total{name,outcome}               calls through Measure: success, failure, rejected, canceled
-//	resilience_call_duration_seconds{name,outcome}     their latency (histogram, [RPCBuckets])
+//	resilience_call_duration_seconds{name,outcome}     their latency (histogram, RPCBuckets)
 //	resilience_retries_total{name}                     retries: attempts after the first
 //	resilience_retries_exhausted_total{name}           calls on which Retry gave up
 //	resilience_timeouts_total{name}                    attempts ended by a timeout layer
@@ -54,7 +54,9 @@
 // every breaker in it, and to a health checker with
 // [health.WithObserver]([Observer.HealthStatus]). Breaker state changes
 // reach the observer through the layers' Observer or through the registry
-// listener: use one of the two, or each transition counts twice.
+// listener: use one of the two, or each transition counts twice. A breaker's
+// state series appear at its first transition; [Observer.Sync] sets them for
+// every breaker of a registry at once (at startup, say).
 //
 // # Cost
 //

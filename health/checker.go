@@ -45,6 +45,7 @@ type Checker struct {
 	timeout time.Duration
 	jitter  float64
 	maxAge  time.Duration
+	observe func(Status)
 
 	mu     sync.RWMutex
 	checks map[string]*entry
@@ -72,6 +73,17 @@ func WithJitter(frac float64) Option { return func(c *Checker) { c.jitter = frac
 // 0, means twice the interval plus the check's timeout: one missed round is
 // tolerated, two are not. d must not be negative.
 func WithMaxAge(d time.Duration) Option { return func(c *Checker) { c.maxAge = d } }
+
+// WithObserver returns an Option that calls fn with the result of every run
+// of every check, once per run, as the run ends or times out: in the
+// background loop and on demand alike, but never for a question answered
+// from the cache or by waiting on a run already in flight. It is the hook for
+// metrics (status and latency per check). fn is called on the run's
+// goroutine, outside every lock, before the callers waiting on the run get
+// its result (so a caller that got a result knows fn has seen it); it must
+// be quick, safe for concurrent use and must not panic. A nil fn adds
+// nothing.
+func WithObserver(fn func(Status)) Option { return func(c *Checker) { c.observe = fn } }
 
 // NewChecker returns a Checker with no checks. It panics with an error
 // matching [ErrInvalidOption] when an option is out of range, a programming
@@ -129,7 +141,7 @@ func (c *Checker) Register(name string, fn CheckFunc, opts ...CheckOption) error
 	if fn == nil {
 		return fmt.Errorf("%w: %q", ErrNilCheck, name)
 	}
-	e := &entry{name: name, fn: fn, timeout: c.timeout, critical: true}
+	e := &entry{name: name, fn: fn, timeout: c.timeout, critical: true, observe: c.observe}
 	for _, o := range opts {
 		o(e)
 	}
@@ -385,6 +397,7 @@ type entry struct {
 	fn       CheckFunc
 	timeout  time.Duration
 	critical bool
+	observe  func(Status) // from WithObserver, or nil
 
 	mu   sync.Mutex
 	fl   *flight // the run in flight, until its function returns; nil when idle
@@ -425,19 +438,29 @@ func (e *entry) begin(ctx context.Context) *flight {
 func (e *entry) exec(ctx context.Context, cancel context.CancelFunc, stop func() bool, f *flight) {
 	err := errExited
 	defer func() {
-		if stop() { // the deadline has not published a timeout: publish this result
+		var s Status
+		fresh := stop() // the deadline has not published a timeout: publish this result
+		if fresh {
 			lat := time.Since(f.start)
 			if ctx.Err() != nil {
 				err = fmt.Errorf("%w after %v", ErrTimeout, e.timeout)
 			}
-			e.publish(f, e.status(err, lat, time.Now()))
+			s = e.status(err, lat, time.Now())
 		}
 		cancel()
+		// Retire the flight and publish its result in one critical section,
+		// so that no caller can join a flight whose result is already out.
 		e.mu.Lock()
 		if e.fl == f {
 			e.fl = nil
 		}
+		if fresh {
+			fresh = e.publishLocked(f, s)
+		}
 		e.mu.Unlock()
+		if fresh {
+			e.release(f, s)
+		}
 	}()
 	err = e.call(ctx)
 }
@@ -452,17 +475,37 @@ func (e *entry) call(ctx context.Context) (err error) {
 	return e.fn(ctx)
 }
 
-// publish records s as f's result, once, and caches it.
+// publish records s as f's result, once, caches it, reports it to the
+// observer, if any, outside the lock, and wakes f's waiters.
 func (e *entry) publish(f *flight, s Status) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	ok := e.publishLocked(f, s)
+	e.mu.Unlock()
+	if ok {
+		e.release(f, s)
+	}
+}
+
+// publishLocked records s as f's result unless f has one, and reports
+// whether it did; the caller must then call release. e.mu must be held.
+func (e *entry) publishLocked(f *flight, s Status) bool {
 	if f.published {
-		return
+		return false
 	}
 	f.published = true
 	f.st = s
 	e.last.Store(&s)
-	close(f.done)
+	return true
+}
+
+// release reports f's result s to the observer, outside the lock, and then
+// hands it to the callers waiting on f: a caller that got a run's result
+// knows the observer has seen it.
+func (e *entry) release(f *flight, s Status) {
+	defer close(f.done) // even if the observer panics
+	if e.observe != nil {
+		e.observe(s)
+	}
 }
 
 // wait returns f's result, or a failed status with ctx's cause when ctx

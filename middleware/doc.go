@@ -24,6 +24,7 @@
 //   - [Recover]: turn a panic into a [*PanicError].
 //   - [Stack] and [LoadStacks]: compose the layers declaratively, in code or
 //     from a policy file, always in the guide's order.
+//   - [Measure]: report every call's outcome and latency, for metrics.
 //
 // Named error classes ([IsTimeout], [IsConnection], [IsHTTP5xx], [IsHTTP429],
 // [ErrorClasses]) choose what is retried.
@@ -74,8 +75,12 @@
 // timeout, a fallback used, a panic) as an [Event] to an [Observer]. The
 // default observer logs with log/slog ([LogObserver] over [slog.Default]);
 // set a config's Logger to log elsewhere, or its Observer to do anything
-// else ([Observers] fans out to several). A success that needs no retry
-// reports nothing.
+// else ([Observers] fans out to several: log, metrics and traces at once). A
+// success that needs no retry reports nothing; only a [Measure] layer
+// reports every call, as an [EventCall] with its outcome and latency. The
+// packages observe/kitmetrics (go-kit metrics, Prometheus) and
+// observe/oteltrace (OpenTelemetry span events) hold ready-made observers,
+// so that this package imports neither.
 //
 // # Panics
 //

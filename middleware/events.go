@@ -31,6 +31,26 @@ const (
 	EventStateChange
 	// EventRejected: a layer rejected a call without calling the endpoint.
 	EventRejected
+	// EventCall: a call through a [Measure] layer ended. Outcome says how
+	// (success, failure, rejected, canceled), Delay is its latency and Err
+	// its error, if any. Unlike the other kinds it is reported for every
+	// call, successes included, and only by Measure.
+	EventCall
+)
+
+// The outcomes of an [EventCall], in Event.Outcome.
+const (
+	// OutcomeSuccess: the call returned no error.
+	OutcomeSuccess = "success"
+	// OutcomeFailure: the call failed (after any retries).
+	OutcomeFailure = "failure"
+	// OutcomeRejected: a layer refused the call without making it: an
+	// open circuit, a rate limit, a full bulkhead, too many abandoned
+	// calls (see [RejectedBy]).
+	OutcomeRejected = "rejected"
+	// OutcomeCanceled: the caller's context ended the call (canceled, or
+	// its deadline passed): no verdict on the service.
+	OutcomeCanceled = "canceled"
 )
 
 var eventNames = [...]string{
@@ -42,11 +62,12 @@ var eventNames = [...]string{
 	EventPanic:           "panic",
 	EventStateChange:     "state_change",
 	EventRejected:        "rejected",
+	EventCall:            "call",
 }
 
 // String returns the event's name as logged under the "event" key: "retry",
 // "retry_exhausted", "timeout", "timeout_rejected", "fallback", "panic",
-// "state_change", "rejected".
+// "state_change", "rejected", "call".
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && eventNames[k] != "" {
 		return eventNames[k]
@@ -74,6 +95,10 @@ type Event struct {
 	Err error
 	// From and To are the states of a state change.
 	From, To string
+	// Outcome is how a call ended, for [EventCall]: [OutcomeSuccess],
+	// [OutcomeFailure], [OutcomeRejected] or [OutcomeCanceled]. Delay is
+	// then the call's latency.
+	Outcome string
 }
 
 // Observer receives the events of the layers it is given to. Observe is
@@ -90,9 +115,11 @@ type ObserverFunc func(ctx context.Context, e Event)
 func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
 
 // Observers returns an [Observer] that passes each event to every non-nil
-// observer given, in order.
+// observer given, in order: log, metrics and traces at once. The result is
+// comparable (a pointer), so several circuit breakers of one name given the
+// same Observers value report each state change once.
 func Observers(obs ...Observer) Observer {
-	list := make(multiObserver, 0, len(obs))
+	list := make([]Observer, 0, len(obs))
 	for _, o := range obs {
 		if o != nil {
 			list = append(list, o)
@@ -101,22 +128,25 @@ func Observers(obs ...Observer) Observer {
 	if len(list) == 1 {
 		return list[0]
 	}
-	return list
+	return &multiObserver{list}
 }
 
-type multiObserver []Observer
+type multiObserver struct{ list []Observer }
 
-func (m multiObserver) Observe(ctx context.Context, e Event) {
-	for _, o := range m {
+func (m *multiObserver) Observe(ctx context.Context, e Event) {
+	for _, o := range m.list {
 		o.Observe(ctx, e)
 	}
 }
 
 // LogObserver returns an [Observer] that logs each event with l (or
 // [slog.Default] when l is nil), with the structured keys event, layer, name,
-// attempt, delay, error, from and to (each only where it applies). Levels:
-// retries, timeouts, fallbacks, rejections and a breaker opening are Warn; a
-// retry that gives up and a panic are Error; other state changes are Info.
+// attempt, delay, error, from, to, outcome and latency (each only where it
+// applies). Levels: retries, timeouts, fallbacks, rejections and a breaker
+// opening are Warn; a retry that gives up and a panic are Error; other state
+// changes are Info; a measured call ([EventCall]) is Debug when it succeeded
+// or the caller canceled it, and Info otherwise (the layers inside have
+// already logged why).
 func LogObserver(l *slog.Logger) Observer { return logObserver{l} }
 
 type logObserver struct{ l *slog.Logger }
@@ -134,11 +164,16 @@ func (o logObserver) Observe(ctx context.Context, e Event) {
 		if e.To != "open" {
 			level = slog.LevelInfo
 		}
+	case EventCall:
+		level = slog.LevelInfo
+		if e.Outcome == OutcomeSuccess || e.Outcome == OutcomeCanceled {
+			level = slog.LevelDebug
+		}
 	}
 	if !l.Enabled(ctx, level) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 8)
+	attrs := make([]slog.Attr, 0, 9)
 	attrs = append(attrs, slog.String("event", e.Kind.String()), slog.String("layer", e.Layer))
 	if e.Name != "" {
 		attrs = append(attrs, slog.String("name", e.Name))
@@ -146,7 +181,9 @@ func (o logObserver) Observe(ctx context.Context, e Event) {
 	if e.Attempt != 0 {
 		attrs = append(attrs, slog.Int("attempt", e.Attempt))
 	}
-	if e.Delay != 0 || e.Kind == EventRetry {
+	if e.Kind == EventCall {
+		attrs = append(attrs, slog.String("outcome", e.Outcome), slog.Duration("latency", e.Delay))
+	} else if e.Delay != 0 || e.Kind == EventRetry {
 		attrs = append(attrs, slog.Duration("delay", e.Delay))
 	}
 	if e.Err != nil {

@@ -1,0 +1,96 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/resiliencekit/resilience/endpoint"
+)
+
+// MeasureConfig configures a [Measure] layer. The zero value reports to
+// [slog.Default] at Debug level (so, by default, nowhere).
+type MeasureConfig struct {
+	// Name labels the calls measured, such as the dependency's name
+	// ("chromadb"). Default none.
+	Name string `json:"name,omitempty"`
+	// Observer receives an [EventCall] for every call. Default nil: log
+	// with Logger.
+	Observer Observer `json:"-"`
+	// Logger logs the events when Observer is nil. Default nil:
+	// [slog.Default].
+	Logger *slog.Logger `json:"-"`
+}
+
+// Measure returns a middleware that reports every call it passes on as one
+// [EventCall] (Layer "measure") to cfg.Observer: its Outcome
+// ([OutcomeSuccess], [OutcomeFailure], [OutcomeRejected] or
+// [OutcomeCanceled]), its latency in Delay and its error in Err. It is the
+// layer that sees every call, successes included, so metrics can count calls
+// by outcome and time them; the other layers report only what they do.
+//
+// Put Measure outermost, or just inside a fallback: it reports the outcome
+// at its place in the chain, so outside a fallback that catches everything
+// every call is a success (the fallback's own [EventFallback] counts the
+// calls it served).
+//
+//	endpoint.Chain(
+//		middleware.FallbackValue([]float32{}),
+//		middleware.Measure(middleware.MeasureConfig{Name: "embed", Observer: obs}),
+//		middleware.CircuitBreaker("embed", middleware.BreakerConfig{Observer: obs}),
+//		middleware.Retry(middleware.RetryConfig{Observer: obs}),
+//	)(embed)
+//
+// Measure is the one layer that reads the clock on the success path (twice a
+// call, monotonic); it allocates nothing and takes no lock, so its cost is
+// the observer's. A call that panics is not reported: the panic goes on up
+// ([Recover] reports panics). Measure never changes the call's result.
+func Measure(cfg MeasureConfig) endpoint.Middleware {
+	obs := observer(cfg.Observer, cfg.Logger)
+	name := cfg.Name
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (response any, err error) {
+			start := time.Now()
+			response, err = next(ctx, request)
+			latency := time.Since(start)
+			outcome := OutcomeSuccess
+			if err != nil {
+				outcome = outcomeOf(ctx, err)
+			}
+			obs.Observe(ctx, Event{Kind: EventCall, Layer: "measure", Name: name, Delay: latency, Err: err, Outcome: outcome})
+			return response, err
+		}
+	}
+}
+
+// outcomeOf classifies a failed call.
+func outcomeOf(ctx context.Context, err error) string {
+	switch {
+	case rejection(err):
+		return OutcomeRejected
+	case errors.Is(err, context.Canceled) || (ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded)):
+		return OutcomeCanceled
+	}
+	return OutcomeFailure
+}
+
+// RejectedBy returns the layer that rejected a call with err, as named in
+// [Event].Layer: "circuit_breaker" ([ErrCircuitOpen]), "rate_limit"
+// ([ErrRateLimited]), "bulkhead" ([ErrBulkheadFull]) or "timeout"
+// ([ErrTooManyAbandoned]); and "" when err is not a rejection.
+func RejectedBy(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrCircuitOpen):
+		return "circuit_breaker"
+	case errors.Is(err, ErrRateLimited):
+		return "rate_limit"
+	case errors.Is(err, ErrBulkheadFull):
+		return "bulkhead"
+	case errors.Is(err, ErrTooManyAbandoned):
+		return "timeout"
+	}
+	return ""
+}

@@ -146,18 +146,19 @@ type subscription struct {
 // there records nothing; everything else (a failure, any other state, the
 // ratio rule) goes through gobreaker with the same results gobreaker gives.
 // An open breaker rejects with one atomic load and the same preallocated
-// [*CircuitOpenError] for the whole open spell; a timer moves it to half-open
-// at exactly ResetTimeout after it opened (a call made in the instant between
-// the end of the timeout and the timer's run is still rejected; State,
-// Snapshot and States never show a stale open).
+// [*CircuitOpenError] for the whole open spell, except in its last 5ms, when
+// rejections ask gobreaker's clock; so a call at exactly ResetTimeout after
+// the breaker opened is a half-open probe, and a call 1ns earlier is
+// rejected, whatever order timers and callers run in. A timer moves the
+// breaker to half-open at ResetTimeout even when no call comes; State,
+// Snapshot and States never show a stale open.
 //
 // # Driving a breaker in tests
 //
 // To test the failure paths of code that uses a breaker, drive the breaker
 // to the state you need: [Breaker.Trip] opens it now, [Breaker.Reset] closes
 // it, and to reach half-open, Trip it and let ResetTimeout pass (inside a
-// [testing/synctest] bubble this takes no real time; call synctest.Wait
-// after the sleep so the breaker's timer has run). Use a registry of the
+// [testing/synctest] bubble this takes no real time). Use a registry of the
 // test's own ([New]) to keep tests apart.
 type Breaker struct {
 	name      string
@@ -181,6 +182,7 @@ type Breaker struct {
 	halfOpenAt time.Time
 	timer      *time.Timer
 	halfErr    *CircuitOpenError
+	spellErr   *CircuitOpenError // the rejection of the current open spell
 	subs       []subscription
 	pending    []StateChange
 	delivering bool
@@ -244,15 +246,25 @@ func (b *Breaker) onStateChange(_ string, _, to gobreaker.State) {
 		b.openedAt = now
 		b.halfOpenAt = now.Add(b.settings.ResetTimeout)
 		b.halfErr = nil
-		b.openErr.Store(&CircuitOpenError{Service: b.name, State: StateOpen, OpenedAt: now, HalfOpenAt: b.halfOpenAt})
+		b.spellErr = &CircuitOpenError{Service: b.name, State: StateOpen, OpenedAt: now, HalfOpenAt: b.halfOpenAt}
 		ep := b.epoch
-		b.timer = time.AfterFunc(b.settings.ResetTimeout, func() { b.tick(ep) })
+		if near := b.settings.ResetTimeout - nearHalfOpen; near > 0 {
+			// Rejections need no clock read until shortly before the
+			// reset timeout ends; then approach hands them to gobreaker's
+			// exact clock, so a call at exactly ResetTimeout is a probe.
+			b.openErr.Store(b.spellErr)
+			b.timer = time.AfterFunc(near, func() { b.approach(ep) })
+		} else {
+			b.openErr.Store(nil)
+			b.timer = time.AfterFunc(b.settings.ResetTimeout, func() { b.tick(ep) })
+		}
 	case StateHalfOpen:
 		b.openErr.Store(nil)
+		b.spellErr = nil
 		b.halfErr = &CircuitOpenError{Service: b.name, State: StateHalfOpen, OpenedAt: b.openedAt, HalfOpenAt: b.halfOpenAt}
 	default:
 		b.openErr.Store(nil)
-		b.halfErr = nil
+		b.halfErr, b.spellErr = nil, nil
 		b.openedAt, b.halfOpenAt = time.Time{}, time.Time{}
 	}
 	if prev != next {
@@ -265,6 +277,24 @@ func (b *Breaker) stopTimer() {
 		b.timer.Stop()
 		b.timer = nil
 	}
+}
+
+// nearHalfOpen is how long before the end of an open spell rejections stop
+// taking the clock-free fast path and ask gobreaker, whose clock is exact.
+const nearHalfOpen = 5 * time.Millisecond
+
+// approach runs shortly before the reset timeout of the open spell ep ends:
+// from now on rejections go through gobreaker, which half-opens at exactly
+// ResetTimeout whatever the order in which timers and callers run; tick
+// follows at ResetTimeout to move the breaker (and tell the listeners) if no
+// call has done so.
+func (b *Breaker) approach(ep uint64) {
+	b.mu.Lock()
+	if b.epoch == ep && b.state == StateOpen {
+		b.openErr.Store(nil)
+		b.timer = time.AfterFunc(time.Until(b.halfOpenAt), func() { b.tick(ep) })
+	}
+	b.mu.Unlock()
 }
 
 // tick runs when the reset timeout of the open spell ep ends: it moves the
@@ -344,7 +374,7 @@ func (b *Breaker) allowSlow() (Ticket, error) {
 		if errors.Is(err, gobreaker.ErrTooManyRequests) {
 			rej = b.halfErr
 		} else {
-			rej = b.openErr.Load()
+			rej = b.spellErr
 		}
 		if rej == nil { // not expected: the fields follow gobreaker's state
 			rej = &CircuitOpenError{Service: b.name, State: stateOf(b.m.State()), OpenedAt: b.openedAt, HalfOpenAt: b.halfOpenAt}

@@ -679,3 +679,37 @@ func TestStaleTicketAfterTrip(t *testing.T) {
 		t.Errorf("state = %v, want closed", got)
 	}
 }
+
+// TestHalfOpenAtExactlyResetTimeoutWithoutWaitingForTheTimer is the
+// regression test for a call made at exactly ResetTimeout being rejected when
+// it ran before the breaker's timer goroutine: the boundary must not depend
+// on scheduling.
+func TestHalfOpenAtExactlyResetTimeoutWithoutWaitingForTheTimer(t *testing.T) {
+	for _, rt := range []time.Duration{time.Millisecond, 3 * time.Millisecond, time.Second, time.Minute} {
+		t.Run(rt.String(), func(t *testing.T) {
+			for i := range 50 {
+				synctest.Test(t, func(t *testing.T) {
+					reg := registry.New()
+					b, err := reg.Breaker("edge", registry.Settings{ResetTimeout: rt})
+					if err != nil {
+						t.Fatal(err)
+					}
+					b.Trip()
+					time.Sleep(rt - 1)
+					if _, err := b.Allow(); !errors.Is(err, registry.ErrOpen) {
+						t.Fatalf("run %d: at ResetTimeout-1ns: err = %v, want a rejection", i, err)
+					}
+					time.Sleep(1)
+					tk, err := b.Allow()
+					if err != nil {
+						t.Fatalf("run %d: at ResetTimeout: err = %v, want a half-open probe", i, err)
+					}
+					b.Done(tk, registry.Success)
+					if got := b.State(); got != registry.StateHalfOpen {
+						t.Errorf("run %d: state = %s, want half-open", i, got)
+					}
+				})
+			}
+		})
+	}
+}

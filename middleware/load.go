@@ -15,7 +15,7 @@ import (
 )
 
 // stackKeys are the layer keys of a stack in a policy file.
-var stackKeys = []string{"budget", "fallback", "bulkhead", "rate_limit", "circuit_breaker", "retry", "timeout"}
+var stackKeys = []string{"name", "budget", "measure", "fallback", "bulkhead", "rate_limit", "circuit_breaker", "retry", "timeout"}
 
 // UnmarshalJSON decodes the file form of a Stack, rejecting unknown layers
 // and unknown keys within each layer; every problem is reported at once.
@@ -38,6 +38,15 @@ func (s *Stack) UnmarshalJSON(b []byte) error {
 				err = &ConfigError{Path: "budget", Field: "Stack.Budget", Reason: derr.Error()}
 			} else {
 				s.Budget = time.Duration(d)
+			}
+		case "name":
+			if derr := json.Unmarshal(v, &s.Name); derr != nil {
+				err = &ConfigError{Path: "name", Field: "Stack.Name", Reason: "must be a string"}
+			}
+		case "measure":
+			s.Measure = new(MeasureConfig)
+			if derr := decodeStrict(v, s.Measure); derr != nil {
+				err = fileError("measure", "MeasureConfig", derr)
 			}
 		case "fallback":
 			s.Fallback = new(FallbackConfig)
@@ -160,7 +169,11 @@ func decodeStacks(file string, data []byte) (map[string]Stack, error) {
 			continue
 		}
 		var s Stack
-		if err := s.UnmarshalJSON(js); err != nil {
+		err = s.UnmarshalJSON(js)
+		if s.Name == "" {
+			s.Name = name
+		}
+		if err != nil {
 			errs = append(errs, wrapEach(err, fmt.Sprintf("%s: stack %q", file, name)))
 			continue
 		}

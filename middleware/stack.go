@@ -25,9 +25,19 @@ import (
 // naming the same breaker share it, as the guide's "chromadb" breaker is
 // shared.
 type Stack struct {
+	// Name names the stack: it is the default Name of every layer that
+	// sets none (in events, logs and metrics), and so of its circuit
+	// breaker. LoadStacks sets it to the stack's key in the file when the
+	// file does not. Default "".
+	Name string `json:"name,omitempty"`
+
 	// Fallback, outermost: serves a value, a function's result or another
 	// endpoint when everything inside failed.
 	Fallback *FallbackConfig `json:"fallback,omitempty"`
+	// Measure, just inside the fallback, reports every call with its
+	// outcome and latency ([Measure]), for metrics: the calls the fallback
+	// then serves count as failures or rejections here.
+	Measure *MeasureConfig `json:"measure,omitempty"`
 	// Bulkhead bounds the calls in flight.
 	Bulkhead *BulkheadConfig `json:"bulkhead,omitempty"`
 	// RateLimit bounds the call rate.
@@ -69,15 +79,23 @@ type layer struct {
 // stack's Observer and Logger given to the layers that set neither.
 func (s Stack) layers() []layer {
 	var ls []layer
-	inherit := func(o *Observer, l **slog.Logger) {
+	inherit := func(o *Observer, l **slog.Logger, name *string) {
 		if *o == nil && *l == nil {
 			*o, *l = s.Observer, s.Logger
+		}
+		if *name == "" {
+			*name = s.Name
 		}
 	}
 	if s.Fallback != nil {
 		c := *s.Fallback
-		inherit(&c.Observer, &c.Logger)
+		inherit(&c.Observer, &c.Logger, &c.Name)
 		ls = append(ls, layer{"fallback", describeFallback(c), c.Validate, func() endpoint.Middleware { return FallbackWith(c) }})
+	}
+	if s.Measure != nil {
+		c := *s.Measure
+		inherit(&c.Observer, &c.Logger, &c.Name)
+		ls = append(ls, layer{"measure", "measure", func() error { return nil }, func() endpoint.Middleware { return Measure(c) }})
 	}
 	if s.Budget > 0 {
 		c := TimeoutConfig{Timeout: s.Budget, Name: "budget", Observer: s.Observer, Logger: s.Logger}
@@ -85,20 +103,20 @@ func (s Stack) layers() []layer {
 	}
 	if s.Bulkhead != nil {
 		c := *s.Bulkhead
-		inherit(&c.Observer, &c.Logger)
+		inherit(&c.Observer, &c.Logger, &c.Name)
 		ls = append(ls, layer{"bulkhead", fmt.Sprintf("bulkhead(max_concurrent %d)", c.MaxConcurrent), c.Validate, func() endpoint.Middleware { return Bulkhead(c) }})
 	}
 	if s.RateLimit != nil {
 		c := *s.RateLimit
-		inherit(&c.Observer, &c.Logger)
+		inherit(&c.Observer, &c.Logger, &c.Name)
 		ls = append(ls, layer{"rate_limit", fmt.Sprintf("rate_limit(%g/s, burst %d)", c.Rate, c.Burst), c.Validate, func() endpoint.Middleware { return RateLimit(c) }})
 	}
 	if s.CircuitBreaker != nil {
 		c := *s.CircuitBreaker
-		inherit(&c.Observer, &c.Logger)
+		inherit(&c.Observer, &c.Logger, &c.Name)
 		valid := func() error {
 			if c.Name == "" {
-				return errors.Join(&ConfigError{Path: "circuit_breaker.name", Field: "BreakerConfig.Name", Reason: "must be set: it names the breaker in the registry"}, c.Validate())
+				return errors.Join(&ConfigError{Path: "circuit_breaker.name", Field: "BreakerConfig.Name", Reason: "must be set (or the stack's Name): it names the breaker in the registry"}, c.Validate())
 			}
 			return c.Validate()
 		}
@@ -106,12 +124,12 @@ func (s Stack) layers() []layer {
 	}
 	if s.Retry != nil {
 		c := *s.Retry
-		inherit(&c.Observer, &c.Logger)
+		inherit(&c.Observer, &c.Logger, &c.Name)
 		ls = append(ls, layer{"retry", describeRetry(c), c.Validate, func() endpoint.Middleware { return Retry(c) }})
 	}
 	if s.Timeout != nil {
 		c := *s.Timeout
-		inherit(&c.Observer, &c.Logger)
+		inherit(&c.Observer, &c.Logger, &c.Name)
 		ls = append(ls, layer{"timeout", describeTimeout(c), c.Validate, func() endpoint.Middleware { return TimeoutWith(c) }})
 	}
 	return ls

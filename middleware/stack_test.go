@@ -65,7 +65,7 @@ func TestLoadStacksErrors(t *testing.T) {
 		{"wrong type", "a:\n  retry: {max_attempts: three}\n", []string{"retry.max_attempts"}},
 		{"invalid values, all at once", "a:\n  retry: {max_attempts: -1, backoff: 0.5}\nb:\n  timeout: {timeout: -1s}\n",
 			[]string{"retry.max_attempts: -1", "retry.backoff: 0.5", `stack "b"`, "timeout.timeout"}},
-		{"breaker needs a name", "a:\n  circuit_breaker: {failure_threshold: 3}\n", []string{"circuit_breaker.name"}},
+		{"breaker name must be printable", "a:\n  circuit_breaker: {name: \"bad\\u0000name\"}\n", []string{"circuit_breaker.name"}},
 		{"unknown error class", "a:\n  retry: {retry_on: [conection]}\n", []string{"retry.retry_on[0]", "conection"}},
 		{"not a map", "- a\n- b\n", []string{"map from stack name"}},
 	}
@@ -316,4 +316,35 @@ embedding_api:
 	// Output:
 	// fallback(endpoint) → retry(2 attempts) → endpoint
 	// from cache <nil>
+}
+
+// TestStackName: a loaded stack is named by its key, and its name is the
+// default name of its layers, its breaker's included.
+func TestStackName(t *testing.T) {
+	stacks, err := middleware.LoadStacks(strings.NewReader("search_api:\n  circuit_breaker: {failure_threshold: 3}\n  retry: {no_delay: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := stacks["search_api"]
+	if s.Name != "search_api" {
+		t.Errorf("Name = %q, want search_api", s.Name)
+	}
+	if got, want := s.String(), "circuit_breaker(search_api) → retry(3 attempts) → endpoint"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	reg := registry.New()
+	s.CircuitBreaker.Registry = reg
+	var names []string
+	s.Observer = middleware.ObserverFunc(func(_ context.Context, e middleware.Event) { names = append(names, e.Layer+"="+e.Name) })
+	ep, err := s.Apply(endpointtest.Script("err").Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep(context.Background(), nil)
+	if _, ok := reg.Get("search_api"); !ok {
+		t.Errorf("no breaker named search_api in %v", reg.Names())
+	}
+	if len(names) == 0 || names[0] != "retry=search_api" {
+		t.Errorf("events = %v, want retry events named search_api", names)
+	}
 }

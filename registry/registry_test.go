@@ -699,7 +699,7 @@ func TestHalfOpenAtExactlyResetTimeoutWithoutWaitingForTheTimer(t *testing.T) {
 					if _, err := b.Allow(); !errors.Is(err, registry.ErrOpen) {
 						t.Fatalf("run %d: at ResetTimeout-1ns: err = %v, want a rejection", i, err)
 					}
-					time.Sleep(1)
+					time.Sleep(time.Nanosecond) // to exactly ResetTimeout
 					tk, err := b.Allow()
 					if err != nil {
 						t.Fatalf("run %d: at ResetTimeout: err = %v, want a half-open probe", i, err)

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -171,8 +172,10 @@ type Breaker struct {
 	// openErr is the rejection of the current open spell; nil unless open.
 	openErr atomic.Pointer[CircuitOpenError]
 
+	sh *shared // nil unless the registry has a Store
+
 	mu         sync.Mutex
-	m          machine
+	m          machine // nil for a shared breaker
 	epoch      uint64 // bumped at every state change and machine swap
 	state      State
 	streak     int  // consecutive failures in the closed state
@@ -272,7 +275,10 @@ func (b *Breaker) stopTimer() {
 // of the change when it happens.
 func (b *Breaker) tick(ep uint64) {
 	b.mu.Lock()
-	if b.epoch == ep && b.state == StateOpen {
+	if b.epoch == ep && b.state == StateOpen && b.sh != nil {
+		b.moveShared(StateHalfOpen, time.Time{})
+		b.updateGate()
+	} else if b.epoch == ep && b.state == StateOpen {
 		b.m.State() // gobreaker half-opens lazily; this makes it do so now
 		if b.state == StateOpen {
 			// Not yet by gobreaker's clock: look again shortly.
@@ -315,7 +321,21 @@ func (b *Breaker) Allow() (Ticket, error) {
 	if e := b.openErr.Load(); e != nil {
 		return Ticket{}, e
 	}
-	return b.allowSlow()
+	return b.allowSlow(context.Background())
+}
+
+// AllowContext is [Breaker.Allow] with a context that bounds the store
+// operation a shared breaker may make (see [WithStore]): only a half-open
+// shared breaker asks the store, for a probe slot. For a breaker without a
+// store it is Allow.
+func (b *Breaker) AllowContext(ctx context.Context) (Ticket, error) {
+	if g := b.gate.Load(); g&1 != 0 {
+		return Ticket{gate: g}, nil
+	}
+	if e := b.openErr.Load(); e != nil {
+		return Ticket{}, e
+	}
+	return b.allowSlow(ctx)
 }
 
 // AllowFast is the part of [Breaker.Allow] small enough to be inlined into
@@ -331,7 +351,10 @@ func (b *Breaker) AllowFast() (t Ticket, open *CircuitOpenError, ok bool) {
 	return t, b.openErr.Load(), false
 }
 
-func (b *Breaker) allowSlow() (Ticket, error) {
+func (b *Breaker) allowSlow(ctx context.Context) (Ticket, error) {
+	if b.sh != nil {
+		return b.allowShared(ctx)
+	}
 	b.mu.Lock()
 	if g := b.gate.Load(); g&1 != 0 {
 		b.mu.Unlock()
@@ -370,7 +393,25 @@ func (b *Breaker) Done(t Ticket, o Outcome) {
 	b.done(t, o)
 }
 
+// DoneContext is [Breaker.Done] with a context that bounds the store
+// operation a shared breaker may make to record the outcome (see
+// [WithStore]). For a breaker without a store it is Done.
+func (b *Breaker) DoneContext(ctx context.Context, t Ticket, o Outcome) {
+	if o != Failure && b.gate.Load() == t.gate|1 {
+		return
+	}
+	if b.sh != nil {
+		b.doneShared(ctx, t, o)
+		return
+	}
+	b.done(t, o)
+}
+
 func (b *Breaker) done(t Ticket, o Outcome) {
+	if b.sh != nil {
+		b.doneShared(context.Background(), t, o)
+		return
+	}
 	if t.gate&1 == 0 && t.done == nil {
 		return // not a ticket from Allow
 	}
@@ -413,7 +454,9 @@ func (b *Breaker) done(t Ticket, o Outcome) {
 // State returns the breaker's state now.
 func (b *Breaker) State() State {
 	b.mu.Lock()
-	b.m.State()
+	if b.sh == nil {
+		b.m.State()
+	}
 	s := b.state
 	b.updateGate()
 	b.unlockAndFlush()
@@ -423,8 +466,11 @@ func (b *Breaker) State() State {
 // Snapshot returns the breaker's state and counts now.
 func (b *Breaker) Snapshot() Snapshot {
 	b.mu.Lock()
-	b.m.State()
-	c := b.m.Counts()
+	var c gobreaker.Counts
+	if b.sh == nil {
+		b.m.State()
+		c = b.m.Counts()
+	}
 	s := Snapshot{
 		Name:                b.name,
 		State:               b.state,
@@ -435,6 +481,9 @@ func (b *Breaker) Snapshot() Snapshot {
 		TotalExclusions:     int(c.TotalExclusions),
 		OpenedAt:            b.openedAt,
 		Settings:            b.settings,
+	}
+	if b.sh != nil {
+		b.snapshotShared(&s)
 	}
 	if b.state == StateOpen {
 		s.UntilHalfOpen = max(time.Until(b.halfOpenAt), 0)
@@ -449,6 +498,10 @@ func (b *Breaker) Snapshot() Snapshot {
 // calls admitted before the reset change nothing. A breaker that was not
 // closed reports the change to closed.
 func (b *Breaker) Reset() {
+	if b.sh != nil {
+		b.opShared(OpReset)
+		return
+	}
 	b.mu.Lock()
 	b.closeGate()
 	prev := b.state
@@ -470,6 +523,10 @@ func (b *Breaker) Reset() {
 // admitted before the trip change nothing. Use it to force a breaker open,
 // in operations or in tests.
 func (b *Breaker) Trip() {
+	if b.sh != nil {
+		b.opShared(OpTrip)
+		return
+	}
 	b.mu.Lock()
 	if b.m.State(); b.state != StateOpen {
 		b.closeGate()

@@ -176,7 +176,7 @@ type Breaker struct {
 
 	mu         sync.Mutex
 	m          machine // nil for a shared breaker
-	epoch      uint64 // bumped at every state change and machine swap
+	epoch      uint64  // bumped at every state change and machine swap
 	state      State
 	streak     int  // consecutive failures in the closed state
 	forcing    bool // Trip in progress: readyToTrip says yes

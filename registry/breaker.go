@@ -111,12 +111,10 @@ type Snapshot struct {
 	Settings Settings `json:"settings"`
 }
 
-// machine is the state machine behind a Breaker: a gobreaker two-step
-// breaker today. It is an interface so that a state machine shared by
-// several processes can take its place. gobreaker's DistributedCircuitBreaker
-// offers only Execute and State, so it would need a two-step adapter, and a
-// shared state changed by other processes would have to turn the local fast
-// path (the gate) off or refresh it.
+// machine is the state machine behind a local Breaker: a gobreaker
+// two-step breaker. A breaker of a registry with a [Store] has none: its
+// state mirrors the store's (see shared.go), and it decides with the same
+// rules locally while the store is unreachable.
 type machine interface {
 	Allow() (done func(err error), err error)
 	State() gobreaker.State

@@ -47,8 +47,8 @@ func TestRateLimitGlobalRate(t *testing.T) {
 		replicas = 3
 		workers  = 4
 		calls    = 10000
-		perSec   = 2000.0
-		burst    = 10 // banks the slack of a busy scheduler: tokens due while no call was there are not lost
+		perSec   = 1000.0
+		burst    = 200 // banks 200ms of a busy machine's gaps in demand: tokens due while no call came are not lost
 	)
 	var admitted, made atomic.Int64
 	eps := make([]endpoint.Endpoint, replicas)

@@ -273,3 +273,45 @@ func TestBreakerResyncWithoutPush(t *testing.T) {
 		}
 	}
 }
+
+func TestBreakerStoreHangs(t *testing.T) {
+	srv := redistest.Start(t)
+	var log statusLog
+	const short = 100 * time.Millisecond
+	cfg := redisstore.Config{ResyncInterval: 200 * time.Millisecond, Timeout: short, OnStatus: log.add}
+	fleet := newFleet(t, srv.Addr, 1, cfg, "hang", registry.Settings{FailureThreshold: 3, ResetTimeout: time.Minute})
+	b := fleet[0].b
+	srv.Pause()
+	// The first failure waits for the store timeout, once; the next ones are
+	// decided locally at once.
+	start := time.Now()
+	call(b, registry.Failure)
+	if took := time.Since(start); took < short || took > short+200*time.Millisecond {
+		t.Errorf("first failure during the hang took %v, want the store timeout (%v)", took, short)
+	}
+	start = time.Now()
+	call(b, registry.Failure)
+	call(b, registry.Failure)
+	if took := time.Since(start); took > 20*time.Millisecond {
+		t.Errorf("later failures took %v, want no store wait", took)
+	}
+	if got := b.State(); got != registry.StateOpen {
+		t.Errorf("state = %v, want open (decided locally)", got)
+	}
+	if _, ok := waitFor(time.Second, func() bool { return log.has(false) }); !ok {
+		t.Error("no status event for the hang")
+	}
+	srv.Resume()
+	// Redis answers again, and never saw those failures: the breaker takes
+	// its (closed) state.
+	if _, ok := waitFor(5*time.Second, func() bool {
+		st, _ := fleet[0].reg.StoreStats()
+		return st.Healthy && b.State() == registry.StateClosed
+	}); !ok {
+		st, _ := fleet[0].reg.StoreStats()
+		t.Fatalf("after the hang: stats %+v, state %v; want healthy and closed", st, b.State())
+	}
+	if !log.has(true) {
+		t.Error("no status event for the store's return")
+	}
+}

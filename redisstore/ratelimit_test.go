@@ -257,3 +257,32 @@ func TestRateLimitConfigPanics(t *testing.T) {
 		})
 	}
 }
+
+func TestRateLimitStoreHangs(t *testing.T) {
+	srv := redistest.Start(t)
+	const short = 100 * time.Millisecond
+	s := newStore(t, srv.Addr, redisstore.Config{Timeout: short, ResyncInterval: time.Minute})
+	ep := s.RateLimit("hang", middleware.RateLimitConfig{Rate: 1000, Burst: 1000, Observer: &eventLog{}})(endpoint.Nop)
+	ctx := context.Background()
+	if _, err := ep(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	defer srv.Resume()
+	start := time.Now()
+	if _, err := ep(ctx, nil); err != nil {
+		t.Fatalf("first call during the hang: %v, want admitted by the local limiter", err)
+	}
+	if took := time.Since(start); took < short || took > short+200*time.Millisecond {
+		t.Errorf("first call during the hang took %v, want the store timeout (%v)", took, short)
+	}
+	start = time.Now()
+	for range 100 {
+		if _, err := ep(ctx, nil); err != nil {
+			t.Fatalf("call during the hang: %v, want admitted", err)
+		}
+	}
+	if took := time.Since(start); took > 20*time.Millisecond {
+		t.Errorf("100 later calls took %v, want no store wait", took)
+	}
+}

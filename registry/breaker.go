@@ -86,6 +86,11 @@ type Ticket struct {
 // so in the closed state Requests and TotalSuccesses count only the calls made
 // while a failure streak was running. TotalFailures, ConsecutiveFailures and
 // every count in the half-open state are exact.
+//
+// For a breaker shared through a [Store], the snapshot is this replica's
+// view: ConsecutiveFailures and TotalFailures are the fleet's failure streak
+// as last known here, and in the half-open state Requests and
+// TotalSuccesses are the fleet's probe slots taken and probe successes.
 type Snapshot struct {
 	// Name is the breaker's name.
 	Name string `json:"name"`

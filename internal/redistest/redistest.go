@@ -7,6 +7,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -85,3 +86,11 @@ func (s *Server) Restart(tb testing.TB) {
 		tb.Fatal(err)
 	}
 }
+
+// Pause freezes the server (SIGSTOP): connections are accepted by the
+// kernel but nothing answers, as with a Redis that hangs. Resume undoes it;
+// the test's cleanup stops a paused server too.
+func (s *Server) Pause() { s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused server run again (SIGCONT).
+func (s *Server) Resume() { s.cmd.Process.Signal(syscall.SIGCONT) }

@@ -315,3 +315,27 @@ func TestBreakerStoreHangs(t *testing.T) {
 		t.Error("no status event for the store's return")
 	}
 }
+
+func TestBreakerClosedSuccessNoRoundTrip(t *testing.T) {
+	srv := redistest.Start(t)
+	fleet := newFleet(t, srv.Addr, 1, testCfg, "fast", registry.Settings{})
+	r := fleet[0]
+	before, _ := r.reg.StoreStats()
+	allocs := testing.AllocsPerRun(1000, func() { call(r.b, registry.Success) })
+	after, _ := r.reg.StoreStats()
+	if got := after.Records - before.Records; got != 0 {
+		t.Errorf("store operations for 1000 closed successes = %d, want 0", got)
+	}
+	if allocs != 0 {
+		t.Errorf("allocs per closed success = %v, want 0", allocs)
+	}
+	// A failure is recorded (one operation), and so is the success that
+	// ends its streak; the success after that is not.
+	call(r.b, registry.Failure)
+	call(r.b, registry.Success)
+	call(r.b, registry.Success)
+	end, _ := r.reg.StoreStats()
+	if got, want := end.Records-after.Records, uint64(2); got != want {
+		t.Errorf("store operations = %d, want %d (the failure and the success that cleared it)", got, want)
+	}
+}

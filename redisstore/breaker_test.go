@@ -339,3 +339,19 @@ func TestBreakerClosedSuccessNoRoundTrip(t *testing.T) {
 		t.Errorf("store operations = %d, want %d (the failure and the success that cleared it)", got, want)
 	}
 }
+
+func TestBreakerQuietSubscriptionStaysUp(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := redisstore.Config{ResyncInterval: 100 * time.Millisecond, Timeout: time.Second}
+	fleet := newFleet(t, srv.Addr, 2, cfg, "quiet", registry.Settings{ResetTimeout: time.Minute})
+	time.Sleep(450 * time.Millisecond) // quiet: the subscription pings, and stays up
+	fleet[0].b.Trip()
+	if _, ok := waitFor(time.Second, func() bool { return fleet[1].b.State() == registry.StateOpen }); !ok {
+		t.Fatal("trip not seen")
+	}
+	for i, r := range fleet {
+		if st, _ := r.reg.StoreStats(); st.Errors != 0 || !st.Healthy || st.Pushes == 0 {
+			t.Errorf("replica %d: StoreStats = %+v, want healthy, no errors, pushes", i, st)
+		}
+	}
+}

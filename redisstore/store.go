@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -275,14 +277,29 @@ func (s *Store) Watch(ctx context.Context, ready func(), changed func(name strin
 		return err
 	}
 	ready()
+	// A connection that dies silently (no reset) would block a read for
+	// ever: after a quiet ResyncInterval, ping; a second quiet one with the
+	// ping unanswered ends the subscription (the registry subscribes again).
+	pinged := false
 	for {
-		msg, err := ps.ReceiveMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
+		msg, err := ps.ReceiveTimeout(ctx, s.cfg.ResyncInterval)
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		changed(msg.Payload)
+		if err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() || pinged {
+				return err
+			}
+			if err := ps.Ping(ctx); err != nil {
+				return err
+			}
+			pinged = true
+			continue
+		}
+		pinged = false
+		if m, ok := msg.(*redis.Message); ok {
+			changed(m.Payload)
+		}
 	}
 }

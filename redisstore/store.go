@@ -137,6 +137,9 @@ func (s *Store) Close() error {
 // Client returns the store's Redis client.
 func (s *Store) Client() redis.UniversalClient { return s.c }
 
+// Store is a registry.Store.
+var _ registry.Store = (*Store)(nil)
+
 func (s *Store) breakerKey(name string) string { return s.cfg.Prefix + "breaker:" + name }
 
 // recordScript applies one operation to a breaker's state, atomically, by

@@ -16,13 +16,17 @@ help: ## list the targets
 demo: ## run the demo (cmd/demo): the guide's scenarios against a flaky endpoint
 	$(GO) run ./cmd/demo
 
+.PHONY: redis
+redis: ## install redis-server with apt-get if missing (the tests start their own on a free port)
+	@command -v redis-server >/dev/null 2>&1 || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
 .PHONY: test
-test: ## vet and run every test with the race detector
+test: redis ## vet and run every test with the race detector
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -shuffle=on $(PKGS)
 
 .PHONY: bench
-bench: ## run the benchmarks (this module, then bench/ against the peers)
+bench: redis ## run the benchmarks (this module, then bench/ against the peers)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
 	@if [ -f bench/go.mod ]; then cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...; fi
 

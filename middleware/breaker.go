@@ -236,7 +236,7 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 					if open != nil {
 						return nil, open
 					}
-					if t, err = b.Allow(); err != nil {
+					if t, err = b.AllowContext(ctx); err != nil {
 						return nil, err
 					}
 				}
@@ -269,7 +269,7 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 				if open != nil {
 					return nil, open
 				}
-				if t, err = b.Allow(); err != nil {
+				if t, err = b.AllowContext(ctx); err != nil {
 					return nil, err
 				}
 			}

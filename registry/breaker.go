@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -85,6 +86,11 @@ type Ticket struct {
 // so in the closed state Requests and TotalSuccesses count only the calls made
 // while a failure streak was running. TotalFailures, ConsecutiveFailures and
 // every count in the half-open state are exact.
+//
+// For a breaker shared through a [Store], the snapshot is this replica's
+// view: ConsecutiveFailures and TotalFailures are the fleet's failure streak
+// as last known here, and in the half-open state Requests and
+// TotalSuccesses are the fleet's probe slots taken and probe successes.
 type Snapshot struct {
 	// Name is the breaker's name.
 	Name string `json:"name"`
@@ -110,12 +116,10 @@ type Snapshot struct {
 	Settings Settings `json:"settings"`
 }
 
-// machine is the state machine behind a Breaker: a gobreaker two-step
-// breaker today. It is an interface so that a state machine shared by
-// several processes can take its place. gobreaker's DistributedCircuitBreaker
-// offers only Execute and State, so it would need a two-step adapter, and a
-// shared state changed by other processes would have to turn the local fast
-// path (the gate) off or refresh it.
+// machine is the state machine behind a local Breaker: a gobreaker
+// two-step breaker. A breaker of a registry with a [Store] has none: its
+// state mirrors the store's (see shared.go), and it decides with the same
+// rules locally while the store is unreachable.
 type machine interface {
 	Allow() (done func(err error), err error)
 	State() gobreaker.State
@@ -172,9 +176,11 @@ type Breaker struct {
 	// openErr is the rejection of the current open spell; nil unless open.
 	openErr atomic.Pointer[CircuitOpenError]
 
+	sh *shared // nil unless the registry has a Store
+
 	mu         sync.Mutex
-	m          machine
-	epoch      uint64 // bumped at every state change and machine swap
+	m          machine // nil for a shared breaker
+	epoch      uint64  // bumped at every state change and machine swap
 	state      State
 	streak     int  // consecutive failures in the closed state
 	forcing    bool // Trip in progress: readyToTrip says yes
@@ -302,7 +308,10 @@ func (b *Breaker) approach(ep uint64) {
 // of the change when it happens.
 func (b *Breaker) tick(ep uint64) {
 	b.mu.Lock()
-	if b.epoch == ep && b.state == StateOpen {
+	if b.epoch == ep && b.state == StateOpen && b.sh != nil {
+		b.moveShared(StateHalfOpen, time.Time{})
+		b.updateGate()
+	} else if b.epoch == ep && b.state == StateOpen {
 		b.m.State() // gobreaker half-opens lazily; this makes it do so now
 		if b.state == StateOpen {
 			// Not yet by gobreaker's clock: look again shortly.
@@ -345,7 +354,21 @@ func (b *Breaker) Allow() (Ticket, error) {
 	if e := b.openErr.Load(); e != nil {
 		return Ticket{}, e
 	}
-	return b.allowSlow()
+	return b.allowSlow(context.Background())
+}
+
+// AllowContext is [Breaker.Allow] with a context that bounds the store
+// operation a shared breaker may make (see [WithStore]): only a half-open
+// shared breaker asks the store, for a probe slot. For a breaker without a
+// store it is Allow.
+func (b *Breaker) AllowContext(ctx context.Context) (Ticket, error) {
+	if g := b.gate.Load(); g&1 != 0 {
+		return Ticket{gate: g}, nil
+	}
+	if e := b.openErr.Load(); e != nil {
+		return Ticket{}, e
+	}
+	return b.allowSlow(ctx)
 }
 
 // AllowFast is the part of [Breaker.Allow] small enough to be inlined into
@@ -361,7 +384,10 @@ func (b *Breaker) AllowFast() (t Ticket, open *CircuitOpenError, ok bool) {
 	return t, b.openErr.Load(), false
 }
 
-func (b *Breaker) allowSlow() (Ticket, error) {
+func (b *Breaker) allowSlow(ctx context.Context) (Ticket, error) {
+	if b.sh != nil {
+		return b.allowShared(ctx)
+	}
 	b.mu.Lock()
 	if g := b.gate.Load(); g&1 != 0 {
 		b.mu.Unlock()
@@ -400,7 +426,25 @@ func (b *Breaker) Done(t Ticket, o Outcome) {
 	b.done(t, o)
 }
 
+// DoneContext is [Breaker.Done] with a context that bounds the store
+// operation a shared breaker may make to record the outcome (see
+// [WithStore]). For a breaker without a store it is Done.
+func (b *Breaker) DoneContext(ctx context.Context, t Ticket, o Outcome) {
+	if o != Failure && b.gate.Load() == t.gate|1 {
+		return
+	}
+	if b.sh != nil {
+		b.doneShared(ctx, t, o)
+		return
+	}
+	b.done(t, o)
+}
+
 func (b *Breaker) done(t Ticket, o Outcome) {
+	if b.sh != nil {
+		b.doneShared(context.Background(), t, o)
+		return
+	}
 	if t.gate&1 == 0 && t.done == nil {
 		return // not a ticket from Allow
 	}
@@ -443,7 +487,9 @@ func (b *Breaker) done(t Ticket, o Outcome) {
 // State returns the breaker's state now.
 func (b *Breaker) State() State {
 	b.mu.Lock()
-	b.m.State()
+	if b.sh == nil {
+		b.m.State()
+	}
 	s := b.state
 	b.updateGate()
 	b.unlockAndFlush()
@@ -453,8 +499,11 @@ func (b *Breaker) State() State {
 // Snapshot returns the breaker's state and counts now.
 func (b *Breaker) Snapshot() Snapshot {
 	b.mu.Lock()
-	b.m.State()
-	c := b.m.Counts()
+	var c gobreaker.Counts
+	if b.sh == nil {
+		b.m.State()
+		c = b.m.Counts()
+	}
 	s := Snapshot{
 		Name:                b.name,
 		State:               b.state,
@@ -465,6 +514,9 @@ func (b *Breaker) Snapshot() Snapshot {
 		TotalExclusions:     int(c.TotalExclusions),
 		OpenedAt:            b.openedAt,
 		Settings:            b.settings,
+	}
+	if b.sh != nil {
+		b.snapshotShared(&s)
 	}
 	if b.state == StateOpen {
 		s.UntilHalfOpen = max(time.Until(b.halfOpenAt), 0)
@@ -479,6 +531,10 @@ func (b *Breaker) Snapshot() Snapshot {
 // calls admitted before the reset change nothing. A breaker that was not
 // closed reports the change to closed.
 func (b *Breaker) Reset() {
+	if b.sh != nil {
+		b.opShared(OpReset)
+		return
+	}
 	b.mu.Lock()
 	b.closeGate()
 	prev := b.state
@@ -486,7 +542,7 @@ func (b *Breaker) Reset() {
 	b.stopTimer()
 	b.state, b.streak = StateClosed, 0
 	b.openErr.Store(nil)
-	b.halfErr = nil
+	b.halfErr, b.spellErr = nil, nil
 	b.openedAt, b.halfOpenAt = time.Time{}, time.Time{}
 	if prev != StateClosed {
 		b.pending = append(b.pending, StateChange{Name: b.name, From: prev, To: StateClosed, At: time.Now()})
@@ -500,6 +556,10 @@ func (b *Breaker) Reset() {
 // admitted before the trip change nothing. Use it to force a breaker open,
 // in operations or in tests.
 func (b *Breaker) Trip() {
+	if b.sh != nil {
+		b.opShared(OpTrip)
+		return
+	}
 	b.mu.Lock()
 	if b.m.State(); b.state != StateOpen {
 		b.closeGate()

@@ -29,6 +29,16 @@
 // [WithListener] and [Breaker.Subscribe], outside every lock, in order,
 // exactly once each, so a listener may call back into the registry.
 //
+// # Shared state
+//
+// A registry made with [WithStore] keeps its breakers' state in a [Store]
+// shared by the replicas of a service (the redisstore package has one on
+// Redis): failures are counted fleet-wide, an open breaker is pushed to
+// every replica, half-open admits SuccessThreshold probes fleet-wide, and a
+// closed breaker's success path makes no store round trip. When the store
+// is unreachable, breakers decide locally until it answers again.
+// [WithStore] says what is shared and what it costs.
+//
 // # Bounds
 //
 // Names are checked ([CheckName]: non-empty, at most [MaxNameLen] bytes,

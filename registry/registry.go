@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -88,6 +89,7 @@ func WithListener(fn func(StateChange)) Option {
 type Registry struct {
 	max       int
 	listeners []func(StateChange)
+	link      *storeLink // nil without a Store
 
 	mu       sync.RWMutex
 	breakers map[string]*Breaker
@@ -101,7 +103,30 @@ func New(opts ...Option) *Registry {
 	for _, o := range opts {
 		o(r)
 	}
+	if r.link != nil {
+		r.link.start()
+	}
 	return r
+}
+
+// Close stops the goroutine that follows the registry's [Store] (see
+// [WithStore]) and returns nil. The breakers go on working, deciding
+// locally. Close does nothing for a registry without a store, and may be
+// called more than once.
+func (r *Registry) Close() error {
+	if r.link != nil {
+		r.link.close()
+	}
+	return nil
+}
+
+// StoreStats returns the counters of the registry's [Store] and true, or
+// the zero StoreStats and false for a registry without a store.
+func (r *Registry) StoreStats() (StoreStats, bool) {
+	if r.link == nil {
+		return StoreStats{}, false
+	}
+	return r.link.stats(), true
 }
 
 // CheckName returns nil if name is acceptable as a breaker name, and else
@@ -140,11 +165,19 @@ func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	if r.link != nil && s.FailureRatio > 0 {
+		return nil, fmt.Errorf("%w: FailureRatio = %v, the ratio rule is not shared through a store (use the consecutive rule)", ErrInvalidSettings, s.FailureRatio)
+	}
 	s = s.withDefaults()
 	r.mu.RLock()
 	b := r.breakers[name]
+	n := len(r.breakers)
 	r.mu.RUnlock()
 	if b == nil {
+		if n >= r.max {
+			return nil, fmt.Errorf("%w: %q would be breaker %d, the cap is %d", ErrTooManyBreakers, name, n+1, r.max)
+		}
+		nb := r.newBreaker(name, s)
 		r.mu.Lock()
 		b = r.breakers[name]
 		if b == nil {
@@ -152,7 +185,7 @@ func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
 				r.mu.Unlock()
 				return nil, fmt.Errorf("%w: %q would be breaker %d, the cap is %d", ErrTooManyBreakers, name, len(r.breakers)+1, r.max)
 			}
-			b = newBreaker(name, s, r.listeners)
+			b = nb
 			r.breakers[name] = b
 		}
 		r.mu.Unlock()
@@ -161,6 +194,28 @@ func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
 		return nil, fmt.Errorf("%w: breaker %q exists with settings %v, asked for %v", ErrConflict, name, b.settings, s)
 	}
 	return b, nil
+}
+
+// newBreaker makes a breaker; a shared one starts from the store's state
+// (or closed, when the store does not answer within its timeout).
+func (r *Registry) newBreaker(name string, s Settings) *Breaker {
+	if r.link == nil {
+		return newBreaker(name, s, r.listeners)
+	}
+	b := newSharedBreaker(name, s, r.listeners, r.link)
+	if !r.link.down.Load() {
+		ss, err := r.link.load(context.Background(), []string{name})
+		if err != nil {
+			r.link.failed(err)
+		} else {
+			b.mu.Lock()
+			b.adopt(ss[0], true)
+			b.pending = nil // what it finds is not a change
+			b.updateGate()
+			b.mu.Unlock()
+		}
+	}
+	return b
 }
 
 // Get returns the breaker called name and true, or nil and false if the

@@ -1,0 +1,262 @@
+package registry
+
+import (
+	"context"
+	"time"
+)
+
+// shared is the part of a Breaker backed by a Store: the store's
+// generation of the state the breaker mirrors, and the half-open counts.
+// Its fields are guarded by the breaker's mu.
+type shared struct {
+	link      *storeLink
+	gen       uint64    // the store's generation of b.state
+	probes    int       // half-open probe slots taken (fleet-wide as last known)
+	succ      int       // half-open probes that succeeded (as last known)
+	fullUntil time.Time // half-open, every slot taken: reject locally until then
+}
+
+func newSharedBreaker(name string, s Settings, listeners []func(StateChange), link *storeLink) *Breaker {
+	b := &Breaker{name: name, settings: s, fast: true, listeners: listeners, sh: &shared{link: link}}
+	b.epoch = 1 // a zero Ticket never matches
+	b.updateGate()
+	return b
+}
+
+// moveShared changes the state of a shared breaker to next, as the store
+// says or as decided locally while the store is down. openedAt is when
+// the breaker opened (open and half-open). Called with b.mu held.
+func (b *Breaker) moveShared(next State, openedAt time.Time) {
+	prev, sh := b.state, b.sh
+	b.closeGate()
+	b.state = next
+	b.epoch++
+	b.streak = 0
+	sh.probes, sh.succ, sh.fullUntil = 0, 0, time.Time{}
+	b.stopTimer()
+	switch next {
+	case StateOpen:
+		b.openedAt = openedAt
+		b.halfOpenAt = openedAt.Add(b.settings.ResetTimeout)
+		b.halfErr = nil
+		b.openErr.Store(&CircuitOpenError{Service: b.name, State: StateOpen, OpenedAt: b.openedAt, HalfOpenAt: b.halfOpenAt})
+		ep := b.epoch
+		b.timer = time.AfterFunc(max(time.Until(b.halfOpenAt), 0), func() { b.tick(ep) })
+	case StateHalfOpen:
+		if !openedAt.IsZero() {
+			b.openedAt = openedAt
+			b.halfOpenAt = openedAt.Add(b.settings.ResetTimeout)
+		}
+		b.openErr.Store(nil)
+		b.halfErr = &CircuitOpenError{Service: b.name, State: StateHalfOpen, OpenedAt: b.openedAt, HalfOpenAt: b.halfOpenAt}
+	default:
+		b.openErr.Store(nil)
+		b.halfErr = nil
+		b.openedAt, b.halfOpenAt = time.Time{}, time.Time{}
+	}
+	if prev != next {
+		b.pending = append(b.pending, StateChange{Name: b.name, From: prev, To: next, At: time.Now()})
+	}
+}
+
+// adoptShared takes the store's state ss (from a push or a resync).
+func (b *Breaker) adoptShared(ss SharedState, force bool) {
+	b.mu.Lock()
+	b.adopt(ss, force)
+	b.updateGate()
+	b.unlockAndFlush()
+}
+
+// adopt takes the store's state ss, unless it is older than the one the
+// breaker has. With force (the store is back after an outage) the breaker
+// takes it whatever it decided locally. Called with b.mu held.
+func (b *Breaker) adopt(ss SharedState, force bool) {
+	sh := b.sh
+	if ss.Generation < sh.gen && !force {
+		return // an answer overtaken by a newer one
+	}
+	same := ss.Generation == sh.gen &&
+		(!force || ss.State == b.state || (ss.State == StateOpen && b.state == StateHalfOpen))
+	if !same {
+		sh.gen = ss.Generation
+		b.moveShared(ss.State, ss.OpenedAt)
+	}
+	switch {
+	case b.state == StateClosed && ss.State == StateClosed:
+		b.streak = ss.Failures
+	case b.state == StateHalfOpen && ss.State == StateHalfOpen:
+		sh.probes, sh.succ = ss.Probes, ss.Successes
+	}
+}
+
+// allowShared is Allow's slow path for a shared breaker.
+func (b *Breaker) allowShared(ctx context.Context) (Ticket, error) {
+	b.mu.Lock()
+	sh := b.sh
+	if b.state != StateHalfOpen || sh.link.down.Load() {
+		t, rej := b.allowLocal()
+		b.updateGate()
+		b.unlockAndFlush()
+		return t, rejErr(rej)
+	}
+	if time.Now().Before(sh.fullUntil) {
+		rej := b.halfErr
+		b.mu.Unlock()
+		return Ticket{}, rej
+	}
+	gen := sh.gen
+	b.mu.Unlock()
+	ss, err := sh.link.record(ctx, b.name, b.settings, gen, OpProbe)
+	b.mu.Lock()
+	var t Ticket
+	var rej *CircuitOpenError
+	if err != nil {
+		sh.link.local.Add(1)
+		t, rej = b.allowLocal()
+	} else {
+		b.adopt(ss, false)
+		switch {
+		case ss.Admitted && ss.Generation == sh.gen:
+			t = Ticket{gate: b.epoch << 1}
+		case b.state == StateOpen:
+			rej = b.openErr.Load()
+		case b.state == StateHalfOpen:
+			rej = b.halfErr
+			sh.fullUntil = time.Now().Add(sh.link.cfg.Timeout)
+		default:
+			t, rej = b.allowLocal()
+		}
+	}
+	b.updateGate()
+	b.unlockAndFlush()
+	return t, rejErr(rej)
+}
+
+// rejErr returns rej as an error, nil when rej is nil.
+func rejErr(rej *CircuitOpenError) error {
+	if rej == nil {
+		return nil
+	}
+	return rej
+}
+
+// allowLocal decides an admission from the breaker's own state. Called
+// with b.mu held.
+func (b *Breaker) allowLocal() (Ticket, *CircuitOpenError) {
+	switch b.state {
+	case StateClosed:
+		return Ticket{gate: b.epoch << 1}, nil
+	case StateOpen:
+		if rej := b.openErr.Load(); rej != nil {
+			return Ticket{}, rej
+		}
+	}
+	if b.sh.probes < b.settings.SuccessThreshold {
+		b.sh.probes++
+		return Ticket{gate: b.epoch << 1}, nil
+	}
+	return Ticket{}, b.halfErr
+}
+
+// doneShared records the outcome of a call admitted by a shared breaker:
+// in the store when it changes something there, locally while the store
+// is down.
+func (b *Breaker) doneShared(ctx context.Context, t Ticket, o Outcome) {
+	b.mu.Lock()
+	if t.gate>>1 != b.epoch || b.state == StateOpen ||
+		(b.state == StateClosed && (o == Excluded || (o == Success && b.streak == 0))) {
+		b.mu.Unlock() // stale, or nothing to record
+		return
+	}
+	sh := b.sh
+	if b.state == StateClosed && o == Failure {
+		b.closeGate()
+		b.streak++ // counted here at once; the store's answer replaces it
+	}
+	if sh.link.down.Load() {
+		sh.link.local.Add(1)
+		b.decideLocal(o)
+		b.updateGate()
+		b.unlockAndFlush()
+		return
+	}
+	gen := sh.gen
+	b.mu.Unlock()
+	ss, err := sh.link.record(ctx, b.name, b.settings, gen, Op(o))
+	b.mu.Lock()
+	if err != nil {
+		if t.gate>>1 == b.epoch {
+			sh.link.local.Add(1)
+			b.decideLocal(o)
+		}
+	} else {
+		b.adopt(ss, false)
+	}
+	b.updateGate()
+	b.unlockAndFlush()
+}
+
+// decideLocal applies an outcome to the breaker's own state, as a local
+// breaker would (a closed failure has already been counted). Called with
+// b.mu held.
+func (b *Breaker) decideLocal(o Outcome) {
+	sh := b.sh
+	switch b.state {
+	case StateClosed:
+		switch o {
+		case Success:
+			b.streak = 0
+		case Failure:
+			if b.streak >= b.settings.FailureThreshold {
+				b.moveShared(StateOpen, time.Now())
+			}
+		}
+	case StateHalfOpen:
+		switch o {
+		case Success:
+			if sh.succ++; sh.succ >= b.settings.SuccessThreshold {
+				b.moveShared(StateClosed, time.Time{})
+			}
+		case Failure:
+			b.moveShared(StateOpen, time.Now())
+		default:
+			sh.probes = max(sh.probes-1, 0)
+		}
+	}
+}
+
+// opShared applies OpTrip or OpReset through the store, or locally when the
+// store is unreachable.
+func (b *Breaker) opShared(op Op) {
+	b.mu.Lock()
+	sh := b.sh
+	gen := sh.gen
+	b.closeGate()
+	b.mu.Unlock()
+	ss, err := sh.link.record(context.Background(), b.name, b.settings, gen, op)
+	b.mu.Lock()
+	switch {
+	case err == nil:
+		b.adopt(ss, false)
+	case op == OpTrip:
+		sh.link.local.Add(1)
+		if b.state != StateOpen {
+			b.moveShared(StateOpen, time.Now())
+		}
+	default:
+		sh.link.local.Add(1)
+		b.moveShared(StateClosed, time.Time{})
+	}
+	b.updateGate()
+	b.unlockAndFlush()
+}
+
+// snapshotShared fills the counts of a shared breaker's snapshot. Called
+// with b.mu held.
+func (b *Breaker) snapshotShared(s *Snapshot) {
+	if b.state == StateHalfOpen {
+		s.Requests = b.sh.probes
+		s.TotalSuccesses = b.sh.succ
+	}
+	s.TotalFailures = b.streak
+}

@@ -1,0 +1,380 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults applied to the zero fields of [StoreConfig].
+const (
+	DefaultStoreTimeout   = 100 * time.Millisecond
+	DefaultResyncInterval = time.Second
+)
+
+// Store is where the breakers of a registry made with [WithStore] keep
+// their state, so that the breakers of one name in several processes (the
+// replicas of a service) act as one breaker. The redisstore package has one
+// on Redis. A Store must be safe for concurrent use.
+//
+// A breaker never holds a store lock while a call runs: it reads the shared
+// state (kept in memory, refreshed by pushes and resyncs), decides locally,
+// makes the call, then records the outcome with one atomic [Store.Record].
+type Store interface {
+	// Load returns the shared state of each named breaker, in the order of
+	// names. A name the store has never seen is a closed breaker with
+	// Generation 0.
+	Load(ctx context.Context, names []string) ([]SharedState, error)
+	// Record applies op to the shared state of the breaker called name,
+	// atomically, with the rules of [Settings] s, and returns the state
+	// after it. An outcome (OpSuccess, OpFailure, OpExcluded) changes
+	// nothing unless gen is the current generation. OpProbe asks to be
+	// admitted: a closed breaker admits, an open one whose reset timeout has
+	// passed (by the store's clock) moves to half-open, and a half-open one
+	// admits while fewer than SuccessThreshold probes hold a slot; the
+	// answer is in SharedState.Admitted. OpTrip opens, OpReset closes.
+	// Every change of state bumps the generation and is announced to
+	// [Store.Watch]ers.
+	Record(ctx context.Context, name string, s Settings, gen uint64, op Op) (SharedState, error)
+	// Watch calls ready once it is subscribed to changes, then changed
+	// with the name of each breaker whose state changed, until ctx ends or
+	// the subscription fails; it returns the error that ended it.
+	Watch(ctx context.Context, ready func(), changed func(name string)) error
+}
+
+// Op is an operation of [Store.Record]: an [Outcome] of a call, or a request.
+type Op uint8
+
+// The operations.
+const (
+	OpSuccess     = Op(Success)  // a call succeeded
+	OpFailure     = Op(Failure)  // a call failed
+	OpExcluded    = Op(Excluded) // a call counts neither way (frees a probe slot)
+	OpProbe    Op = 3            // ask to be admitted (see [Store.Record])
+	OpTrip     Op = 4            // open the breaker now ([Breaker.Trip])
+	OpReset    Op = 5            // close the breaker and clear its counts ([Breaker.Reset])
+)
+
+// SharedState is one breaker's state as a [Store] holds it: gobreaker v2's
+// SharedState reduced to what the consecutive rule needs (state, a
+// generation that drops late results, the counts and the time it opened),
+// in a form a store can update field by field in one atomic step.
+type SharedState struct {
+	// State is the shared state. An open state whose reset timeout has
+	// passed stays open in the store until a probe asks (OpProbe).
+	State State
+	// Generation is bumped at every change of state; 0 for a breaker the
+	// store has never seen.
+	Generation uint64
+	// Failures is the fleet's failure streak in the closed state.
+	Failures int
+	// Probes is the number of half-open probe slots taken; Successes the
+	// number of half-open probes that succeeded.
+	Probes, Successes int
+	// OpenedAt is when the breaker opened, in this process's clock (a store
+	// converts from its own); zero unless open or half-open.
+	OpenedAt time.Time
+	// Admitted is the answer to OpProbe.
+	Admitted bool
+}
+
+// StoreConfig configures how a registry uses its [Store] ([WithStore]).
+// The zero value gives the defaults.
+type StoreConfig struct {
+	// Timeout bounds every store operation (together with the caller's
+	// context). Default 100ms ([DefaultStoreTimeout]).
+	Timeout time.Duration
+	// ResyncInterval is how often every breaker reloads its shared state,
+	// the backstop for a lost push; while the store is unreachable, it is
+	// also how often the registry tries it again. A breaker opened elsewhere
+	// is seen here within ResyncInterval + Timeout at worst (a push usually
+	// brings it within one round trip). Default 1s
+	// ([DefaultResyncInterval]).
+	ResyncInterval time.Duration
+	// OnStatus, when set, is called when the store becomes unreachable
+	// (a store operation failed) and when it is reachable again (a resync
+	// succeeded), from the registry's own goroutine, in order. Default nil.
+	OnStatus func(StoreStatus)
+}
+
+// StoreStatus is a change of a store's reachability, as told to
+// [StoreConfig.OnStatus].
+type StoreStatus struct {
+	// Healthy is false when the store became unreachable and the breakers
+	// fell back to local decisions, true when it came back and the breakers
+	// took its state again.
+	Healthy bool
+	// Err is the error that made the store unreachable; nil when Healthy.
+	Err error
+	// At is when the registry noticed.
+	At time.Time
+}
+
+// StoreStats are a registry's counters of its store, for metrics.
+type StoreStats struct {
+	// Healthy reports whether the breakers use the store now (false: they
+	// decide locally).
+	Healthy bool `json:"healthy"`
+	// Errors counts store operations that failed (timeouts included).
+	Errors uint64 `json:"errors"`
+	// LocalDecisions counts admissions and outcomes decided locally because
+	// the store was unreachable.
+	LocalDecisions uint64 `json:"local_decisions"`
+	// Records counts store operations made on the call path (Record).
+	Records uint64 `json:"records"`
+	// Pushes counts changes pushed by the store; Resyncs the full resyncs.
+	Pushes  uint64 `json:"pushes"`
+	Resyncs uint64 `json:"resyncs"`
+}
+
+// WithStore returns an option that keeps the state of every breaker of the
+// registry in st, shared with every process that uses the same store, and
+// starts the registry's goroutine that follows the store (close it with
+// [Registry.Close]). Breakers of a registry with a store use the
+// consecutive rule alone: asking for one with FailureRatio set is an
+// [ErrInvalidSettings] error.
+//
+// What is shared, and what it costs:
+//   - Failures are counted fleet-wide: each failure is recorded in the store
+//     (one round trip, after the call, on the failing call's goroutine), and
+//     the breaker opens everywhere when the store's streak reaches
+//     FailureThreshold.
+//   - A success on a closed breaker with no known streak costs no round trip
+//     and is not recorded. A replica records a success only while it knows
+//     of a running streak (after a failure of its own, or when a resync or a
+//     push showed one); that success clears the fleet's streak. So the
+//     fleet's streak counts the failures since the last success seen by a
+//     replica that knew of the streak: a success elsewhere clears it within
+//     ResyncInterval at worst.
+//   - When the breaker opens, the store pushes the change to every replica,
+//     which rejects from then on; a resync every ResyncInterval is the
+//     backstop (bound: ResyncInterval + Timeout).
+//   - Half-open admits SuccessThreshold probes fleet-wide (a counter in the
+//     store, one round trip per probe). While every slot is taken, a replica
+//     rejects locally and asks again at most once per Timeout.
+//   - When the store is slow or down, the operation gives up after Timeout,
+//     the registry reports the outage (OnStatus, [Registry.StoreStats]) and
+//     every breaker decides locally, from the last state it knew, with no
+//     store operation (and so no added latency) until a resync succeeds;
+//     then every breaker takes the store's state. Outcomes decided locally
+//     are not replayed into the store.
+func WithStore(st Store, cfg StoreConfig) Option {
+	return func(r *Registry) {
+		if st == nil {
+			return
+		}
+		if cfg.Timeout <= 0 {
+			cfg.Timeout = DefaultStoreTimeout
+		}
+		if cfg.ResyncInterval <= 0 {
+			cfg.ResyncInterval = DefaultResyncInterval
+		}
+		r.link = &storeLink{st: st, cfg: cfg, reg: r}
+	}
+}
+
+// errStoreDown is what a store operation returns, at once, while the store
+// is known to be unreachable.
+var errStoreDown = errors.New("registry: store unreachable")
+
+// storeLink is a registry's use of its store: health, counters and the
+// goroutine that follows pushes and resyncs.
+type storeLink struct {
+	st  Store
+	cfg StoreConfig
+	reg *Registry
+
+	down                                  atomic.Bool
+	lastErr                               atomic.Pointer[error]
+	errs, local, records, pushes, resyncs atomic.Uint64
+	ctx                                   context.Context
+	cancel                                context.CancelFunc
+	kickResync, kickStatus                chan struct{}
+	wg                                    sync.WaitGroup
+	closeOnce                             sync.Once
+	reported                              bool // last health reported (true: down); loop goroutine only
+}
+
+func (l *storeLink) start() {
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.kickResync = make(chan struct{}, 1)
+	l.kickStatus = make(chan struct{}, 1)
+	l.wg.Add(2)
+	go l.loop()
+	go l.watch()
+}
+
+func (l *storeLink) close() {
+	l.closeOnce.Do(func() {
+		l.cancel()
+		l.wg.Wait()
+	})
+}
+
+func kick(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// do runs one store operation bounded by ctx and the timeout. While the
+// store is down it fails at once with errStoreDown.
+func (l *storeLink) do(ctx context.Context, f func(context.Context) error) error {
+	if l.down.Load() {
+		return errStoreDown
+	}
+	tctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	err := f(tctx)
+	cancel()
+	if err != nil && ctx.Err() == nil { // the caller giving up is not the store's fault
+		l.failed(err)
+	}
+	return err
+}
+
+// failed notes that a store operation failed: the store is down until a
+// resync succeeds.
+func (l *storeLink) failed(err error) {
+	l.errs.Add(1)
+	l.lastErr.Store(&err)
+	if l.down.CompareAndSwap(false, true) {
+		kick(l.kickStatus)
+	}
+}
+
+func (l *storeLink) record(ctx context.Context, name string, s Settings, gen uint64, op Op) (ss SharedState, err error) {
+	err = l.do(ctx, func(ctx context.Context) error {
+		l.records.Add(1)
+		ss, err = l.st.Record(ctx, name, s, gen, op)
+		return err
+	})
+	return ss, err
+}
+
+func (l *storeLink) load(ctx context.Context, names []string) (out []SharedState, err error) {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	defer cancel()
+	out, err = l.st.Load(ctx, names)
+	if err == nil && len(out) != len(names) {
+		err = errors.New("registry: store returned a wrong number of states")
+	}
+	return out, err
+}
+
+// loop resyncs every ResyncInterval and on demand, and reports changes of
+// the store's health, in order.
+func (l *storeLink) loop() {
+	defer l.wg.Done()
+	t := time.NewTicker(l.cfg.ResyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-t.C:
+			l.resync()
+		case <-l.kickResync:
+			l.resync()
+		case <-l.kickStatus:
+		}
+		l.report()
+	}
+}
+
+// report tells OnStatus about a change of health since the last report.
+func (l *storeLink) report() {
+	down := l.down.Load()
+	if down == l.reported {
+		return
+	}
+	l.reported = down
+	if l.cfg.OnStatus == nil {
+		return
+	}
+	st := StoreStatus{Healthy: !down, At: time.Now()}
+	if down {
+		if p := l.lastErr.Load(); p != nil {
+			st.Err = *p
+		}
+	}
+	l.cfg.OnStatus(st)
+}
+
+// resync loads the state of every breaker and hands it to the breakers.
+// When the store was down, they take the store's state whatever they
+// decided meanwhile, and the store is up again.
+func (l *storeLink) resync() {
+	wasDown := l.down.Load()
+	names := l.reg.Names()
+	const chunk = 512
+	states := make([]SharedState, 0, len(names))
+	for i := 0; i == 0 || i < len(names); i += chunk { // an empty load still checks the store
+		ss, err := l.load(l.ctx, names[i:min(i+chunk, len(names))])
+		if err != nil {
+			if l.ctx.Err() == nil {
+				l.failed(err)
+			}
+			return
+		}
+		states = append(states, ss...)
+	}
+	l.resyncs.Add(1)
+	for i, name := range names {
+		if b, ok := l.reg.Get(name); ok {
+			b.adoptShared(states[i], wasDown)
+		}
+	}
+	if wasDown {
+		l.down.Store(false)
+	}
+}
+
+// watch follows the store's pushes, subscribing again after a failure.
+func (l *storeLink) watch() {
+	defer l.wg.Done()
+	for l.ctx.Err() == nil {
+		err := l.st.Watch(l.ctx, func() { kick(l.kickResync) }, l.pushed)
+		if l.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			l.failed(err)
+		}
+		t := time.NewTimer(l.cfg.ResyncInterval)
+		select {
+		case <-l.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pushed loads the state of a breaker the store says has changed.
+func (l *storeLink) pushed(name string) {
+	l.pushes.Add(1)
+	b, ok := l.reg.Get(name)
+	if !ok {
+		return
+	}
+	ss, err := l.load(l.ctx, []string{name})
+	if err != nil {
+		return // the resync will catch up
+	}
+	b.adoptShared(ss[0], false)
+}
+
+// stats returns the counters.
+func (l *storeLink) stats() StoreStats {
+	return StoreStats{
+		Healthy:        !l.down.Load(),
+		Errors:         l.errs.Load(),
+		LocalDecisions: l.local.Load(),
+		Records:        l.records.Load(),
+		Pushes:         l.pushes.Load(),
+		Resyncs:        l.resyncs.Load(),
+	}
+}

@@ -31,6 +31,10 @@ const (
 	EventStateChange
 	// EventRejected: a layer rejected a call without calling the endpoint.
 	EventRejected
+	// EventChaos: a [Chaos] layer injected a fault: latency (Delay is the
+	// injected delay, Err nil), an error (Err is the injected error) or a
+	// panic (Err is a [*PanicError] holding the panic value).
+	EventChaos
 )
 
 var eventNames = [...]string{
@@ -42,11 +46,12 @@ var eventNames = [...]string{
 	EventPanic:           "panic",
 	EventStateChange:     "state_change",
 	EventRejected:        "rejected",
+	EventChaos:           "chaos",
 }
 
 // String returns the event's name as logged under the "event" key: "retry",
 // "retry_exhausted", "timeout", "timeout_rejected", "fallback", "panic",
-// "state_change", "rejected".
+// "state_change", "rejected", "chaos".
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && eventNames[k] != "" {
 		return eventNames[k]

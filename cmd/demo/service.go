@@ -261,7 +261,9 @@ func heartbeat(client *http.Client, base *url.URL) func(ctx context.Context) err
 // puts it in the "http-5xx" error class.
 type statusError struct{ code int }
 
-func (e *statusError) Error() string   { return fmt.Sprintf("embedding api: %d %s", e.code, http.StatusText(e.code)) }
+func (e *statusError) Error() string {
+	return fmt.Sprintf("embedding api: %d %s", e.code, http.StatusText(e.code))
+}
 func (e *statusError) StatusCode() int { return e.code }
 
 // clientEndpoint returns a go-kit HTTP client endpoint for the upstream's

@@ -24,11 +24,13 @@ import (
 // 100ms.
 const demoScale = 100
 
-// demoOptions are the knobs of the scenario; tests shrink nothing but may
-// change the seed.
+// demoOptions are the knobs of the scenario.
 type demoOptions struct {
 	scale int    // divides the policy file's delays
 	seed  uint64 // of the upstream's fault draws
+	// timeout and reset, when set, replace the scaled timeout and reset
+	// timeout: the golden test gives itself headroom on a loaded machine.
+	timeout, reset time.Duration
 }
 
 var defaultDemoOptions = demoOptions{scale: demoScale, seed: 12}
@@ -53,6 +55,7 @@ type timeline struct {
 	structure []string
 	counts    map[middleware.EventKind]int
 	rejected  int
+	state     registry.State // the last state change's To
 	changes   chan registry.State
 }
 
@@ -118,9 +121,27 @@ func (t *timeline) Observe(_ context.Context, e middleware.Event) {
 		case "half-open":
 			to = registry.StateHalfOpen
 		}
+		t.mu.Lock()
+		t.state = to
+		t.mu.Unlock()
 		select {
 		case t.changes <- to:
 		default:
+		}
+	}
+}
+
+// settle waits until the timeline has printed the breaker's change to state
+// s. A state change can be delivered on another goroutine (the one that
+// delivered the change before it); waiting for it after each call keeps the
+// timeline in the order things happened.
+func (t *timeline) settle(s registry.State) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		t.mu.Lock()
+		got := t.state
+		t.mu.Unlock()
+		if got == s {
+			return
 		}
 	}
 }
@@ -220,7 +241,8 @@ type demo struct {
 	degradable         endpoint.Endpoint
 	reg                *registry.Registry
 	toolkit, bareStats side
-	n                  int // calls made through the protected endpoint
+	n                  int           // calls made through the protected endpoint
+	timeout            time.Duration // of each attempt
 }
 
 // run plays the scenario, writing the timeline and the summary to w, and
@@ -232,6 +254,12 @@ func run(ctx context.Context, w io.Writer, opts demoOptions) ([]string, error) {
 		return nil, err
 	}
 	stack = scaleStack(stack, opts.scale)
+	if opts.timeout > 0 {
+		stack.Timeout.Timeout = opts.timeout
+	}
+	if opts.reset > 0 {
+		stack.CircuitBreaker.ResetTimeout = opts.reset
+	}
 	tl := newTimeline(w)
 	d := &demo{tl: tl, opts: opts, client: newHTTPClient(), reg: registry.New()}
 	defer d.client.CloseIdleConnections()
@@ -269,6 +297,7 @@ func run(ctx context.Context, w io.Writer, opts demoOptions) ([]string, error) {
 	fmt.Fprintf(w, "  bare       the same client without the stack, against a twin upstream with the same faults\n")
 	fmt.Fprintf(w, "  time       the guide's delays are scaled down %d×: reset timeout 2m → %s, retry delay 1s → %s, timeout 10s → %s\n",
 		opts.scale, stack.CircuitBreaker.ResetTimeout, stack.Retry.Delay, stack.Timeout.Timeout)
+	d.timeout = stack.Timeout.Timeout
 
 	steps := []struct {
 		title string
@@ -328,6 +357,7 @@ func (d *demo) call(ctx context.Context, req embedRequest) {
 	start := time.Now()
 	resp, err := d.protected(ctx, req)
 	took := time.Since(start)
+	d.tl.settle(d.reg.States()["embedding_api"].State)
 	served := d.tl.count(middleware.EventFallback) > fallbacks
 	d.toolkit.record(took, err == nil && !served, err != nil)
 	switch {
@@ -373,6 +403,17 @@ func (d *demo) startup(ctx context.Context) error {
 	d.up.ready.Store(true)
 	d.twin.ready.Store(true)
 	d.tl.add("upstream", "ready", "the embedding API finished warming up")
+	// A startup probe tries again for a moment before it gives up.
+	var err error
+	for range 50 {
+		if err = checker.Require(ctx, "embedding_api"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
 	return require()
 }
 
@@ -438,7 +479,9 @@ func (d *demo) recovery(ctx context.Context) error {
 }
 
 func (d *demo) slow(ctx context.Context) error {
-	if err := d.setChaos(middleware.ChaosConfig{LatencyRate: 1, Latency: 100 * time.Second / time.Duration(d.opts.scale)}); err != nil {
+	// The guide's slow upstream: 100s (1s scaled), at least three timeouts.
+	latency := max(100*time.Second/time.Duration(d.opts.scale), 3*d.timeout)
+	if err := d.setChaos(middleware.ChaosConfig{LatencyRate: 1, Latency: latency}); err != nil {
 		return err
 	}
 	d.traffic(ctx, 2)

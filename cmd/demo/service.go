@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -200,6 +201,11 @@ func startUpstream(chaos *middleware.Chaos) (*upstream, error) {
 			u.calls.Add(1)
 			var req embedRequest
 			err := json.NewDecoder(r.Body).Decode(&req)
+			// Read the body to its end, so that net/http watches the
+			// connection and cancels the request's context when the
+			// client gives up (as a timeout does): the injected latency
+			// then ends with it.
+			_, _ = io.Copy(io.Discard, r.Body)
 			return req, err
 		},
 		httptransport.EncodeJSONResponse,

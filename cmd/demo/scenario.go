@@ -515,10 +515,10 @@ func (d *demo) summary(w io.Writer) []string {
 	}
 	fmt.Fprintf(w, "\n== Summary: the same traffic with the toolkit and through a bare endpoint\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	fmt.Fprintf(tw, "\twith the toolkit\tbare endpoint\t\n")
+	fmt.Fprintf(tw, "\twith the toolkit\tbare endpoint\n")
 	names := []string{"== Summary"}
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", r.name, r.with, r.without)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.name, r.with, r.without)
 		names = append(names, "row "+r.name)
 	}
 	tw.Flush()

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -246,4 +247,31 @@ func seeded(seed, n uint64) float64 {
 	z = (z ^ z>>27) * 0x94d049bb133111eb
 	z ^= z >> 31
 	return float64(z>>11) / (1 << 53)
+}
+
+// UnmarshalJSON decodes a ChaosConfig in the file form of the other
+// configs (see [LoadStacks]): latency as a string ("250ms") or a number of
+// seconds, unknown keys rejected, so a game-day plan can be written as JSON
+// or YAML:
+//
+//	{"error_rate": 0.2, "latency_rate": 0.5, "latency": "2s", "seed": 7}
+func (c *ChaosConfig) UnmarshalJSON(b []byte) error {
+	type plain ChaosConfig
+	aux := struct {
+		*plain
+		Latency json.RawMessage `json:"latency,omitempty"`
+	}{plain: (*plain)(c)}
+	if err := decodeStrict(b, &aux); err != nil {
+		return fileError("chaos", "ChaosConfig", err)
+	}
+	return setDuration("chaos", "latency", "ChaosConfig.Latency", aux.Latency, &c.Latency)
+}
+
+// MarshalJSON encodes a ChaosConfig in the file form, latency as a string.
+func (c ChaosConfig) MarshalJSON() ([]byte, error) {
+	type plain ChaosConfig
+	return json.Marshal(struct {
+		plain
+		Latency *duration `json:"latency,omitempty"`
+	}{plain: plain(c), Latency: optDuration(c.Latency)})
 }

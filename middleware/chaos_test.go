@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"math"
@@ -331,5 +332,53 @@ func TestChaosUnderRetry(t *testing.T) {
 	}
 	if got := next.Calls(); got != 1 {
 		t.Errorf("calls = %d, want 1", got)
+	}
+}
+
+func TestChaosConfigJSON(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		want     middleware.ChaosConfig
+		wantPath string // of the *ConfigError, when decoding fails
+	}{
+		{name: "string latency", in: `{"error_rate": 0.2, "latency_rate": 0.5, "latency": "2s", "seed": 7, "name": "api"}`,
+			want: middleware.ChaosConfig{ErrorRate: 0.2, LatencyRate: 0.5, Latency: 2 * time.Second, Seed: 7, Name: "api"}},
+		{name: "latency in seconds", in: `{"latency_rate": 1, "latency": 0.25}`,
+			want: middleware.ChaosConfig{LatencyRate: 1, Latency: 250 * time.Millisecond}},
+		{name: "bad latency", in: `{"latency": "soon"}`, wantPath: "chaos.latency"},
+		{name: "unknown key", in: `{"eror_rate": 1}`, wantPath: "chaos.eror_rate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got middleware.ChaosConfig
+			err := json.Unmarshal([]byte(tt.in), &got)
+			if tt.wantPath != "" {
+				ce, ok := errors.AsType[*middleware.ConfigError](err)
+				if !ok || !errors.Is(err, middleware.ErrInvalidConfig) {
+					t.Fatalf("err = %v, want a *ConfigError", err)
+				}
+				if ce.Path != tt.wantPath {
+					t.Errorf("path = %q, want %q", ce.Path, tt.wantPath)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.ErrorRate != tt.want.ErrorRate || got.LatencyRate != tt.want.LatencyRate || got.Latency != tt.want.Latency ||
+				got.Seed != tt.want.Seed || got.Name != tt.want.Name {
+				t.Errorf("decoded %+v, want %+v", got, tt.want)
+			}
+			// And back: the latency is written as a string.
+			b, err := json.Marshal(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var again middleware.ChaosConfig
+			if err := json.Unmarshal(b, &again); err != nil || again.Latency != got.Latency {
+				t.Errorf("round trip %s: latency %v, %v; want %v", b, again.Latency, err, got.Latency)
+			}
+		})
 	}
 }

@@ -69,10 +69,8 @@ func findPolicyFile() (string, bool) {
 		return "", false
 	}
 	for {
-		if mod, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
-			if !strings.Contains(string(mod), "module github.com/resiliencekit/resilience\n") {
-				return "", false
-			}
+		if mod, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			strings.Contains(string(mod), "module github.com/resiliencekit/resilience\n") {
 			p := filepath.Join(dir, "testdata", "policies.yaml")
 			if _, err := os.Stat(p); err != nil {
 				return "", false

@@ -10,15 +10,30 @@ COUNT     ?= 6
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# apt-get needs root; elsewhere sudo.
+SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo
-demo: ## run the demo (cmd/demo): the guide's scenarios against a flaky endpoint
+demo: ## run the demo (cmd/demo): the guide's scenarios over real HTTP, a timeline and a summary (~6 s)
 	$(GO) run ./cmd/demo
 
 .PHONY: redis
 redis: ## install redis-server with apt-get if missing (the tests start their own on a free port)
-	@command -v redis-server >/dev/null 2>&1 || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+.PHONY: serve
+serve: ## serve the demo service and its live status page on http://127.0.0.1:8080/
+	$(GO) run ./cmd/demo serve
+
+.PHONY: e2e
+e2e: ## browser test of the status page in headless Chromium (installs Debian's chromium when missing)
+	@if [ -z "$$CHROMIUM" ] && ! command -v chromium >/dev/null 2>&1; then \
+		echo "make e2e: installing Debian's chromium"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
+	fi
+	cd e2e && $(GO) test -tags e2e -count=1 -v ./...
 
 .PHONY: test
 test: redis ## vet and run every test with the race detector

@@ -22,6 +22,8 @@
 //     registry.
 //   - [RateLimit] and [Bulkhead]: shed load before it reaches the service.
 //   - [Recover]: turn a panic into a [*PanicError].
+//   - [Chaos]: inject errors, latency and panics on purpose, at rates that
+//     change at run time, to rehearse failure in tests and on game days.
 //   - [Stack] and [LoadStacks]: compose the layers declaratively, in code or
 //     from a policy file, always in the guide's order.
 //   - [Measure]: report every call's outcome and latency, for metrics.

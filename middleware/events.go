@@ -36,6 +36,10 @@ const (
 	// its error, if any. Unlike the other kinds it is reported for every
 	// call, successes included, and only by Measure.
 	EventCall
+	// EventChaos: a [Chaos] layer injected a fault: latency (Delay is the
+	// injected delay, Err nil), an error (Err is the injected error) or a
+	// panic (Err is a [*PanicError] holding the panic value).
+	EventChaos
 )
 
 // The outcomes of an [EventCall], in Event.Outcome.
@@ -63,11 +67,12 @@ var eventNames = [...]string{
 	EventStateChange:     "state_change",
 	EventRejected:        "rejected",
 	EventCall:            "call",
+	EventChaos:           "chaos",
 }
 
 // String returns the event's name as logged under the "event" key: "retry",
 // "retry_exhausted", "timeout", "timeout_rejected", "fallback", "panic",
-// "state_change", "rejected", "call".
+// "state_change", "rejected", "call", "chaos".
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && eventNames[k] != "" {
 		return eventNames[k]

@@ -1,161 +1,69 @@
-// Command demo runs the resilience guide's scenarios against a scripted,
-// flaky "embedding API" and prints what every layer did: a retried call
-// recovering, a timeout cutting a slow call, a fallback value served when
-// every attempt fails, and the guide's combined stack.
+// Command demo shows the resilience guide's patterns at work over real HTTP,
+// through go-kit transports.
 //
-//	go run ./cmd/demo
+//	go run ./cmd/demo          # the scenario: a timeline and a summary, in about 10 seconds
+//	go run ./cmd/demo serve    # a live status page on http://127.0.0.1:8080/
+//
+// The scenario starts an "embedding API" (a go-kit HTTP service whose faults
+// a middleware.Chaos injects) and calls it through a go-kit HTTP client
+// endpoint wrapped in the guide's combined stack, loaded from
+// testdata/policies.yaml: healthy traffic, transient failures recovered by
+// retries, an outage that opens the circuit breaker, the fallback value and
+// the keyword-search degradation while it is open, half-open probes and
+// recovery, a slow upstream cut by the timeout, and the startup health check.
+// It prints a timeline, then a summary comparing the same traffic sent
+// through a bare endpoint.
+//
+// serve runs the same service until interrupted, with the protected
+// endpoint, health and debug endpoints and a status page whose controls
+// change the upstream's error rate and latency.
 package main
 
 import (
 	"context"
-	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"time"
-
-	"github.com/resiliencekit/resilience/endpoint"
-	"github.com/resiliencekit/resilience/endpoint/endpointtest"
-	"github.com/resiliencekit/resilience/middleware"
-	"github.com/resiliencekit/resilience/registry"
+	"os/signal"
+	"syscall"
 )
 
 func main() {
-	if err := run(context.Background(), os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cli(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-// scale shrinks the guide's delays so the demo runs in a moment: the guide's
-// 1s first retry delay becomes 10ms.
-const scale = 100
-
-// run plays every scenario, writing the story and the layers' structured
-// events to w.
-func run(ctx context.Context, w io.Writer) error {
-	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
-	scenarios := []struct {
-		title string
-		play  func(context.Context, io.Writer, *slog.Logger) error
-	}{
-		{"Retry with exponential backoff: two transient failures, then success", retryRecovers},
-		{"Timeout: a hung call is cut at its deadline", timeoutCuts},
-		{"Fallback value: every attempt fails, the caller gets []", fallbackServed},
-		{"The guide's combined stack: fallback, retry, per-attempt timeout", combined},
-		{"Circuit breaker: an outage opens it, calls are rejected fast and served the fallback", breakerOpens},
-	}
-	for i, s := range scenarios {
-		fmt.Fprintf(w, "\n== %d. %s\n", i+1, s.title)
-		if err := s.play(ctx, w, logger); err != nil {
-			return fmt.Errorf("%s: %w", s.title, err)
+// cli runs the command line args.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "serve" {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		opts := defaultServeOptions
+		fs.IntVar(&opts.port, "port", opts.port, "port to listen on, on 127.0.0.1 (0: any free port)")
+		fs.IntVar(&opts.scale, "scale", opts.scale, "divide the policy file's delays by this (1: the guide's real delays)")
+		fs.Float64Var(&opts.rps, "rps", opts.rps, "background calls per second through the protected endpoint (0: none)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
 		}
+		return serve(ctx, opts, stdout, stderr)
 	}
-	return nil
-}
-
-func retryConfig(logger *slog.Logger) middleware.RetryConfig {
-	return middleware.RetryConfig{
-		Name:          "embedding_api",
-		MaxAttempts:   3,
-		Delay:         time.Second / scale,
-		Backoff:       2,
-		DisableJitter: true, // a readable, repeatable timeline
-		Logger:        logger,
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: demo          run the scenario\n       demo serve    serve the live status page (demo serve -h for flags)\n")
 	}
-}
-
-func retryRecovers(ctx context.Context, w io.Writer, logger *slog.Logger) error {
-	upstream := endpointtest.Script("err:connection reset", "err:connection reset", "ok:[0.12 0.98 0.33]")
-	fetch := middleware.Retry(retryConfig(logger))(upstream.Endpoint())
-
-	resp, err := fetch(ctx, "hello world")
-	if err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "result: %v after %d calls to the upstream\n", resp, upstream.Calls())
-	return nil
-}
-
-func timeoutCuts(ctx context.Context, w io.Writer, logger *slog.Logger) error {
-	upstream := endpointtest.New(endpointtest.Hang())
-	query := middleware.TimeoutWith(middleware.TimeoutConfig{
-		Name:    "chromadb",
-		Timeout: 30 * time.Second / scale / 10,
-		Logger:  logger,
-	})(upstream.Endpoint())
-
-	_, err := query(ctx, "nearest neighbours")
-	fmt.Fprintf(w, "error: %v\n", err)
-	fmt.Fprintf(w, "matches middleware.ErrTimeout: %t, context.DeadlineExceeded: %t\n",
-		errors.Is(err, middleware.ErrTimeout), errors.Is(err, context.DeadlineExceeded))
-	return nil
-}
-
-func fallbackServed(ctx context.Context, w io.Writer, logger *slog.Logger) error {
-	upstream := endpointtest.Script("err:service unavailable")
-	enrich := endpoint.Chain(
-		middleware.FallbackWith(middleware.FallbackConfig{Name: "enrichment", Value: []string{}, Logger: logger}),
-		middleware.Retry(retryConfig(logger)),
-	)(upstream.Endpoint())
-
-	resp, err := enrich(ctx, "doc-42")
-	if err != nil {
-		return err
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unknown command %q", fs.Arg(0))
 	}
-	fmt.Fprintf(w, "result: %#v, error: %v, upstream calls: %d\n", resp, err, upstream.Calls())
-	return nil
+	_, err := run(ctx, stdout, defaultDemoOptions)
+	return err
 }
-
-func combined(ctx context.Context, w io.Writer, logger *slog.Logger) error {
-	// The first attempt hangs and is cut by the per-attempt timeout; the
-	// retry then succeeds.
-	upstream := endpointtest.New(endpointtest.Hang(), endpointtest.OK("[0.5 0.5]"))
-	getEmbeddings := endpoint.Chain(
-		middleware.FallbackWith(middleware.FallbackConfig{Name: "embedding_api", Value: []float32{}, Logger: logger}),
-		middleware.Retry(retryConfig(logger)),
-		middleware.TimeoutWith(middleware.TimeoutConfig{Name: "embedding_api", Timeout: 30 * time.Millisecond, Logger: logger}),
-	)(upstream.Endpoint())
-
-	resp, err := getEmbeddings(ctx, []string{"chunk one", "chunk two"})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "result: %v after %d upstream calls\n", resp, upstream.Calls())
-	return nil
-}
-
-func breakerOpens(ctx context.Context, w io.Writer, logger *slog.Logger) error {
-	reg := registry.New()
-	upstream := endpointtest.Script("err:connection refused")
-	getEmbeddings := endpoint.Chain(
-		middleware.FallbackWith(middleware.FallbackConfig{Name: "embedding_api", Value: []float32{}, Logger: logger}),
-		middleware.CircuitBreaker("embedding_api", middleware.BreakerConfig{
-			FailureThreshold: 2,
-			ResetTimeout:     2 * time.Minute,
-			Registry:         reg,
-			Logger:           logger,
-		}),
-		middleware.Retry(middleware.RetryConfig{Name: "embedding_api", NoDelay: true, Logger: discard}),
-	)(upstream.Endpoint())
-
-	for i := 1; i <= 3; i++ {
-		resp, err := getEmbeddings(ctx, "text")
-		fmt.Fprintf(w, "call %d: %v %v (upstream calls so far: %d)\n", i, resp, err, upstream.Calls())
-	}
-	s := reg.States()["embedding_api"]
-	fmt.Fprintf(w, "breaker %s: state %s, consecutive failures %d\n", s.Name, s.State, s.ConsecutiveFailures)
-	return nil
-}
-
-// discard drops the retry layer's own events in the breaker scenario, to keep
-// its story short.
-var discard = slog.New(slog.DiscardHandler)

@@ -1,0 +1,471 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	httptransport "github.com/go-kit/kit/transport/http"
+
+	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/health"
+	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/registry"
+)
+
+//go:embed status.html
+var statusPage []byte
+
+// serveOptions are serve's flags.
+type serveOptions struct {
+	port  int     // on 127.0.0.1; 0 picks a free one
+	scale int     // divides the policy file's delays
+	rps   float64 // background calls per second through the protected endpoint
+}
+
+var defaultServeOptions = serveOptions{port: 8080, scale: 10, rps: 10}
+
+// metricsHandler serves /metrics. It answers 501 until the Prometheus
+// exporter (package observe/metrics) is wired in.
+//
+// TODO(metrics): the integrator sets this to the observe/metrics handler and
+// adds its observer to the stack's (see newService, "metrics hook").
+var metricsHandler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "metrics: not wired yet (observe/metrics)", http.StatusNotImplemented)
+})
+
+// service is what serve runs: the upstream, the protected client, its
+// registry, health checker and event log, and the background traffic.
+type service struct {
+	opts       serveOptions
+	up         *upstream
+	client     *http.Client
+	reg        *registry.Registry
+	checker    *health.Checker
+	report     endpoint.Endpoint // health.Endpoint: the health report
+	protected  endpoint.Endpoint // the stack around the go-kit client
+	degradable endpoint.Endpoint // the stack without its fallback, for search
+	events     *eventLog
+	traffic    trafficStats
+	rps        atomic.Uint64 // math.Float64bits of the background rate
+	stack      string
+	from       string
+}
+
+// newService starts the upstream and builds the protected client.
+func newService(opts serveOptions, logger *slog.Logger) (*service, error) {
+	stack, from, err := loadStack("embedding_api")
+	if err != nil {
+		return nil, err
+	}
+	stack = scaleStack(stack, opts.scale)
+	s := &service{opts: opts, client: newHTTPClient(), reg: registry.New(), events: newEventLog(300), from: from}
+	s.rps.Store(floatBits(opts.rps))
+	s.up, err = startUpstream(middleware.NewChaos(middleware.ChaosConfig{Name: "embedding_api", Observer: s.events}))
+	if err != nil {
+		return nil, err
+	}
+	s.up.ready.Store(true)
+
+	// The stack's events go to the page's event log and, for state changes,
+	// to the logger. Metrics hook: add the observe/metrics observer here.
+	// One pointer, so that the breaker, shared by the two stacks below,
+	// reports each state change to it once.
+	stack.Observer = &serveObserver{events: s.events, log: middleware.LogObserver(logger)}
+	stack.CircuitBreaker.Registry = s.reg
+	s.stack = stack.String()
+	if s.protected, err = stack.Apply(clientEndpoint(s.client, s.up.URL)); err != nil {
+		s.up.Close()
+		return nil, err
+	}
+	stack.Fallback = nil
+	if s.degradable, err = stack.Apply(clientEndpoint(s.client, s.up.URL)); err != nil {
+		s.up.Close()
+		return nil, err
+	}
+
+	s.checker = health.NewChecker(health.WithDefaultTimeout(time.Second))
+	s.checker.MustRegister("embedding_api", heartbeat(s.client, s.up.URL))
+	s.checker.MustRegister("circuits", health.BreakerCheck(s.reg))
+	s.report = health.Endpoint(s.checker, health.WithErrorDetails())
+	return s, nil
+}
+
+func (s *service) Close() {
+	s.up.Close()
+	s.client.CloseIdleConnections()
+}
+
+// serve runs the service on 127.0.0.1 until ctx ends.
+func serve(ctx context.Context, opts serveOptions, stdout, stderr io.Writer) error {
+	if opts.scale < 1 {
+		return fmt.Errorf("-scale %d: must be at least 1", opts.scale)
+	}
+	if opts.rps < 0 || opts.rps > 1000 {
+		return fmt.Errorf("-rps %g: must be between 0 and 1000", opts.rps)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	s, err := newService(opts, logger)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	// The guide's startup check: refuse to start without the embedding API.
+	if err := s.checker.Require(ctx, "embedding_api"); err != nil {
+		return err
+	}
+	logger.Info("all services healthy, starting")
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.port)))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(stdout, "serving on http://%s/ (upstream on %s; delays scaled down %d×)\n", ln.Addr(), s.up.URL.Host, opts.scale)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.generate(ctx) })
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	cancel()
+	shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	_ = srv.Shutdown(shutdown)
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// routes returns the service's handler.
+func (s *service) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(statusPage)
+	})
+	// The protected endpoint: a go-kit HTTP server around the stacked client.
+	mux.Handle("POST /embed", httptransport.NewServer(
+		s.protected,
+		func(_ context.Context, r *http.Request) (any, error) {
+			var req embedRequest
+			err := json.NewDecoder(r.Body).Decode(&req)
+			return req, err
+		},
+		httptransport.EncodeJSONResponse,
+	))
+	mux.HandleFunc("GET /search", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, search(r.Context(), s.degradable, r.URL.Query().Get("q")))
+	})
+	mux.Handle("GET /healthz", health.LivenessHandler())
+	mux.Handle("GET /readyz", health.Handler(s.checker, health.WithErrorDetails()))
+	mux.HandleFunc("GET /debug/breakers", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, s.reg.States())
+	})
+	mux.Handle("/metrics", metricsHandler)
+	mux.HandleFunc("GET /api/status", s.status)
+	mux.HandleFunc("POST /api/chaos", s.setChaos)
+	mux.HandleFunc("POST /api/traffic", s.setTraffic)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// chaosSettings is the page's view of the upstream's faults.
+type chaosSettings struct {
+	ErrorRate float64 `json:"error_rate"` // 0 to 1
+	LatencyMS float64 `json:"latency_ms"` // added to every call; 0 for none
+}
+
+// statusJSON is what the page polls.
+type statusJSON struct {
+	Now      time.Time           `json:"now"`
+	Stack    string              `json:"stack"`
+	From     string              `json:"from"`
+	Scale    int                 `json:"scale"`
+	Chaos    chaosSettings       `json:"chaos"`
+	RPS      float64             `json:"rps"`
+	Traffic  trafficJSON         `json:"traffic"`
+	Breakers []registry.Snapshot `json:"breakers"`
+	Health   any                 `json:"health"`
+	Events   []eventJSON         `json:"events"`
+}
+
+func (s *service) status(w http.ResponseWriter, r *http.Request) {
+	since, _ := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
+	rep, err := s.report(r.Context(), nil)
+	if err != nil {
+		rep = map[string]string{"status": "fail", "error": err.Error()}
+	}
+	states := s.reg.States()
+	breakers := make([]registry.Snapshot, 0, len(states))
+	for _, b := range states {
+		breakers = append(breakers, b)
+	}
+	slices.SortFunc(breakers, func(a, b registry.Snapshot) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	cfg := s.up.Chaos.Config()
+	ch := chaosSettings{ErrorRate: cfg.ErrorRate}
+	if cfg.LatencyRate > 0 {
+		ch.LatencyMS = float64(cfg.Latency) / float64(time.Millisecond)
+	}
+	writeJSON(w, statusJSON{
+		Now:      time.Now(),
+		Stack:    s.stack,
+		From:     s.from,
+		Scale:    s.opts.scale,
+		Chaos:    ch,
+		RPS:      floatOf(s.rps.Load()),
+		Traffic:  s.traffic.snapshot(),
+		Breakers: breakers,
+		Health:   rep,
+		Events:   s.events.since(since),
+	})
+}
+
+// setChaos changes the upstream's faults: a JSON chaosSettings body.
+func (s *service) setChaos(w http.ResponseWriter, r *http.Request) {
+	var in chaosSettings
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&in); err != nil {
+		http.Error(w, "want {\"error_rate\": 0..1, \"latency_ms\": n}: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if in.LatencyMS < 0 || in.LatencyMS > 600_000 {
+		http.Error(w, "latency_ms must be between 0 and 600000", http.StatusBadRequest)
+		return
+	}
+	cfg := middleware.ChaosConfig{Name: "embedding_api", ErrorRate: in.ErrorRate, Observer: s.events}
+	if in.LatencyMS > 0 {
+		cfg.LatencyRate, cfg.Latency = 1, time.Duration(in.LatencyMS*float64(time.Millisecond))
+	}
+	if err := s.up.Chaos.Set(cfg); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.events.note("upstream", "chaos_set", fmt.Sprintf("error rate %g%%, latency %gms", in.ErrorRate*100, in.LatencyMS))
+	writeJSON(w, in)
+}
+
+// setTraffic changes the background rate: {"rps": n}.
+func (s *service) setTraffic(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		RPS float64 `json:"rps"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&in); err != nil || in.RPS < 0 || in.RPS > 1000 {
+		http.Error(w, "want {\"rps\": 0..1000}", http.StatusBadRequest)
+		return
+	}
+	s.rps.Store(floatBits(in.RPS))
+	writeJSON(w, in)
+}
+
+// generate calls the protected endpoint in the background at the current
+// rate, each call on its own goroutine (at most 64 at once), until ctx ends.
+func (s *service) generate(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, 64)
+	for i := 0; ; i++ {
+		rps := floatOf(s.rps.Load())
+		wait := time.Second
+		if rps > 0 {
+			wait = time.Duration(float64(time.Second) / rps)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if rps <= 0 {
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			s.traffic.dropped.Add(1)
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			req := embedRequest{Texts: []string{corpus[rand.IntN(len(corpus))], fmt.Sprintf("chunk %d", i)}}
+			start := time.Now()
+			resp, err := s.protected(ctx, req)
+			s.traffic.record(time.Since(start), resp, err)
+		})
+	}
+}
+
+// serveObserver sends every event to the page's event log, and logs the
+// breaker's state changes.
+type serveObserver struct {
+	events *eventLog
+	log    middleware.Observer
+}
+
+func (o *serveObserver) Observe(ctx context.Context, e middleware.Event) {
+	o.events.Observe(ctx, e)
+	if e.Kind == middleware.EventStateChange {
+		o.log.Observe(ctx, e)
+	}
+}
+
+// trafficStats counts the background calls.
+type trafficStats struct {
+	calls, ok, fallbacks, errors, dropped atomic.Int64
+
+	mu     sync.Mutex
+	recent []time.Duration // the last 200 latencies
+	next   int
+}
+
+func (t *trafficStats) record(d time.Duration, resp any, err error) {
+	t.calls.Add(1)
+	switch r, _ := resp.(embedResponse); {
+	case err != nil:
+		t.errors.Add(1)
+	case len(r.Embeddings) == 0:
+		t.fallbacks.Add(1) // the fallback's [] decodes to no embeddings
+	default:
+		t.ok.Add(1)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.recent) < 200 {
+		t.recent = append(t.recent, d)
+		return
+	}
+	t.recent[t.next] = d
+	t.next = (t.next + 1) % len(t.recent)
+}
+
+type trafficJSON struct {
+	Calls     int64   `json:"calls"`
+	OK        int64   `json:"ok"`
+	Fallbacks int64   `json:"fallbacks"`
+	Errors    int64   `json:"errors"`
+	Dropped   int64   `json:"dropped"`
+	P50MS     float64 `json:"p50_ms"`
+	P99MS     float64 `json:"p99_ms"`
+}
+
+func (t *trafficStats) snapshot() trafficJSON {
+	out := trafficJSON{Calls: t.calls.Load(), OK: t.ok.Load(), Fallbacks: t.fallbacks.Load(), Errors: t.errors.Load(), Dropped: t.dropped.Load()}
+	t.mu.Lock()
+	l := slices.Clone(t.recent)
+	t.mu.Unlock()
+	if len(l) > 0 {
+		slices.Sort(l)
+		at := func(p float64) float64 {
+			i := min(max(int(p*float64(len(l))+0.5)-1, 0), len(l)-1)
+			return float64(l[i]) / float64(time.Millisecond)
+		}
+		out.P50MS, out.P99MS = at(0.50), at(0.99)
+	}
+	return out
+}
+
+// eventLog keeps the last events of the stack and the upstream, numbered,
+// for the page. It is a middleware.Observer.
+type eventLog struct {
+	mu     sync.Mutex
+	seq    uint64
+	events []eventJSON
+	max    int
+}
+
+type eventJSON struct {
+	Seq    uint64    `json:"seq"`
+	At     time.Time `json:"at"`
+	Layer  string    `json:"layer"`
+	Kind   string    `json:"kind"`
+	Detail string    `json:"detail"`
+}
+
+func newEventLog(max int) *eventLog { return &eventLog{max: max} }
+
+// Observe implements middleware.Observer.
+func (l *eventLog) Observe(_ context.Context, e middleware.Event) {
+	layer, detail := e.Layer, short(e.Err)
+	switch e.Kind {
+	case middleware.EventStateChange:
+		detail = fmt.Sprintf("%s: %s → %s", e.Name, e.From, e.To)
+	case middleware.EventRetry:
+		detail = fmt.Sprintf("attempt %d failed (%s), next in %s", e.Attempt, short(e.Err), e.Delay.Round(time.Millisecond))
+	case middleware.EventTimeout:
+		detail = fmt.Sprintf("attempt cut at %s", e.Delay)
+	case middleware.EventChaos:
+		layer = "upstream/chaos"
+		if e.Delay > 0 {
+			detail = fmt.Sprintf("injects %s of latency", e.Delay)
+		} else {
+			detail = "injects a fault: resets the connection"
+		}
+	}
+	l.note(layer, e.Kind.String(), detail)
+}
+
+func (l *eventLog) note(layer, kind, detail string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	l.events = append(l.events, eventJSON{Seq: l.seq, At: time.Now(), Layer: layer, Kind: kind, Detail: detail})
+	if len(l.events) > l.max {
+		l.events = slices.Delete(l.events, 0, len(l.events)-l.max)
+	}
+}
+
+// since returns the events numbered above seq, at most the last 100.
+func (l *eventLog) since(seq uint64) []eventJSON {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(l.events, seq+1, func(e eventJSON, s uint64) int {
+		switch {
+		case e.Seq < s:
+			return -1
+		case e.Seq > s:
+			return 1
+		}
+		return 0
+	})
+	out := append([]eventJSON{}, l.events[i:]...)
+	if len(out) > 100 {
+		out = out[len(out)-100:]
+	}
+	return out
+}
+
+func floatBits(f float64) uint64 { return math.Float64bits(f) }
+func floatOf(b uint64) float64   { return math.Float64frombits(b) }

@@ -1,0 +1,54 @@
+package middleware_test
+
+import (
+	"context"
+	"testing"
+
+	kitendpoint "github.com/go-kit/kit/endpoint"
+	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/middleware"
+)
+
+// BenchmarkBaselineChaosChain1Nop is the baseline for a Chaos that injects
+// nothing: go-kit's endpoint.Chain of one no-op middleware around
+// endpoint.Nop.
+func BenchmarkBaselineChaosChain1Nop(b *testing.B) {
+	nop := func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, req any) (any, error) { return next(ctx, req) }
+	}
+	ep := kitendpoint.Chain(nop)(endpoint.Nop)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = ep(ctx, nil)
+	}
+}
+
+func BenchmarkChaos(b *testing.B) {
+	quiet := middleware.ObserverFunc(func(context.Context, middleware.Event) {})
+	tests := []struct {
+		name     string
+		cfg      middleware.ChaosConfig
+		disabled bool
+	}{
+		{name: "zero_rates", cfg: middleware.ChaosConfig{}},
+		{name: "disabled", cfg: middleware.ChaosConfig{ErrorRate: 1}, disabled: true},
+		{name: "draw_no_fault", cfg: middleware.ChaosConfig{ErrorRate: 1e-9, LatencyRate: 1e-9, Observer: quiet}},
+		{name: "draw_no_fault_seeded", cfg: middleware.ChaosConfig{ErrorRate: 1e-9, LatencyRate: 1e-9, Seed: 1, Observer: quiet}},
+		{name: "error_injected", cfg: middleware.ChaosConfig{ErrorRate: 1, Observer: quiet}},
+	}
+	for _, tt := range tests {
+		b.Run(tt.name, func(b *testing.B) {
+			c := middleware.NewChaos(tt.cfg)
+			if tt.disabled {
+				c.Disable()
+			}
+			ep := c.Middleware()(endpoint.Nop)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = ep(ctx, nil)
+			}
+		})
+	}
+}

@@ -47,6 +47,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.IntVar(&opts.port, "port", opts.port, "port to listen on, on 127.0.0.1 (0: any free port)")
 		fs.IntVar(&opts.scale, "scale", opts.scale, "divide the policy file's delays by this (1: the guide's real delays)")
 		fs.Float64Var(&opts.rps, "rps", opts.rps, "background calls per second through the protected endpoint (0: none)")
+		fs.StringVar(&opts.redis, "redis", opts.redis, "share the breaker through the Redis server at this address (host:port), as replicas do")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"math"
@@ -23,6 +24,8 @@ import (
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/health"
 	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/observe/kitmetrics"
+	"github.com/resiliencekit/resilience/redisstore"
 	"github.com/resiliencekit/resilience/registry"
 )
 
@@ -34,18 +37,10 @@ type serveOptions struct {
 	port  int     // on 127.0.0.1; 0 picks a free one
 	scale int     // divides the policy file's delays
 	rps   float64 // background calls per second through the protected endpoint
+	redis string  // a Redis address to share the breaker through; "" for none
 }
 
 var defaultServeOptions = serveOptions{port: 8080, scale: 10, rps: 10}
-
-// metricsHandler serves /metrics. It answers 501 until the Prometheus
-// exporter (package observe/metrics) is wired in.
-//
-// TODO(metrics): the integrator sets this to the observe/metrics handler and
-// adds its observer to the stack's (see newService, "metrics hook").
-var metricsHandler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-	http.Error(w, "metrics: not wired yet (observe/metrics)", http.StatusNotImplemented)
-})
 
 // service is what serve runs: the upstream, the protected client, its
 // registry, health checker and event log, and the background traffic.
@@ -63,6 +58,8 @@ type service struct {
 	rps        atomic.Uint64 // math.Float64bits of the background rate
 	stack      string
 	from       string
+	metrics    http.Handler      // /metrics, in the Prometheus text format
+	store      *redisstore.Store // with -redis: the shared breaker state
 }
 
 // newService starts the upstream and builds the protected client.
@@ -73,6 +70,17 @@ func newService(opts serveOptions, logger *slog.Logger) (*service, error) {
 	}
 	stack = scaleStack(stack, opts.scale)
 	s := &service{opts: opts, client: newHTTPClient(), reg: registry.New(), events: newEventLog(300), from: from}
+	if opts.redis != "" {
+		// Replicas started with the same -redis share one breaker.
+		s.store = redisstore.Open(opts.redis)
+		s.reg = s.store.Registry()
+	}
+	prom := prometheus.NewRegistry()
+	metrics, err := kitmetrics.NewPrometheus("", prom)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = kitmetrics.Handler(prom)
 	s.rps.Store(floatBits(opts.rps))
 	s.up, err = startUpstream(middleware.NewChaos(middleware.ChaosConfig{Name: "embedding_api", Observer: s.events}))
 	if err != nil {
@@ -80,11 +88,12 @@ func newService(opts serveOptions, logger *slog.Logger) (*service, error) {
 	}
 	s.up.ready.Store(true)
 
-	// The stack's events go to the page's event log and, for state changes,
-	// to the logger. Metrics hook: add the observe/metrics observer here.
-	// One pointer, so that the breaker, shared by the two stacks below,
-	// reports each state change to it once.
-	stack.Observer = &serveObserver{events: s.events, log: middleware.LogObserver(logger)}
+	// The stack's events go to the page's event log, to the Prometheus
+	// metrics and, for state changes, to the logger. One pointer, so that the
+	// breaker, shared by the two stacks below, reports each state change to
+	// it once. Measure counts every call for the metrics.
+	stack.Observer = &serveObserver{events: s.events, metrics: metrics, log: middleware.LogObserver(logger)}
+	stack.Measure = &middleware.MeasureConfig{}
 	stack.CircuitBreaker.Registry = s.reg
 	s.stack = stack.String()
 	if s.protected, err = stack.Apply(clientEndpoint(s.client, s.up.URL)); err != nil {
@@ -97,7 +106,8 @@ func newService(opts serveOptions, logger *slog.Logger) (*service, error) {
 		return nil, err
 	}
 
-	s.checker = health.NewChecker(health.WithDefaultTimeout(time.Second))
+	metrics.Sync(s.reg)
+	s.checker = health.NewChecker(health.WithDefaultTimeout(time.Second), health.WithObserver(metrics.HealthStatus))
 	s.checker.MustRegister("embedding_api", heartbeat(s.client, s.up.URL))
 	s.checker.MustRegister("circuits", health.BreakerCheck(s.reg))
 	s.report = health.Endpoint(s.checker, health.WithErrorDetails())
@@ -105,6 +115,9 @@ func newService(opts serveOptions, logger *slog.Logger) (*service, error) {
 }
 
 func (s *service) Close() {
+	if s.store != nil {
+		_ = s.store.Close()
+	}
 	s.up.Close()
 	s.client.CloseIdleConnections()
 }
@@ -184,7 +197,7 @@ func (s *service) routes() http.Handler {
 	mux.HandleFunc("GET /debug/breakers", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, s.reg.States())
 	})
-	mux.Handle("/metrics", metricsHandler)
+	mux.Handle("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /api/status", s.status)
 	mux.HandleFunc("POST /api/chaos", s.setChaos)
 	mux.HandleFunc("POST /api/traffic", s.setTraffic)
@@ -331,11 +344,16 @@ func (s *service) generate(ctx context.Context) {
 // serveObserver sends every event to the page's event log, and logs the
 // breaker's state changes.
 type serveObserver struct {
-	events *eventLog
-	log    middleware.Observer
+	events  *eventLog
+	metrics middleware.Observer
+	log     middleware.Observer
 }
 
 func (o *serveObserver) Observe(ctx context.Context, e middleware.Event) {
+	o.metrics.Observe(ctx, e)
+	if e.Kind == middleware.EventCall {
+		return // every call: for the metrics only
+	}
 	o.events.Observe(ctx, e)
 	if e.Kind == middleware.EventStateChange {
 		o.log.Observe(ctx, e)

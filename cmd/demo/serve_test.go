@@ -64,7 +64,7 @@ func TestServeRoutes(t *testing.T) {
 		{name: "liveness", path: "/healthz", wantCode: 200, wantBody: `"pass"`},
 		{name: "readiness", path: "/readyz", wantCode: 200, wantBody: `"embedding_api"`},
 		{name: "breakers", path: "/debug/breakers", wantCode: 200, wantBody: `"state":"closed"`},
-		{name: "metrics hook not wired", path: "/metrics", wantCode: 501},
+		{name: "metrics", path: "/metrics", wantCode: 200, wantBody: `resilience_breaker_state{name="embedding_api",state="closed"} 1`},
 		{name: "status", path: "/api/status", wantCode: 200, wantBody: `"breakers":[{"name":"embedding_api"`},
 		{name: "search", path: "/search?q=retry+backoff", wantCode: 200, wantBody: `"mode":"semantic"`},
 		{name: "unknown", path: "/nope", wantCode: 404},
@@ -170,6 +170,17 @@ func TestServeProtectedEndpointOpensAndServesFallback(t *testing.T) {
 	}
 	if kinds["state_change"] != 1 {
 		t.Errorf("state changes = %d, want 1 (each reported once)", kinds["state_change"])
+	}
+	// The metrics moved with the breaker.
+	_, metrics := get(t, srv.URL+"/metrics")
+	for _, want := range []string{
+		`resilience_breaker_state{name="embedding_api",state="open"} 1`,
+		`resilience_breaker_transitions_total{from="closed",name="embedding_api",to="open"} 1`,
+		`resilience_fallbacks_total{name="embedding_api"} 6`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, metrics)
+		}
 	}
 }
 

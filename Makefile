@@ -5,6 +5,9 @@ GO        ?= go
 PKGS      ?= ./...
 BENCHTIME ?= 1s
 COUNT     ?= 6
+BENCH_COUNT ?= 6
+BENCH_TIME  ?= 200ms
+ROW       ?= breaker_closed
 
 .DEFAULT_GOAL := help
 
@@ -22,9 +25,19 @@ test: ## vet and run every test with the race detector
 	$(GO) test -race -count=1 -shuffle=on $(PKGS)
 
 .PHONY: bench
-bench: ## run the benchmarks (this module, then bench/ against the peers)
+bench: ## run bench/ against the peers (-count $(BENCH_COUNT), -benchtime $(BENCH_TIME)) and write bench/RESULTS.md
+	cd bench && bash -o pipefail -c "$(GO) test -run '^$$' -bench '^BenchmarkSuite$$' -benchmem -count $(BENCH_COUNT) -benchtime $(BENCH_TIME) -timeout 30m . | tee results.txt"
+	cd bench && $(GO) run ./cmd/results -o RESULTS.md -notes notes.md -meta "-count $(BENCH_COUNT) -benchtime $(BENCH_TIME)" results.txt
+	@echo "wrote bench/RESULTS.md (raw: bench/results.txt; compare runs with: cd bench && go tool benchstat old.txt results.txt)"
+
+.PHONY: bench-unit
+bench-unit: ## run this module's own micro-benchmarks (middleware, registry)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
-	@if [ -f bench/go.mod ]; then cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...; fi
+
+.PHONY: bench-profile
+bench-profile: ## CPU and memory profiles of one bench/ row: make bench-profile ROW=breaker_closed
+	cd bench && $(GO) test -run '^$$' -bench '^BenchmarkSuite$$/^row=$(ROW)$$' -benchmem -benchtime 1s -cpuprofile cpu.out -memprofile mem.out -o bench.test .
+	cd bench && $(GO) tool pprof -top -nodecount 25 bench.test cpu.out
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck

@@ -5,8 +5,8 @@ GO        ?= go
 PKGS      ?= ./...
 BENCHTIME ?= 1s
 COUNT     ?= 6
-BENCH_COUNT ?= 6
-BENCH_TIME  ?= 100ms
+BENCH_COUNT ?= 10
+BENCH_TIME  ?= 50ms
 ROW       ?= breaker_closed
 
 .DEFAULT_GOAL := help

@@ -25,7 +25,7 @@ test: ## vet and run every test with the race detector
 	$(GO) test -race -count=1 -shuffle=on $(PKGS)
 
 .PHONY: bench
-bench: ## run bench/ against the peers ($(BENCH_COUNT) passes, -benchtime $(BENCH_TIME)) and write bench/RESULTS.md
+bench: ## run bench/ against the peers (BENCH_COUNT passes of BENCH_TIME each) and write bench/RESULTS.md
 	cd bench && $(GO) test -c -o bench.test .
 	@# $(BENCH_COUNT) passes over the whole suite rather than -count: every
 	@# contender's samples are spread over the run, next to the floor's, so a

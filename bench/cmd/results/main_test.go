@@ -80,7 +80,7 @@ PASS
 
 func TestLinearity(t *testing.T) {
 	tests := []struct {
-		name      string
+		name       string
 		ns         [4]float64 // depth 1, 2, 4, 8
 		wantSlope  float64
 		wantLinear bool // within 10% of the fit

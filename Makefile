@@ -5,6 +5,9 @@ GO        ?= go
 PKGS      ?= ./...
 BENCHTIME ?= 1s
 COUNT     ?= 6
+BENCH_COUNT ?= 10
+BENCH_TIME  ?= 50ms
+ROW       ?= breaker_closed
 
 .DEFAULT_GOAL := help
 
@@ -41,9 +44,26 @@ test: redis ## vet and run every test with the race detector
 	$(GO) test -race -count=1 -shuffle=on $(PKGS)
 
 .PHONY: bench
-bench: redis ## run the benchmarks (this module, then bench/ against the peers)
+bench: ## run bench/ against the peers (BENCH_COUNT passes of BENCH_TIME each) and write bench/RESULTS.md
+	cd bench && $(GO) test -c -o bench.test .
+	@# $(BENCH_COUNT) passes over the whole suite rather than -count: every
+	@# contender's samples are spread over the run, next to the floor's, so a
+	@# burst of noise on this shared machine cannot land on one contender only.
+	cd bench && : > results.txt && for i in $$(seq $(BENCH_COUNT)); do \
+		echo "pass $$i of $(BENCH_COUNT)"; \
+		./bench.test -test.run '^$$' -test.bench '^BenchmarkSuite$$' -test.benchmem -test.benchtime $(BENCH_TIME) -test.timeout 30m >> results.txt || exit 1; \
+	done
+	cd bench && $(GO) run ./cmd/results -o RESULTS.md -notes notes.md -meta "$(BENCH_COUNT) passes, -benchtime $(BENCH_TIME)" results.txt
+	@echo "wrote bench/RESULTS.md (raw: bench/results.txt; compare two runs: cd bench && go tool benchstat old.txt results.txt)"
+
+.PHONY: bench-unit
+bench-unit: redis ## run this module's own micro-benchmarks (middleware, registry, redisstore)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
-	@if [ -f bench/go.mod ]; then cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...; fi
+
+.PHONY: bench-profile
+bench-profile: ## CPU and memory profiles of one bench/ row: make bench-profile ROW=breaker_closed
+	cd bench && $(GO) test -run '^$$' -bench '^BenchmarkSuite$$/^row=$(ROW)$$' -benchmem -benchtime 1s -cpuprofile cpu.out -memprofile mem.out -o bench.test .
+	cd bench && $(GO) tool pprof -top -nodecount 25 bench.test cpu.out
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck

@@ -76,7 +76,8 @@ func (c BulkheadConfig) Validate() error {
 // safe for concurrent use.
 //
 // A call that finds a free slot takes it and runs at once; this costs two
-// channel operations and no allocation. A call that finds none is rejected at
+// atomic operations (a channel send and receive when cfg.MaxWait is set) and
+// no allocation. A call that finds none is rejected at
 // once with ErrBulkheadFull, unless cfg.MaxWait is set: then it waits up to
 // MaxWait for a slot, in turn with the other waiting calls (at most
 // cfg.MaxQueue of them; one more is rejected at once). A call still waiting
@@ -109,6 +110,25 @@ func Bulkhead(cfg BulkheadConfig) endpoint.Middleware {
 	b.errFull = bulkheadError(cfg.Name, "")
 	b.errQueueFull = bulkheadError(cfg.Name, fmt.Sprintf("%d calls already waiting", b.maxQueue))
 	b.errTimedOut = bulkheadError(cfg.Name, fmt.Sprintf("no slot free within %v", cfg.MaxWait))
+	if cfg.MaxWait == 0 {
+		// No call ever waits, so no queue to keep in order: the slots are a
+		// counter, taken and given back with one atomic operation each
+		// instead of a channel's lock.
+		c := &bulkheadCounter{bulkhead: b, max: int64(cfg.MaxConcurrent)}
+		b.slots = nil
+		return func(next endpoint.Endpoint) endpoint.Endpoint {
+			if next == nil {
+				panic(fmt.Errorf("%w: bulkhead: nil endpoint", ErrInvalidConfig))
+			}
+			return func(ctx context.Context, req any) (any, error) {
+				if !c.acquire() {
+					return nil, b.reject(ctx, b.errFull, 0)
+				}
+				defer c.release()
+				return next(ctx, req)
+			}
+		}
+	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		if next == nil {
 			panic(fmt.Errorf("%w: bulkhead: nil endpoint", ErrInvalidConfig))
@@ -157,6 +177,31 @@ func bulkheadError(name, detail string) error {
 }
 
 func (b *bulkhead) release() { <-b.slots }
+
+// bulkheadCounter is the slots of a bulkhead whose calls never wait: the
+// number of calls running.
+type bulkheadCounter struct {
+	*bulkhead
+	running atomic.Int64
+	max     int64
+}
+
+// acquire takes a slot if one is free. It never counts a call it turns away,
+// not even for a moment, so a rejection never makes another call see the
+// bulkhead fuller than it is.
+func (c *bulkheadCounter) acquire() bool {
+	for {
+		n := c.running.Load()
+		if n >= c.max {
+			return false
+		}
+		if c.running.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (c *bulkheadCounter) release() { c.running.Add(-1) }
 
 // wait waits for a slot, for a call that found none free. It returns nil
 // when the call holds a slot, and otherwise the rejection or the context's

@@ -71,12 +71,25 @@ type RetryAfterer interface {
 // retryAfter returns the hint of the first error in err's chain that
 // implements RetryAfterer.
 func retryAfter(err error) (time.Duration, bool) {
-	if err == nil {
-		return 0, false
-	}
-	var ra RetryAfterer
-	if errors.As(err, &ra) {
-		return ra.RetryAfter(), true
+	// A walk of the chain by hand: errors.As would allocate its target on
+	// the retry path.
+	for err != nil {
+		if ra, ok := err.(RetryAfterer); ok {
+			return ra.RetryAfter(), true
+		}
+		switch x := err.(type) {
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				if d, ok := retryAfter(e); ok {
+					return d, true
+				}
+			}
+			return 0, false
+		default:
+			return 0, false
+		}
 	}
 	return 0, false
 }

@@ -176,7 +176,10 @@ type modelRun struct {
 func newModelRun(t *rapid.T) *modelRun {
 	ft := rapid.IntRange(1, 5).Draw(t, "failure_threshold")
 	st := rapid.IntRange(1, 4).Draw(t, "success_threshold")
-	rt := time.Duration(rapid.IntRange(1, 5).Draw(t, "reset_timeout_s")) * time.Second
+	// Reset timeouts of tens of milliseconds keep the fake time of 10,000
+	// sequences of 500 steps under rapid's 24h limit (which it reads from
+	// the bubble's fake clock).
+	rt := time.Duration(rapid.IntRange(1, 5).Draw(t, "reset_timeout_10ms")) * 10 * time.Millisecond
 	failOnAll := rapid.Bool().Draw(t, "fail_on_every_error")
 	reg := registry.New()
 	cfg := middleware.BreakerConfig{Registry: reg, FailureThreshold: ft, SuccessThreshold: st, ResetTimeout: rt, Observer: quiet}
@@ -438,7 +441,6 @@ func TestBreakerModel(t *testing.T) {
 	})
 	t.Logf("breaker model: %d sequences, %d steps checked", sequences, steps)
 }
-
 
 // bubbleTB is a *testing.T that rapid does not recognise as one.
 type bubbleTB struct{ *testing.T }

@@ -36,3 +36,29 @@ lint: ## gofmt, go vet and staticcheck
 cover: ## run the tests with coverage and print the total
 	$(GO) test -count=1 -coverprofile=cover.out $(PKGS)
 	$(GO) tool cover -func=cover.out | tail -1
+
+# The reliability suite (RELIABILITY.md). `make test` runs its short forms.
+SOAK_CALLS   ?= 1000000
+FUZZTIME     ?= 30s
+STRESS_COUNT ?= 20
+# package:target for each fuzz target `make fuzz` runs.
+FUZZ_TARGETS ?= ./middleware:FuzzRetryConfigDelayFor ./health:FuzzHealthJSON ./endpoint:FuzzTypedBridge
+# The concurrency tests `make stress` repeats.
+STRESS_RUN   ?= Stress|Concurrent|Race|Contention|MixedLoad|Herd|UnderConcurrency|UnderLoad
+
+.PHONY: soak
+soak: ## long forms: 1M-call chaos soak, 10,000 breaker model sequences, 10,000-call timeout bound
+	$(GO) test -race -count=1 -timeout 60m -run '^TestSoak$$' -v ./middleware -soak.calls=$(SOAK_CALLS)
+	RAPID_CHECKS=10000 RAPID_STEPS=500 $(GO) test -race -count=1 -timeout 60m -run '^TestBreakerModel$$' -v ./middleware
+	$(GO) test -count=1 -run '^TestTimeoutAbandonLatencyBound$$' -v ./middleware -timeout.calls=10000
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+.PHONY: stress
+stress: ## the concurrency tests with -race, -count=20 -cpu=1,2,4
+	$(GO) test -race -count=$(STRESS_COUNT) -cpu=1,2,4 -timeout 60m -run '$(STRESS_RUN)' ./middleware ./registry ./health ./endpoint/...

@@ -99,8 +99,16 @@ func newLayerConfig(t *testing.T, layer string, set map[string]any) layerConfig 
 				}
 				return c.Validate()
 			},
-			func() endpoint.Middleware { d := *c; d.Registry = registry.New(); return middleware.CircuitBreaker("", d) },
-			func() middleware.Stack { d := *c; d.Registry = registry.New(); return middleware.Stack{CircuitBreaker: &d} }}
+			func() endpoint.Middleware {
+				d := *c
+				d.Registry = registry.New()
+				return middleware.CircuitBreaker("", d)
+			},
+			func() middleware.Stack {
+				d := *c
+				d.Registry = registry.New()
+				return middleware.Stack{CircuitBreaker: &d}
+			}}
 	default:
 		t.Fatalf("unknown layer %q", layer)
 	}

@@ -50,7 +50,7 @@ STRESS_RUN   ?= Stress|Concurrent|Race|Contention|MixedLoad|Herd|UnderConcurrenc
 soak: ## long forms: 1M-call chaos soak, 10,000 breaker model sequences, 10,000-call timeout bound
 	$(GO) test -race -count=1 -timeout 60m -run '^TestSoak$$' -v ./middleware -soak.calls=$(SOAK_CALLS)
 	RAPID_CHECKS=10000 RAPID_STEPS=500 $(GO) test -race -count=1 -timeout 60m -run '^TestBreakerModel$$' -v ./middleware
-	$(GO) test -count=1 -run '^TestTimeoutAbandonLatencyBound$$' -v ./middleware -timeout.calls=10000
+	$(GO) test -count=1 -run '^TestTimeoutAbandonLatencyBound$$' -v ./middleware -timeout.calls=10000 -timeout.strict
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)

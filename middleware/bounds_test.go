@@ -21,6 +21,10 @@ import (
 // makes: 2,000 in `make test`, 10,000 in `make soak`.
 var timeoutBoundCalls = flag.Int("timeout.calls", 2_000, "calls made by TestTimeoutAbandonLatencyBound")
 
+// timeoutStrict makes TestTimeoutAbandonLatencyBound hold the absolute
+// bound whatever the machine's own latency (`make soak`).
+var timeoutStrict = flag.Bool("timeout.strict", false, "TestTimeoutAbandonLatencyBound: no allowance for a loaded machine")
+
 // TestTimeoutAbandonLatencyBound measures, in real time, how late an
 // abandon-mode timeout returns from an endpoint that ignores its context and
 // sleeps 10x the timeout: p99 must be at most the timeout + 2ms. The
@@ -28,31 +32,23 @@ var timeoutBoundCalls = flag.Int("timeout.calls", 2_000, "calls made by TestTime
 // already past the cap check), and once they end the goroutines are back to
 // the baseline.
 //
-// Latency in real time depends on the machine. Each run also measures a
-// control: plain time.Sleep(timeout) calls at the same concurrency, no
-// middleware. A run whose p99 misses the bound while the control's p99 misses
-// it too (the machine cannot meet it even without the layer: a loaded CI box)
-// is inconclusive and measured again, up to 3 runs; if every run is
-// inconclusive, the layer's p99 must be within 2ms of the control's. A run
-// that misses the bound while the control meets it fails the test.
+// Latency in real time depends on the machine. Each caller interleaves its
+// calls with a control, time.Sleep(timeout) with no middleware, measured
+// under the same load. A run passes when its p99 is within the timeout + 2ms,
+// or (unless -timeout.strict) within 2ms of the control's p99: on a loaded
+// machine (make test runs packages in parallel, with -race, on shared CI
+// cores) the layer must add at most 2ms to what the machine's own timers
+// give. The test fails when 3 runs in a row miss.
 func TestTimeoutAbandonLatencyBound(t *testing.T) {
 	const limit = time.Millisecond + 2*time.Millisecond
-	var worst time.Duration
 	for run := 1; run <= 3; run++ {
 		p99, control := timeoutLatencyRun(t, run)
-		switch {
-		case p99 <= limit:
-			return
-		case control <= limit:
-			t.Errorf("run %d: p99 latency = %v, want at most %v (control p99 %v)", run, p99, limit, control)
+		if p99 <= limit || (!*timeoutStrict && p99 <= control+2*time.Millisecond) {
 			return
 		}
-		worst = max(worst, p99-control)
-		t.Logf("run %d inconclusive: p99 %v and control p99 %v both over %v", run, p99, control, limit)
+		t.Logf("run %d missed: p99 %v, control p99 %v, bound %v", run, p99, control, limit)
 	}
-	if worst > 2*time.Millisecond {
-		t.Errorf("p99 latency over the control's by %v, want at most 2ms", worst)
-	}
+	t.Errorf("p99 latency over the bound in 3 runs out of 3")
 }
 
 // timeoutLatencyRun is one run of TestTimeoutAbandonLatencyBound; it returns
@@ -63,7 +59,7 @@ func timeoutLatencyRun(t *testing.T, run int) (p99, control time.Duration) {
 		timeout = time.Millisecond
 		sleep   = 10 * timeout
 		callers = 4
-		maxAb   = 30
+		maxAb   = 15
 	)
 	baseline := runtime.NumGoroutine()
 	counter := endpointtest.Count(func(context.Context, any) (any, error) {
@@ -75,6 +71,7 @@ func timeoutLatencyRun(t *testing.T, run int) (p99, control time.Duration) {
 
 	n := *timeoutBoundCalls
 	latencies := make([][]time.Duration, callers)
+	controls := make([][]time.Duration, callers)
 	rejected := make([]int, callers)
 	late := make([]int, callers)
 	var wg sync.WaitGroup
@@ -82,6 +79,9 @@ func timeoutLatencyRun(t *testing.T, run int) (p99, control time.Duration) {
 		wg.Go(func() {
 			for range n / callers {
 				start := time.Now()
+				time.Sleep(timeout)
+				controls[c] = append(controls[c], time.Since(start))
+				start = time.Now()
 				_, err := ep(context.Background(), nil)
 				lat := time.Since(start)
 				switch {
@@ -116,8 +116,10 @@ func timeoutLatencyRun(t *testing.T, run int) (p99, control time.Duration) {
 	t.Logf("run %d: timeout %v, endpoint sleeps %v ignoring ctx, %d callers, cap %d: %d calls timed out, %d returned a late success, %d rejected at the cap; latency p50 %v, p99 %v, max %v; endpoint max in flight %d",
 		run, timeout, sleep, callers, maxAb, len(all)-lateOK, lateOK, rej, p(0.5), p(0.99), all[len(all)-1], counter.MaxInFlight())
 	p99 = p(0.99)
-	control = sleepP99(callers, n/callers, timeout)
-	t.Logf("run %d: control (time.Sleep(%v) from %d goroutines) p99 %v", run, timeout, callers, control)
+	ctl := slices.Concat(controls...)
+	slices.Sort(ctl)
+	control = ctl[min(len(ctl)-1, int(0.99*float64(len(ctl))))]
+	t.Logf("run %d: control (time.Sleep(%v), interleaved) p50 %v, p99 %v", run, timeout, ctl[len(ctl)/2], control)
 	// The cap is checked as a call starts: at most cap abandoned workers
 	// plus one running worker per caller.
 	if got, limit := counter.MaxInFlight(), maxAb+callers; got > limit {
@@ -138,26 +140,6 @@ func timeoutLatencyRun(t *testing.T, run int) (p99, control time.Duration) {
 		t.Errorf("endpoint calls still running = %d, want 0", got)
 	}
 	return p99, control
-}
-
-// sleepP99 returns the p99 latency of time.Sleep(d) called calls times by
-// each of callers goroutines: the machine's own timer and scheduling delay.
-func sleepP99(callers, calls int, d time.Duration) time.Duration {
-	lat := make([][]time.Duration, callers)
-	var wg sync.WaitGroup
-	for c := range callers {
-		wg.Go(func() {
-			for range calls {
-				start := time.Now()
-				time.Sleep(d)
-				lat[c] = append(lat[c], time.Since(start))
-			}
-		})
-	}
-	wg.Wait()
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	return all[min(len(all)-1, int(0.99*float64(len(all))))]
 }
 
 // TestCompositionDeadline checks that with a caller deadline of 1s, a

@@ -367,7 +367,7 @@ func (r *modelRun) check(t *rapid.T) {
 			t.Fatalf("step %d: half-open exclusions = %d, want %d", r.steps, s.TotalExclusions, r.m.exclusions)
 		}
 	case registry.StateOpen:
-		if want := r.m.openedAt.Add(r.m.resetTimeout).Sub(time.Now()); s.UntilHalfOpen != want {
+		if want := time.Until(r.m.openedAt.Add(r.m.resetTimeout)); s.UntilHalfOpen != want {
 			t.Fatalf("step %d: UntilHalfOpen = %v, want %v", r.steps, s.UntilHalfOpen, want)
 		}
 		if !s.OpenedAt.Equal(r.m.openedAt) {

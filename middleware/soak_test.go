@@ -318,6 +318,7 @@ func TestSoak(t *testing.T) {
 		row("endpoint calls", raw.Calls())
 		row("  endpoint errors", raw.Errors())
 		row("  endpoint panics", raw.Panics())
+		row("  most in flight at once", raw.MaxInFlight())
 		row("max attempts of one call", total.maxAttempts)
 		row("calls by attempts 0/1/2/3", fmt.Sprint(total.attemptHist[:soakMaxAttempts+1]))
 		transitions.Range(func(k, v any) bool {

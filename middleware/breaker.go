@@ -138,12 +138,12 @@ func (c BreakerConfig) validate(p *problems) {
 	if c.Window < 0 {
 		p.add("window", "Window", c.Window, "must not be negative")
 	}
-	if c.WindowBuckets < 0 || c.WindowBuckets == 1 {
-		p.add("window_buckets", "WindowBuckets", c.WindowBuckets, "must be 0 (the default) or at least 2")
+	if c.WindowBuckets < 0 || c.WindowBuckets == 1 || c.WindowBuckets > registry.MaxWindowBuckets {
+		p.add("window_buckets", "WindowBuckets", c.WindowBuckets, fmt.Sprintf("must be 0 (the default) or between 2 and %d", registry.MaxWindowBuckets))
 	}
 	if len(p.errs) == 0 {
 		if err := c.settings().Validate(); err != nil {
-			p.add("window", "Window", c.Window, "must be at least window_buckets nanoseconds")
+			p.add("window", "Window", c.Window, fmt.Sprintf("must be at least window_buckets nanoseconds (%v)", err))
 		}
 	}
 }

@@ -214,20 +214,3 @@ func TestBusinessErrors(t *testing.T) {
 		})
 	}
 }
-
-// TestBreakerIgnoresInnerRejections: a rate limit or bulkhead inside a
-// breaker sheds load; that is not a fault of the service.
-func TestBreakerIgnoresInnerRejections(t *testing.T) {
-	reg := registry.New()
-	ep := endpointtest.New(endpointtest.Err(fmt.Errorf("inner: %w", middleware.ErrRateLimited)))
-	cb := middleware.CircuitBreaker("shed", middleware.BreakerConfig{FailureThreshold: 1, Registry: reg, Observer: discard})(ep.Endpoint())
-	for range 3 {
-		cb(context.Background(), nil)
-	}
-	if b, _ := reg.Get("shed"); b.State() != registry.StateClosed {
-		t.Errorf("state = %s, want closed", b.State())
-	}
-	if ep.Calls() != 3 {
-		t.Errorf("calls = %d, want 3", ep.Calls())
-	}
-}

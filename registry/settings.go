@@ -17,6 +17,12 @@ const (
 	DefaultWindowBuckets    = 10
 )
 
+// MaxWindowBuckets is the largest WindowBuckets accepted. The ratio rule
+// keeps one set of counts per bucket (and allocates them afresh at every
+// reset), so the number is bounded like any other size taken from a
+// configuration file.
+const MaxWindowBuckets = 10000
+
 // Settings configure one breaker. The zero value is the guide's breaker:
 // open on the 5th consecutive failure, half-open 60s later, close after 2
 // successful probes. Settings are comparable: a registry compares them (after
@@ -48,7 +54,7 @@ type Settings struct {
 	// WindowBuckets is the number of buckets the window rolls by: counts
 	// leave the window one bucket (Window/WindowBuckets) at a time. At least
 	// 2 (one bucket would be gobreaker's fixed window, not a rolling one).
-	// Default 10. Used only with FailureRatio.
+	// Default 10, at most [MaxWindowBuckets]. Used only with FailureRatio.
 	WindowBuckets int `json:"window_buckets,omitempty"`
 }
 
@@ -77,8 +83,8 @@ func (s Settings) Validate() error {
 	if s.Window < 0 {
 		bad("Window", s.Window, "must not be negative")
 	}
-	if s.WindowBuckets < 0 || s.WindowBuckets == 1 {
-		bad("WindowBuckets", s.WindowBuckets, "must be 0 (the default) or at least 2")
+	if s.WindowBuckets < 0 || s.WindowBuckets == 1 || s.WindowBuckets > MaxWindowBuckets {
+		bad("WindowBuckets", s.WindowBuckets, fmt.Sprintf("must be 0 (the default) or between 2 and %d", MaxWindowBuckets))
 	}
 	if len(errs) == 0 {
 		d := s.withDefaults()

@@ -589,31 +589,7 @@ func TestBulkheadConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
-			if len(tt.wantPaths) == 0 {
-				if err != nil {
-					t.Errorf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if !errors.Is(err, middleware.ErrInvalidConfig) {
-				t.Fatalf("Validate() = %v, want ErrInvalidConfig", err)
-			}
-			if got, want := configPaths(err), tt.wantPaths; !reflect.DeepEqual(got, want) {
-				t.Errorf("problem paths = %q, want %q", got, want)
-			}
-			v := func() (v any) {
-				defer func() { v = recover() }()
-				middleware.Bulkhead(tt.cfg)
-				return nil
-			}()
-			perr, ok := v.(error)
-			if !ok || !errors.Is(perr, middleware.ErrInvalidConfig) {
-				t.Fatalf("Bulkhead panicked with %v (%T), want an error matching ErrInvalidConfig", v, v)
-			}
-			if got, want := perr.Error(), err.Error(); got != want {
-				t.Errorf("panic error = %q, want Validate's %q", got, want)
-			}
+			checkConfigProblems(t, tt.cfg.Validate(), tt.wantPaths, func() { middleware.Bulkhead(tt.cfg) })
 		})
 	}
 }

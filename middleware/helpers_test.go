@@ -2,7 +2,10 @@ package middleware_test
 
 import (
 	"context"
+	"errors"
+	"reflect"
 	"sync"
+	"testing"
 
 	"github.com/resiliencekit/resilience/middleware"
 )
@@ -34,3 +37,35 @@ type (
 	retryEventLog = recorder
 	eventLog      = recorder
 )
+
+// checkConfigProblems checks what every config table asserts: err (from
+// Validate) reports exactly wantPaths, each matching ErrInvalidConfig, and
+// construct panics at construction with that same error; with no wantPaths,
+// err is nil.
+func checkConfigProblems(t *testing.T, err error, wantPaths []string, construct func()) {
+	t.Helper()
+	if len(wantPaths) == 0 {
+		if err != nil {
+			t.Errorf("Validate() = %v, want nil", err)
+		}
+		return
+	}
+	if !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Fatalf("Validate() = %v, want ErrInvalidConfig", err)
+	}
+	if got := configPaths(err); !reflect.DeepEqual(got, wantPaths) {
+		t.Errorf("problem paths = %q, want %q", got, wantPaths)
+	}
+	v := func() (v any) {
+		defer func() { v = recover() }()
+		construct()
+		return nil
+	}()
+	perr, ok := v.(error)
+	if !ok || !errors.Is(perr, middleware.ErrInvalidConfig) {
+		t.Fatalf("constructor panicked with %v (%T), want an error matching ErrInvalidConfig", v, v)
+	}
+	if got, want := perr.Error(), err.Error(); got != want {
+		t.Errorf("panic error = %q, want Validate's %q", got, want)
+	}
+}

@@ -130,7 +130,7 @@ func timeoutLatencyRun(t *testing.T, run int) (p99, control time.Duration) {
 	}
 	// Once the abandoned workers end, the goroutines are back to the baseline.
 	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > baseline && time.Now().Before(deadline) {
+	for (runtime.NumGoroutine() > baseline || counter.InFlight() > 0) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	if got := runtime.NumGoroutine(); got > baseline {

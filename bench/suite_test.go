@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/observe/kitmetrics"
 	"github.com/resiliencekit/resilience/registry"
 )
 
@@ -79,14 +81,15 @@ func fail2(_ context.Context, req any) (any, error) {
 	return struct{}{}, nil
 }
 
-// countingObserver stands in for the metrics observer (observe/metrics,
-// written in parallel): one atomic add per event, the least any metrics
-// observer does.
-//
-// TODO(issue 8): replace with the observe/metrics observer once it lands.
-type countingObserver struct{ n atomic.Int64 }
-
-func (o *countingObserver) Observe(context.Context, middleware.Event) { o.n.Add(1) }
+// metricsObserver is the toolkit's Prometheus metrics observer
+// (observe/kitmetrics), on a registry of its own.
+func metricsObserver() middleware.Observer {
+	o, err := kitmetrics.NewPrometheus("bench", prometheus.NewRegistry())
+	if err != nil {
+		panic(err)
+	}
+	return o
+}
 
 // outcome is what a contender's call must return in a row, checked once
 // before timing.
@@ -412,10 +415,8 @@ func stackContenders(open bool) []contender {
 		{"stack", ours(guideStack, quiet, false)},
 		{"hand+timeout", ours(guideHand, quiet, true)},
 		{"stack+timeout", ours(guideStack, quiet, true)},
-		// TODO(issue 8): the observe/metrics observer in place of the
-		// counting stand-in, once it lands.
-		{"hand+observer", ours(guideHand, new(countingObserver), false)},
-		{"stack+observer", ours(guideStack, new(countingObserver), false)},
+		{"hand+observer", ours(guideHand, metricsObserver(), false)},
+		{"stack+observer", ours(guideStack, metricsObserver(), false)},
 		{"failsafe", func() endpoint.Endpoint { return failsafeGuide(open, false)(next) }},
 		{"failsafe+timeout", func() endpoint.Endpoint { return failsafeGuide(open, true)(next) }},
 	}

@@ -244,15 +244,11 @@ func (l *rateLimiter) wait(ctx context.Context) error {
 		r.CancelAt(now)
 		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: d, Cause: context.DeadlineExceeded})
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if err := sleep(ctx, d); err != nil {
 		r.Cancel()
-		return ctx.Err()
+		return err
 	}
+	return nil
 }
 
 // InfiniteDelay is the RetryAfter of a [*RateLimitError] from a limiter that

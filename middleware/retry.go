@@ -272,7 +272,7 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 			r.onRetry(failure, attempt)
 		}
 		r.obs.Observe(ctx, Event{Kind: EventRetry, Layer: "retry", Name: r.name, Attempt: attempt, Delay: d, Err: failure})
-		if cerr := retryWait(ctx, d); cerr != nil {
+		if cerr := sleep(ctx, d); cerr != nil {
 			if err == nil {
 				return resp, nil
 			}
@@ -313,22 +313,6 @@ func (r *retrier) retryable(err error) bool {
 func (r *retrier) giveUp(ctx context.Context, attempts int, err, cause error) error {
 	r.obs.Observe(ctx, Event{Kind: EventRetryExhausted, Layer: "retry", Name: r.name, Attempt: attempts, Err: err})
 	return &RetryError{Attempts: attempts, Err: err, Cause: cause}
-}
-
-// retryWait waits d and returns nil, or returns the context's error at once
-// if the context ends first.
-func retryWait(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // retryPredicate combines RetryIf with the classes named in RetryOnClasses

@@ -54,7 +54,7 @@ func ExampleObservers() {
 			retries++
 		}
 	})
-	print := middleware.ObserverFunc(func(_ context.Context, e middleware.Event) {
+	show := middleware.ObserverFunc(func(_ context.Context, e middleware.Event) {
 		fmt.Println(e.Kind, e.Attempt)
 	})
 	calls := 0
@@ -64,7 +64,7 @@ func ExampleObservers() {
 		}
 		return "ok", nil
 	}
-	ep := middleware.Retry(middleware.RetryConfig{NoDelay: true, Observer: middleware.Observers(print, count)})(flaky)
+	ep := middleware.Retry(middleware.RetryConfig{NoDelay: true, Observer: middleware.Observers(show, count)})(flaky)
 	fmt.Println(ep(context.Background(), nil))
 	fmt.Println("retries counted:", retries)
 	// Output:

@@ -68,27 +68,7 @@ func TestBreakerConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
-			if len(tt.wantPaths) == 0 {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if !errors.Is(err, middleware.ErrInvalidConfig) {
-				t.Fatalf("Validate() = %v, want ErrInvalidConfig", err)
-			}
-			var got []string
-			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-				ce, ok := errors.AsType[*middleware.ConfigError](e)
-				if !ok {
-					t.Fatalf("problem %v is not a *ConfigError", e)
-				}
-				got = append(got, ce.Path)
-			}
-			if g, w := strings.Join(got, " "), strings.Join(tt.wantPaths, " "); g != w {
-				t.Errorf("paths = %s, want %s", g, w)
-			}
+			checkValidate(t, tt.cfg.Validate(), tt.wantPaths)
 		})
 	}
 }

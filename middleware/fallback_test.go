@@ -547,38 +547,9 @@ func TestFallbackConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
-			if len(tt.wantPaths) == 0 {
-				if err != nil {
-					t.Errorf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if !errors.Is(err, middleware.ErrInvalidConfig) {
-				t.Fatalf("Validate() = %v, want ErrInvalidConfig", err)
-			}
-			if got, want := configPaths(err), tt.wantPaths; !reflect.DeepEqual(got, want) {
-				t.Errorf("problem paths = %q, want %q", got, want)
-			}
+			checkValidate(t, tt.cfg.Validate(), tt.wantPaths)
 		})
 	}
-}
-
-// configPaths returns the Path of every *ConfigError joined in err, in order.
-func configPaths(err error) []string {
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	var paths []string
-	for _, e := range errs {
-		if ce, ok := errors.AsType[*middleware.ConfigError](e); ok {
-			paths = append(paths, ce.Path)
-		}
-	}
-	return paths
 }
 
 func TestFallbackConstructorsPanicOnBadConfig(t *testing.T) {

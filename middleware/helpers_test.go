@@ -38,23 +38,50 @@ type (
 	eventLog      = recorder
 )
 
-// checkConfigProblems checks what every config table asserts: err (from
-// Validate) reports exactly wantPaths, each matching ErrInvalidConfig, and
-// construct panics at construction with that same error; with no wantPaths,
-// err is nil.
-func checkConfigProblems(t *testing.T, err error, wantPaths []string, construct func()) {
+// configPaths returns the Path of every *ConfigError joined in err, in order.
+func configPaths(err error) []string {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	var paths []string
+	for _, e := range errs {
+		if ce, ok := errors.AsType[*middleware.ConfigError](e); ok {
+			paths = append(paths, ce.Path)
+		}
+	}
+	return paths
+}
+
+// checkValidate checks what every config table asserts of Validate's err:
+// nil when wantPaths is empty, otherwise problems matching ErrInvalidConfig
+// whose paths are exactly wantPaths, in order. It reports whether err is such
+// a list of problems.
+func checkValidate(t *testing.T, err error, wantPaths []string) bool {
 	t.Helper()
 	if len(wantPaths) == 0 {
 		if err != nil {
 			t.Errorf("Validate() = %v, want nil", err)
 		}
-		return
+		return false
 	}
 	if !errors.Is(err, middleware.ErrInvalidConfig) {
 		t.Fatalf("Validate() = %v, want ErrInvalidConfig", err)
 	}
 	if got := configPaths(err); !reflect.DeepEqual(got, wantPaths) {
 		t.Errorf("problem paths = %q, want %q", got, wantPaths)
+	}
+	return true
+}
+
+// checkConfigProblems is checkValidate, and checks that construct panics at
+// construction with Validate's error.
+func checkConfigProblems(t *testing.T, err error, wantPaths []string, construct func()) {
+	t.Helper()
+	if !checkValidate(t, err, wantPaths) {
+		return
 	}
 	v := func() (v any) {
 		defer func() { v = recover() }()

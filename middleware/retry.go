@@ -178,7 +178,7 @@ func Retry(cfg RetryConfig) endpoint.Middleware {
 		retrySchedule: cfg.schedule(),
 		attempts:      cfg.MaxAttempts,
 		retryOn:       append([]error(nil), cfg.RetryOn...),
-		retryIf:       retryPredicate(cfg),
+		retryIf:       orClasses(cfg.RetryOnClasses, cfg.Classes, cfg.RetryIf),
 		onRetry:       cfg.OnRetry,
 		business:      cfg.RetryBusinessErrors,
 		name:          cfg.Name,
@@ -313,10 +313,4 @@ func (r *retrier) retryable(err error) bool {
 func (r *retrier) giveUp(ctx context.Context, attempts int, err, cause error) error {
 	r.obs.Observe(ctx, Event{Kind: EventRetryExhausted, Layer: "retry", Name: r.name, Attempt: attempts, Err: err})
 	return &RetryError{Attempts: attempts, Err: err, Cause: cause}
-}
-
-// retryPredicate combines RetryIf with the classes named in RetryOnClasses
-// (already validated).
-func retryPredicate(cfg RetryConfig) func(error) bool {
-	return orClasses(cfg.RetryOnClasses, cfg.Classes, cfg.RetryIf)
 }

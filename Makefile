@@ -43,6 +43,10 @@ test: redis ## vet and run every test with the race detector
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -shuffle=on $(PKGS)
 
+.PHONY: bench-test
+bench-test: ## run the bench/ module's own tests (every contender builds and answers; cmd/results)
+	cd bench && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
 .PHONY: bench
 bench: ## run bench/ against the peers (BENCH_COUNT passes of BENCH_TIME each) and write bench/RESULTS.md
 	cd bench && $(GO) test -c -o bench.test .

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
@@ -121,8 +122,8 @@ func (c BreakerConfig) validate(p *problems) {
 	if c.SuccessThreshold < 0 || c.SuccessThreshold > math.MaxUint32 {
 		p.add("success_threshold", "SuccessThreshold", c.SuccessThreshold, "must be between 0 and 4294967295")
 	}
-	if c.ResetTimeout < 0 {
-		p.add("reset_timeout", "ResetTimeout", c.ResetTimeout, "must not be negative")
+	if c.ResetTimeout < 0 || c.ResetTimeout > registry.MaxDuration {
+		p.add("reset_timeout", "ResetTimeout", c.ResetTimeout, fmt.Sprintf("must be between 0 and %v", registry.MaxDuration))
 	}
 	for i, e := range c.FailOn {
 		if e == nil {
@@ -135,8 +136,8 @@ func (c BreakerConfig) validate(p *problems) {
 	if c.MinRequests < 0 {
 		p.add("min_requests", "MinRequests", c.MinRequests, "must not be negative")
 	}
-	if c.Window < 0 {
-		p.add("window", "Window", c.Window, "must not be negative")
+	if c.Window < 0 || c.Window > registry.MaxDuration {
+		p.add("window", "Window", c.Window, fmt.Sprintf("must be between 0 and %v", registry.MaxDuration))
 	}
 	if c.WindowBuckets < 0 || c.WindowBuckets == 1 || c.WindowBuckets > registry.MaxWindowBuckets {
 		p.add("window_buckets", "WindowBuckets", c.WindowBuckets, fmt.Sprintf("must be 0 (the default) or between 2 and %d", registry.MaxWindowBuckets))
@@ -178,9 +179,13 @@ func (c BreakerConfig) settings() registry.Settings {
 // retry layer never retries.
 //
 // Each state change is reported once to cfg.Observer (or logged with
-// cfg.Logger) as an [EventStateChange], outside every lock. Several
-// CircuitBreakers of one name with the same observer (such as the default
-// logger) report each change once.
+// cfg.Logger) as an [EventStateChange], outside every lock, on the goroutine
+// that caused it: the caller's for a change a call makes, the breaker
+// timer's for the move to half-open when no call comes first (see
+// [registry.WithListener], which also says what a panicking observer does).
+// Several CircuitBreakers of one name with the same observer report each
+// change once: the same comparable value, the same [ObserverFunc] value, or
+// the default logger on the same Logger.
 //
 // CircuitBreaker panics, at construction, with an error matching
 // [ErrInvalidConfig] when cfg is invalid, when both names are empty, when the
@@ -188,11 +193,13 @@ func (c BreakerConfig) settings() registry.Settings {
 // registry's cap on names), or when the name already has a breaker with other
 // settings (the message names both).
 //
-// Build the middleware once per endpoint, not per request: each
-// construction subscribes its observer to the shared breaker (observers that
-// compare equal, such as the default logger, subscribe once). For names
-// taken from request data, use a [registry.Registry] directly, which returns
-// errors instead of panicking.
+// A construction subscribes its observer to the shared breaker for as long
+// as the middleware, or an endpoint it wrapped, is reachable: building a
+// middleware (or a [Stack]) again and again multiplies no event, and once
+// the garbage collector has found the middlewares unreachable their
+// subscriptions are gone. Still, build the middleware once per endpoint, not
+// per request. For names taken from request data, use a [registry.Registry]
+// directly, which returns errors instead of panicking.
 //
 // On the success path of a closed breaker with no failure streak, the
 // middleware costs two atomic loads and one deferred call (which counts a
@@ -217,8 +224,13 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 	if err != nil {
 		panic(fmt.Errorf("%w: circuit_breaker.name: %w", ErrInvalidConfig, err))
 	}
+	cl := &classifier{failOn: cfg.FailOn, failIf: orClasses(cfg.FailOnClasses, cfg.Classes, cfg.FailIf)}
+	// One subscription per observer and breaker (the breaker tells the
+	// same observer value apart, an ObserverFunc included), held for as
+	// long as this middleware or an endpoint it wrapped is reachable: cl is
+	// captured by all of them, and its cleanup cancels the hold.
 	obs := observer(cfg.Observer, cfg.Logger)
-	b.Subscribe(obs, func(c registry.StateChange) {
+	cancel := b.Subscribe(obs, func(c registry.StateChange) {
 		obs.Observe(context.Background(), Event{
 			Kind:  EventStateChange,
 			Layer: "circuit_breaker",
@@ -227,7 +239,7 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 			To:    c.To.String(),
 		})
 	})
-	cl := &classifier{failOn: cfg.FailOn, failIf: orClasses(cfg.FailOnClasses, cfg.Classes, cfg.FailIf)}
+	runtime.AddCleanup(cl, func(cancel func()) { cancel() }, cancel)
 	// Two closures rather than one with a branch: the common one, below,
 	// keeps the success path as short as the benchmark targets need.
 	if cfg.CountBusinessErrors {

@@ -3,11 +3,16 @@ package registry
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/resiliencekit/resilience/internal/callback"
 )
 
 // State is a breaker's state. It prints as "closed", "open" or "half-open".
@@ -135,9 +140,89 @@ var (
 
 func isExcluded(err error) bool { return err == errExcluded }
 
+// subscription is one subscriber of a breaker: fn, called with every state
+// change, and how many Subscribe calls with the same identity hold it.
 type subscription struct {
-	key any
-	fn  func(StateChange)
+	id   any // the key's identity (see identity); nil: equal to no other
+	fn   func(StateChange)
+	refs int
+}
+
+// window is the ratio rule's rolling window: WindowBuckets buckets of
+// Window/WindowBuckets each, in a ring, and their sum. Moving it on costs
+// O(1) per bucket that has left the window, and at most one clearing of the
+// ring (gobreaker's own rolling window costs O(buckets) per bucket left: up
+// to O(buckets²) for one call after a quiet spell). Guarded by the
+// breaker's mu.
+type window struct {
+	period  time.Duration
+	start   time.Time // when the bucket of age 0 began
+	age     int64     // the age of the current bucket
+	buckets []winCounts
+	total   winCounts
+}
+
+// winCounts are the calls and outcomes one bucket, or the whole window,
+// holds.
+type winCounts struct{ Requests, Successes, Failures, Exclusions uint32 }
+
+func newWindow(s Settings) *window {
+	return &window{
+		period:  s.Window / time.Duration(s.WindowBuckets),
+		start:   time.Now(),
+		buckets: make([]winCounts, s.WindowBuckets),
+	}
+}
+
+// reset empties the window, starting now.
+func (w *window) reset(now time.Time) {
+	clear(w.buckets)
+	w.total = winCounts{}
+	w.start, w.age = now, 0
+}
+
+// current moves the window on to now and returns the current bucket.
+func (w *window) current(now time.Time) *winCounts {
+	n := int64(len(w.buckets))
+	if a := int64(now.Sub(w.start) / w.period); a > w.age {
+		if a-w.age >= n {
+			clear(w.buckets)
+			w.total = winCounts{}
+		} else {
+			for g := w.age + 1; g <= a; g++ {
+				c := &w.buckets[g%n]
+				w.total.Requests -= c.Requests
+				w.total.Successes -= c.Successes
+				w.total.Failures -= c.Failures
+				w.total.Exclusions -= c.Exclusions
+				*c = winCounts{}
+			}
+		}
+		w.age = a
+	}
+	return &w.buckets[w.age%n]
+}
+
+// request counts an admitted call.
+func (w *window) request(now time.Time) {
+	w.current(now).Requests++
+	w.total.Requests++
+}
+
+// record counts an outcome, in the bucket current now.
+func (w *window) record(now time.Time, o Outcome) {
+	c := w.current(now)
+	switch o {
+	case Success:
+		c.Successes++
+		w.total.Successes++
+	case Failure:
+		c.Failures++
+		w.total.Failures++
+	default:
+		c.Exclusions++
+		w.total.Exclusions++
+	}
 }
 
 // Breaker is one named circuit breaker, built on sony/gobreaker v2. Get one
@@ -176,7 +261,8 @@ type Breaker struct {
 	// openErr is the rejection of the current open spell; nil unless open.
 	openErr atomic.Pointer[CircuitOpenError]
 
-	sh *shared // nil unless the registry has a Store
+	sh  *shared      // nil unless the registry has a Store
+	log *slog.Logger // for listener panics on the library's goroutines; nil: slog.Default
 
 	mu         sync.Mutex
 	m          machine // nil for a shared breaker
@@ -189,13 +275,17 @@ type Breaker struct {
 	timer      *time.Timer
 	halfErr    *CircuitOpenError
 	spellErr   *CircuitOpenError // the rejection of the current open spell
-	subs       []subscription
+	win        *window           // the ratio rule's window; nil without the ratio rule
+	subs       []*subscription   // copy on write: delivery reads it outside the lock
 	pending    []StateChange
 	delivering bool
 }
 
 func newBreaker(name string, s Settings, listeners []func(StateChange)) *Breaker {
 	b := &Breaker{name: name, settings: s, fast: s.FailureRatio == 0, listeners: listeners}
+	if s.FailureRatio > 0 {
+		b.win = newWindow(s)
+	}
 	b.newMachine()
 	b.updateGate()
 	return b
@@ -215,10 +305,11 @@ func (b *Breaker) newMachine() {
 		ReadyToTrip:   b.readyToTrip,
 		OnStateChange: b.onStateChange,
 		IsExcluded:    isExcluded,
+		// No Interval: the ratio rule's window is b.win, whose cost per
+		// call does not grow with the number of buckets.
 	}
-	if s.FailureRatio > 0 {
-		gs.Interval = s.Window
-		gs.BucketPeriod = s.Window / time.Duration(s.WindowBuckets)
+	if b.win != nil {
+		b.win.reset(time.Now())
 	}
 	b.m = gobreaker.NewTwoStepCircuitBreaker[struct{}](gs)
 	b.epoch++
@@ -226,13 +317,14 @@ func (b *Breaker) newMachine() {
 
 // readyToTrip runs under gobreaker's lock, called from a goroutine that
 // holds b.mu.
-func (b *Breaker) readyToTrip(c gobreaker.Counts) bool {
+func (b *Breaker) readyToTrip(gobreaker.Counts) bool {
 	if b.forcing || b.streak >= b.settings.FailureThreshold {
 		return true
 	}
-	if r := b.settings.FailureRatio; r > 0 {
-		n := c.TotalSuccesses + c.TotalFailures
-		return n > 0 && int(n) >= b.settings.MinRequests && float64(c.TotalFailures)/float64(n) >= r
+	if b.win != nil {
+		c := b.win.total
+		n := int64(c.Successes) + int64(c.Failures)
+		return n > 0 && n >= int64(b.settings.MinRequests) && float64(c.Failures)/float64(n) >= b.settings.FailureRatio
 	}
 	return false
 }
@@ -272,6 +364,9 @@ func (b *Breaker) onStateChange(_ string, _, to gobreaker.State) {
 		b.openErr.Store(nil)
 		b.halfErr, b.spellErr = nil, nil
 		b.openedAt, b.halfOpenAt = time.Time{}, time.Time{}
+		if b.win != nil {
+			b.win.reset(now)
+		}
 	}
 	if prev != next {
 		b.pending = append(b.pending, StateChange{Name: b.name, From: prev, To: next, At: now})
@@ -295,6 +390,7 @@ const nearHalfOpen = 5 * time.Millisecond
 // follows at ResetTimeout to move the breaker (and tell the listeners) if no
 // call has done so.
 func (b *Breaker) approach(ep uint64) {
+	defer callback.Guard(b.log, "registry timer")
 	b.mu.Lock()
 	if b.epoch == ep && b.state == StateOpen {
 		b.openErr.Store(nil)
@@ -305,8 +401,10 @@ func (b *Breaker) approach(ep uint64) {
 
 // tick runs when the reset timeout of the open spell ep ends: it moves the
 // breaker to half-open, so rejections need no clock read and listeners hear
-// of the change when it happens.
+// of the change when it happens. It runs on the timer's goroutine, the
+// library's own: a listener's panic is logged, never raised.
 func (b *Breaker) tick(ep uint64) {
+	defer callback.Guard(b.log, "registry timer")
 	b.mu.Lock()
 	if b.epoch == ep && b.state == StateOpen && b.sh != nil {
 		b.moveShared(StateHalfOpen, time.Time{})
@@ -319,7 +417,7 @@ func (b *Breaker) tick(ep uint64) {
 		}
 		b.updateGate()
 	}
-	b.unlockAndFlush()
+	callback.Log(b.log, b.unlockAndDeliver())
 }
 
 // updateGate publishes the epoch and whether the fast path may admit calls.
@@ -396,6 +494,9 @@ func (b *Breaker) allowSlow(ctx context.Context) (Ticket, error) {
 	done, err := b.m.Allow()
 	t := Ticket{gate: b.epoch << 1, done: done}
 	var rej *CircuitOpenError
+	if err == nil && b.win != nil && b.state == StateClosed {
+		b.win.request(time.Now())
+	}
 	if err != nil {
 		if errors.Is(err, gobreaker.ErrTooManyRequests) {
 			rej = b.halfErr
@@ -407,7 +508,14 @@ func (b *Breaker) allowSlow(ctx context.Context) (Ticket, error) {
 		}
 	}
 	b.updateGate()
-	b.unlockAndFlush()
+	if p := b.unlockAndDeliver(); p != nil {
+		// A listener panicked on the caller's goroutine: give back what
+		// the call holds (a half-open probe slot), then let the panic go on.
+		if rej == nil {
+			callback.Log(b.log, b.done(t, Excluded))
+		}
+		p.Repanic()
+	}
 	if rej != nil {
 		return Ticket{}, rej
 	}
@@ -423,7 +531,7 @@ func (b *Breaker) Done(t Ticket, o Outcome) {
 		// epoch: a success or an exclusion changes nothing.
 		return
 	}
-	b.done(t, o)
+	raise(b.done(t, o))
 }
 
 // DoneContext is [Breaker.Done] with a context that bounds the store
@@ -437,33 +545,44 @@ func (b *Breaker) DoneContext(ctx context.Context, t Ticket, o Outcome) {
 		b.doneShared(ctx, t, o)
 		return
 	}
-	b.done(t, o)
+	raise(b.done(t, o))
 }
 
-func (b *Breaker) done(t Ticket, o Outcome) {
+// raise lets a listener's panic go on, on the caller's goroutine.
+func raise(p *callback.Panic) {
+	if p != nil {
+		p.Repanic()
+	}
+}
+
+// done records the outcome and returns the first panic of a listener told
+// of a change it caused, for the caller to raise.
+func (b *Breaker) done(t Ticket, o Outcome) *callback.Panic {
 	if b.sh != nil {
 		b.doneShared(context.Background(), t, o)
-		return
+		return nil
 	}
 	if t.gate&1 == 0 && t.done == nil {
-		return // not a ticket from Allow
+		return nil // not a ticket from Allow
 	}
 	b.mu.Lock()
 	if t.gate>>1 != b.epoch {
 		b.mu.Unlock()
-		return
+		return nil
 	}
 	done := t.done
 	if done == nil { // fast-path call: record it through gobreaker now
 		if o == Excluded {
 			b.mu.Unlock()
-			return
+			return nil
 		}
 		var err error
 		if done, err = b.m.Allow(); err != nil { // not expected: same epoch means closed
-			b.unlockAndFlush()
-			return
+			return b.unlockAndDeliver()
 		}
+	}
+	if b.win != nil && b.state == StateClosed {
+		b.win.record(time.Now(), o)
 	}
 	switch o {
 	case Success:
@@ -481,7 +600,7 @@ func (b *Breaker) done(t Ticket, o Outcome) {
 		done(errExcluded)
 	}
 	b.updateGate()
-	b.unlockAndFlush()
+	return b.unlockAndDeliver()
 }
 
 // State returns the breaker's state now.
@@ -492,7 +611,7 @@ func (b *Breaker) State() State {
 	}
 	s := b.state
 	b.updateGate()
-	b.unlockAndFlush()
+	raise(b.unlockAndDeliver())
 	return s
 }
 
@@ -518,11 +637,17 @@ func (b *Breaker) Snapshot() Snapshot {
 	if b.sh != nil {
 		b.snapshotShared(&s)
 	}
+	if b.win != nil && b.state == StateClosed {
+		b.win.current(time.Now())
+		w := b.win.total
+		s.Requests, s.TotalSuccesses = int(w.Requests), int(w.Successes)
+		s.TotalFailures, s.TotalExclusions = int(w.Failures), int(w.Exclusions)
+	}
 	if b.state == StateOpen {
 		s.UntilHalfOpen = max(time.Until(b.halfOpenAt), 0)
 	}
 	b.updateGate()
-	b.unlockAndFlush()
+	raise(b.unlockAndDeliver())
 	return s
 }
 
@@ -548,7 +673,7 @@ func (b *Breaker) Reset() {
 		b.pending = append(b.pending, StateChange{Name: b.name, From: prev, To: StateClosed, At: time.Now()})
 	}
 	b.updateGate()
-	b.unlockAndFlush()
+	raise(b.unlockAndDeliver())
 }
 
 // Trip opens the breaker now, if it is not open already: it rejects calls
@@ -571,84 +696,149 @@ func (b *Breaker) Trip() {
 		b.forcing = false
 		b.updateGate()
 	}
-	b.unlockAndFlush()
+	raise(b.unlockAndDeliver())
 }
 
 // Subscribe adds fn to the functions called with each state change of this
 // breaker, after the registry's own listeners, with the same guarantees (see
-// [WithListener]). If key is not nil and a function was already subscribed
-// with an equal key, Subscribe does nothing: several users of one shared
-// breaker that report to the same place subscribe once. A key of a type that
-// cannot be compared is never equal to another.
-func (b *Breaker) Subscribe(key any, fn func(StateChange)) {
+// [WithListener]), and returns a function that cancels the subscription.
+//
+// Subscriptions with the same key are one subscriber: the first fn is kept
+// and called once per change, for as long as at least one of those
+// Subscribe calls is not cancelled. Two keys are the same when they are
+// equal with ==; a function value (such as a middleware.ObserverFunc) is the
+// same key as the same function value (the same closure), though Go cannot
+// compare functions. A nil key, or a key of another type that cannot be
+// compared, is never the same as another: each such Subscribe adds a
+// subscriber of its own. So several users of one shared breaker that report
+// to the same place subscribe once, and a user that cancels what it
+// subscribed (or, as middleware.CircuitBreaker does, lets the cleanup of the
+// middleware cancel it) leaves nothing behind. Cancel may be called more
+// than once, from any goroutine.
+func (b *Breaker) Subscribe(key any, fn func(StateChange)) (cancel func()) {
 	if fn == nil {
-		return
+		return func() {}
 	}
+	id := identity(key)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if key != nil {
+	var sub *subscription
+	if id != nil {
 		for _, s := range b.subs {
-			if sameKey(s.key, key) {
-				return
+			if s.id == id {
+				sub = s
+				break
 			}
 		}
 	}
-	// Copy on write: flush reads b.subs outside the lock.
-	subs := make([]subscription, len(b.subs), len(b.subs)+1)
-	copy(subs, b.subs)
-	b.subs = append(subs, subscription{key: key, fn: fn})
+	if sub == nil {
+		sub = &subscription{id: id, fn: fn}
+		b.subs = append(b.subs[:len(b.subs):len(b.subs)], sub)
+	}
+	sub.refs++
+	var once sync.Once
+	return func() { once.Do(func() { b.unsubscribe(sub) }) }
 }
 
-func sameKey(a, b any) (eq bool) {
-	defer func() {
-		if recover() != nil {
-			eq = false
-		}
-	}()
-	return a != nil && a == b
-}
-
-// unlockAndFlush releases b.mu and delivers any queued state changes.
-func (b *Breaker) unlockAndFlush() {
-	if len(b.pending) == 0 || b.delivering {
-		b.mu.Unlock()
+// unsubscribe drops one hold on sub, and sub itself with the last.
+func (b *Breaker) unsubscribe(sub *subscription) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if sub.refs--; sub.refs > 0 {
 		return
 	}
-	b.delivering = true
-	b.deliver()
+	subs := make([]*subscription, 0, len(b.subs))
+	for _, s := range b.subs {
+		if s != sub {
+			subs = append(subs, s)
+		}
+	}
+	b.subs = subs
 }
 
-// deliver is entered with b.mu held and b.delivering set; it hands queued
-// changes to the listeners outside the lock, in order, until none is left.
-// A listener that changes the breaker queues more changes, which this loop
-// delivers after the current one: one goroutine delivers at a time, so the
-// order holds and nothing is delivered twice.
-func (b *Breaker) deliver() {
-	var rest []StateChange
+// subscribers returns the number of subscribers, for tests.
+func (b *Breaker) subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}
+
+// funcKey is the identity of a function value: its type and its closure.
+type funcKey struct {
+	t reflect.Type
+	p unsafe.Pointer
+}
+
+// identity returns what tells one subscription key from another: key
+// itself when it can be compared, the closure pointer of a function value,
+// and nil (never the same as another) for nil and other keys.
+func identity(key any) any {
+	if key == nil {
+		return nil
+	}
+	v := reflect.ValueOf(key)
+	if v.Kind() == reflect.Func {
+		// A func value is a pointer to its closure; two values are the
+		// same function value when they point to the same closure.
+		c := reflect.New(v.Type())
+		c.Elem().Set(v)
+		return funcKey{t: v.Type(), p: *(*unsafe.Pointer)(c.UnsafePointer())}
+	}
+	if !v.Comparable() {
+		return nil
+	}
+	return key
+}
+
+// unlockAndFlush releases b.mu and delivers any queued state changes; a
+// listener's panic is logged (see [callback.Log]), never raised. It serves
+// the paths of shared breakers (shared.go), some of which run on the
+// library's goroutines; the paths of local breakers use unlockAndDeliver
+// and raise the panic on the caller's goroutine.
+func (b *Breaker) unlockAndFlush() {
+	callback.Log(b.log, b.unlockAndDeliver())
+}
+
+// unlockAndDeliver is entered with b.mu held; it releases it and hands the
+// queued changes to the listeners and subscribers outside the lock, in
+// order, until none is left. A listener that changes the breaker queues
+// more changes, which this loop delivers after the current one: one
+// goroutine delivers at a time, so the order holds and nothing is delivered
+// twice. A panicking listener hides nothing: every listener and subscriber
+// hears every change, and the first panic is returned once delivering is
+// over and the breaker is consistent, for the caller to raise (on the
+// caller's goroutine) or log (on the library's own).
+func (b *Breaker) unlockAndDeliver() *callback.Panic {
+	if len(b.pending) == 0 || b.delivering {
+		b.mu.Unlock()
+		return nil
+	}
+	b.delivering = true
+	over := false
 	defer func() {
-		if rest != nil { // a listener panicked: keep what is left, let the panic go on
+		if !over { // a listener called runtime.Goexit (t.FailNow)
 			b.mu.Lock()
-			b.pending = append(rest, b.pending...)
 			b.delivering = false
 			b.mu.Unlock()
 		}
 	}()
+	var first callback.First
 	for len(b.pending) > 0 {
 		q, subs := b.pending, b.subs
 		b.pending = nil
 		b.mu.Unlock()
-		for i, c := range q {
-			rest = q[i+1:]
+		for _, c := range q {
 			for _, l := range b.listeners {
-				l(c)
+				first.Call("registry listener", func() { l(c) })
 			}
 			for _, s := range subs {
-				s.fn(c)
+				first.Call("registry subscriber", func() { s.fn(c) })
 			}
 		}
-		rest = nil
 		b.mu.Lock()
 	}
 	b.delivering = false
+	over = true
 	b.mu.Unlock()
+	return first.P
 }

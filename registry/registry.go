@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -57,8 +58,11 @@ type Option func(*Registry)
 
 // WithMaxBreakers returns an option that caps the number of names the
 // registry holds at n (default [DefaultMaxBreakers]); n <= 0 means no cap.
-// A new name past the cap is refused with [ErrTooManyBreakers], so names
-// taken from request data cannot grow memory without bound.
+// The cap is one for breakers and rate limiters ([Registry.Limiter]) alike:
+// each breaker and each limiter is one name, so a cap of 2 holds two
+// breakers, or two limiters, or one of each. A new name past the cap is
+// refused with [ErrTooManyBreakers], so names taken from request data cannot
+// grow memory without bound.
 func WithMaxBreakers(n int) Option {
 	return func(r *Registry) {
 		if n <= 0 {
@@ -74,12 +78,34 @@ func WithMaxBreakers(n int) Option {
 // happened, exactly once each; a listener may call back into the registry
 // (State, States, Reset, Trip) without deadlock. A listener must not block
 // for long: it delays the delivery of later transitions of the same breaker.
+//
+// Listeners run on the goroutine that caused the change: the caller's, for
+// a change a call makes (Allow, Done, State, Snapshot, States, Reset, Trip:
+// an open breaker half-opens at the first of these after ResetTimeout), and
+// the goroutine of the breaker's timer for the move to half-open when no
+// call comes first (and, with a [Store], the registry's goroutine that
+// follows the store for a change another replica made).
+//
+// A listener that panics hides nothing and corrupts nothing: every other
+// listener and subscriber still hears that change and every later one. On
+// the caller's goroutine the breaker first gives back what the call holds
+// (a half-open probe slot), then the first panic goes on up to the caller;
+// on the library's goroutines it is logged at Error with its stack (see
+// [WithLogger]) and the breaker goes on. A breaker shared through a Store
+// logs a listener's panic on every goroutine.
 func WithListener(fn func(StateChange)) Option {
 	return func(r *Registry) {
 		if fn != nil {
 			r.listeners = append(r.listeners, fn)
 		}
 	}
+}
+
+// WithLogger returns an option that sets the logger for panics of
+// listeners and subscribers on the library's own goroutines (see
+// [WithListener]). Default nil: [slog.Default].
+func WithLogger(l *slog.Logger) Option {
+	return func(r *Registry) { r.log = l }
 }
 
 // Registry holds circuit breakers by name. The same name always gives the
@@ -89,6 +115,7 @@ func WithListener(fn func(StateChange)) Option {
 type Registry struct {
 	max       int
 	listeners []func(StateChange)
+	log       *slog.Logger
 	link      *storeLink // nil without a Store
 
 	mu       sync.RWMutex
@@ -175,20 +202,26 @@ func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
 	r.mu.RUnlock()
 	if b == nil {
 		if n >= r.max {
-			return nil, fmt.Errorf("%w: %q would be breaker %d, the cap is %d", ErrTooManyBreakers, name, n+1, r.max)
+			return nil, fmt.Errorf("%w: %q would be name %d, the cap is %d", ErrTooManyBreakers, name, n+1, r.max)
 		}
 		nb := r.newBreaker(name, s)
+		// The cap is checked with both tables locked, in the order
+		// Limiter locks them (limiters, then breakers), so that breakers
+		// and limiters together never pass it.
+		r.limiters.mu.Lock()
 		r.mu.Lock()
 		b = r.breakers[name]
 		if b == nil {
-			if len(r.breakers) >= r.max {
+			if n := len(r.breakers) + len(r.limiters.m); n >= r.max {
 				r.mu.Unlock()
-				return nil, fmt.Errorf("%w: %q would be breaker %d, the cap is %d", ErrTooManyBreakers, name, len(r.breakers)+1, r.max)
+				r.limiters.mu.Unlock()
+				return nil, fmt.Errorf("%w: %q would be name %d, the cap is %d", ErrTooManyBreakers, name, n+1, r.max)
 			}
 			b = nb
 			r.breakers[name] = b
 		}
 		r.mu.Unlock()
+		r.limiters.mu.Unlock()
 	}
 	if b.settings != s {
 		return nil, fmt.Errorf("%w: breaker %q exists with settings %v, asked for %v", ErrConflict, name, b.settings, s)
@@ -200,9 +233,12 @@ func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
 // (or closed, when the store does not answer within its timeout).
 func (r *Registry) newBreaker(name string, s Settings) *Breaker {
 	if r.link == nil {
-		return newBreaker(name, s, r.listeners)
+		b := newBreaker(name, s, r.listeners)
+		b.log = r.log
+		return b
 	}
 	b := newSharedBreaker(name, s, r.listeners, r.link)
+	b.log = r.log
 	if !r.link.down.Load() {
 		ss, err := r.link.load(context.Background(), []string{name})
 		if err != nil {
@@ -225,6 +261,14 @@ func (r *Registry) Get(name string) (*Breaker, bool) {
 	defer r.mu.RUnlock()
 	b, ok := r.breakers[name]
 	return b, ok
+}
+
+// breakerCount returns the number of breakers, without sorting their names
+// as Names does: what Limiter's check of the cap needs.
+func (r *Registry) breakerCount() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.breakers)
 }
 
 // Names returns the names of the registry's breakers, sorted.

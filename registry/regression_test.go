@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math"
 	"testing"
-	"time"
 
 	"github.com/resiliencekit/resilience/registry"
 )
@@ -25,7 +24,7 @@ func TestHugeWindowBucketsRejectedNotPanicking(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := registry.Settings{FailureRatio: 0.5, Window: time.Duration(math.MaxInt64), WindowBuckets: tt.buckets}
+			s := registry.Settings{FailureRatio: 0.5, Window: registry.MaxDuration, WindowBuckets: tt.buckets}
 			if err := s.Validate(); (err != nil) != tt.wantErr || (err != nil && !errors.Is(err, registry.ErrInvalidSettings)) {
 				t.Errorf("Validate() = %v, want error %v matching ErrInvalidSettings", err, tt.wantErr)
 			}

@@ -18,10 +18,14 @@ const (
 )
 
 // MaxWindowBuckets is the largest WindowBuckets accepted. The ratio rule
-// keeps one set of counts per bucket (and allocates them afresh at every
-// reset), so the number is bounded like any other size taken from a
-// configuration file.
+// keeps one set of counts per bucket, so the number is bounded like any
+// other size taken from a configuration file.
 const MaxWindowBuckets = 10000
+
+// MaxDuration is the longest ResetTimeout and Window accepted: 100 years
+// (of 365 days). The breaker adds these durations to the current time; the
+// bound keeps every such sum far from the end of the time range.
+const MaxDuration = 100 * 365 * 24 * time.Hour
 
 // Settings configure one breaker. The zero value is the guide's breaker:
 // open on the 5th consecutive failure, half-open 60s later, close after 2
@@ -38,7 +42,8 @@ type Settings struct {
 	// once. Default 2.
 	SuccessThreshold int `json:"success_threshold,omitempty"`
 	// ResetTimeout is how long the breaker stays open: at exactly
-	// ResetTimeout after opening it is half-open. Default 60s.
+	// ResetTimeout after opening it is half-open. Default 60s, at most
+	// [MaxDuration].
 	ResetTimeout time.Duration `json:"reset_timeout,omitempty"`
 	// FailureRatio, when above zero, adds the ratio rule: a closed breaker
 	// also opens when failures / (successes + failures) over the rolling
@@ -49,21 +54,46 @@ type Settings struct {
 	// the ratio rule may trip. Default 10. Used only with FailureRatio.
 	MinRequests int `json:"min_requests,omitempty"`
 	// Window is the length of the rolling window of the ratio rule. Default
-	// 60s. Used only with FailureRatio.
+	// 60s, at most [MaxDuration]. Used only with FailureRatio.
 	Window time.Duration `json:"window,omitempty"`
 	// WindowBuckets is the number of buckets the window rolls by: counts
-	// leave the window one bucket (Window/WindowBuckets) at a time. At least
-	// 2 (one bucket would be gobreaker's fixed window, not a rolling one).
-	// Default 10, at most [MaxWindowBuckets]. Used only with FailureRatio.
+	// leave the window one bucket (Window/WindowBuckets) at a time, and an
+	// outcome counts in the bucket current when the call ends. At least 2
+	// (one bucket would be a fixed window, not a rolling one). Default 10,
+	// at most [MaxWindowBuckets]. A call costs the same at every accepted
+	// number of buckets: O(1), plus O(1) per bucket that has left the window
+	// since the previous call, and never more than O(WindowBuckets).
+	// Used only with FailureRatio.
 	WindowBuckets int `json:"window_buckets,omitempty"`
 }
 
+// SettingsError is one field of [Settings] out of range, as returned
+// (joined with the others) by [Settings.Validate]. It matches
+// [ErrInvalidSettings].
+type SettingsError struct {
+	// Field is the Go name of the field, such as "Window".
+	Field string
+	// Value is the field's value.
+	Value any
+	// Reason says what the field must be.
+	Reason string
+}
+
+// Error returns "registry: invalid breaker settings: Field = value, reason".
+func (e *SettingsError) Error() string {
+	return fmt.Sprintf("%v: %s = %v, %s", ErrInvalidSettings, e.Field, e.Value, e.Reason)
+}
+
+// Is reports whether target is [ErrInvalidSettings].
+func (e *SettingsError) Is(target error) bool { return target == ErrInvalidSettings }
+
 // Validate returns nil if s is in range, and else an error matching
-// [ErrInvalidSettings] that names every field out of range.
+// [ErrInvalidSettings] that names every field out of range: an
+// [errors.Join] of one [*SettingsError] per field.
 func (s Settings) Validate() error {
 	var errs []error
 	bad := func(field string, v any, reason string) {
-		errs = append(errs, fmt.Errorf("%w: %s = %v, %s", ErrInvalidSettings, field, v, reason))
+		errs = append(errs, &SettingsError{Field: field, Value: v, Reason: reason})
 	}
 	if s.FailureThreshold < 0 {
 		bad("FailureThreshold", s.FailureThreshold, "must not be negative")
@@ -71,8 +101,8 @@ func (s Settings) Validate() error {
 	if s.SuccessThreshold < 0 || s.SuccessThreshold > math.MaxUint32 {
 		bad("SuccessThreshold", s.SuccessThreshold, "must be between 0 and 4294967295")
 	}
-	if s.ResetTimeout < 0 {
-		bad("ResetTimeout", s.ResetTimeout, "must not be negative")
+	if s.ResetTimeout < 0 || s.ResetTimeout > MaxDuration {
+		bad("ResetTimeout", s.ResetTimeout, fmt.Sprintf("must be between 0 and %v", MaxDuration))
 	}
 	if math.IsNaN(s.FailureRatio) || s.FailureRatio < 0 || s.FailureRatio > 1 {
 		bad("FailureRatio", s.FailureRatio, "must be between 0 and 1")
@@ -80,8 +110,8 @@ func (s Settings) Validate() error {
 	if s.MinRequests < 0 {
 		bad("MinRequests", s.MinRequests, "must not be negative")
 	}
-	if s.Window < 0 {
-		bad("Window", s.Window, "must not be negative")
+	if s.Window < 0 || s.Window > MaxDuration {
+		bad("Window", s.Window, fmt.Sprintf("must be between 0 and %v", MaxDuration))
 	}
 	if s.WindowBuckets < 0 || s.WindowBuckets == 1 || s.WindowBuckets > MaxWindowBuckets {
 		bad("WindowBuckets", s.WindowBuckets, fmt.Sprintf("must be 0 (the default) or between 2 and %d", MaxWindowBuckets))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/resiliencekit/resilience/internal/callback"
 	"github.com/resiliencekit/resilience/registry"
 )
 
@@ -46,8 +48,14 @@ type Config struct {
 	// OnStatus, when set, is told when Redis becomes unreachable and when
 	// it is reachable again: by each registry made with [Store.Registry]
 	// (from its goroutine) and by the rate limits (from the call that
-	// noticed), so calls may overlap. Default nil.
+	// noticed), so calls may overlap; by [Open] when its first ping fails.
+	// A panic in OnStatus is recovered and logged on Logger at Error with
+	// its stack, wherever it runs, and the store goes on: a status hook is
+	// never a verdict on the call that happened to notice. Default nil.
 	OnStatus func(registry.StoreStatus)
+	// Logger is where the store logs a panic of OnStatus and an address
+	// [Open] cannot reach. Default nil: [slog.Default].
+	Logger *slog.Logger
 }
 
 // Store keeps circuit-breaker state and rate-limit budgets in Redis, shared
@@ -92,13 +100,48 @@ func New(c redis.UniversalClient, cfg Config) *Store {
 }
 
 // Open returns a Store on a new client for the Redis at addr
-// ("host:port"), with ContextTimeoutEnabled and the default [Config];
-// [Store.Close] closes the client. For AUTH, TLS, a cluster or a sentinel,
-// make the client yourself and use [New].
-func Open(addr string) *Store {
-	s := New(redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true}), Config{})
+// ("host:port"), with ContextTimeoutEnabled and cfg (the first one given;
+// none: the default [Config]); [Store.Close] closes the client. For AUTH,
+// TLS, a cluster or a sentinel, make the client yourself and use [New].
+//
+// Open pings Redis once, bounded by Config.Timeout. When the ping fails (a
+// wrong address, a Redis that is down), Open still returns a working Store,
+// which decides locally until Redis answers, and says so: a line on
+// Config.Logger at Warn naming the address and the error, and
+// Config.OnStatus told that the store is unreachable.
+func Open(addr string, cfg ...Config) *Store {
+	var c Config
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	s := New(redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true}), c)
 	s.own = true
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	err := s.c.Ping(ctx).Err()
+	cancel()
+	if err != nil {
+		s.logger().LogAttrs(context.Background(), slog.LevelWarn, "redisstore: redis unreachable at open; deciding locally until it answers",
+			slog.String("addr", addr), slog.String("error", err.Error()))
+		s.limFailed(fmt.Errorf("redisstore: ping %s: %w", addr, err))
+	}
 	return s
+}
+
+// logger returns the store's logger.
+func (s *Store) logger() *slog.Logger {
+	if s.cfg.Logger != nil {
+		return s.cfg.Logger
+	}
+	return slog.Default()
+}
+
+// status tells Config.OnStatus of st; a panic in it is logged, and the
+// store goes on.
+func (s *Store) status(st registry.StoreStatus) {
+	if s.cfg.OnStatus == nil {
+		return
+	}
+	callback.Log(s.logger(), callback.Call("redisstore Config.OnStatus", func() { s.cfg.OnStatus(st) }))
 }
 
 // Registry returns a new registry whose breakers are shared through s
@@ -110,7 +153,7 @@ func Open(addr string) *Store {
 //	reg := s.Registry()
 //	mw := middleware.CircuitBreaker("payments", middleware.BreakerConfig{Registry: reg})
 func (s *Store) Registry(opts ...registry.Option) *registry.Registry {
-	sc := registry.StoreConfig{Timeout: s.cfg.Timeout, ResyncInterval: s.cfg.ResyncInterval, OnStatus: s.cfg.OnStatus}
+	sc := registry.StoreConfig{Timeout: s.cfg.Timeout, ResyncInterval: s.cfg.ResyncInterval, OnStatus: s.cfg.OnStatus, Logger: s.cfg.Logger}
 	r := registry.New(append([]registry.Option{registry.WithStore(s, sc)}, opts...)...)
 	s.mu.Lock()
 	s.regs = append(s.regs, r)

@@ -3,9 +3,12 @@ package registry
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/resiliencekit/resilience/internal/callback"
 )
 
 // Defaults applied to the zero fields of [StoreConfig].
@@ -95,8 +98,13 @@ type StoreConfig struct {
 	ResyncInterval time.Duration
 	// OnStatus, when set, is called when the store becomes unreachable
 	// (a store operation failed) and when it is reachable again (a resync
-	// succeeded), from the registry's own goroutine, in order. Default nil.
+	// succeeded), from the registry's own goroutine, in order. A panic in
+	// OnStatus is recovered and logged on Logger at Error with its stack;
+	// the registry goes on. Default nil.
 	OnStatus func(StoreStatus)
+	// Logger is where the registry logs a panic of OnStatus. Default nil:
+	// [slog.Default].
+	Logger *slog.Logger
 }
 
 // StoreStatus is a change of a store's reachability, as told to
@@ -300,7 +308,16 @@ func (l *storeLink) report() {
 			st.Err = *p
 		}
 	}
-	l.cfg.OnStatus(st)
+	l.status(st)
+}
+
+// status tells OnStatus of st; a panic in it is logged, and the registry
+// goes on (it runs on the registry's own goroutine).
+func (l *storeLink) status(st StoreStatus) {
+	if l.cfg.OnStatus == nil {
+		return
+	}
+	callback.Log(l.cfg.Logger, callback.Call("registry StoreConfig.OnStatus", func() { l.cfg.OnStatus(st) }))
 }
 
 // resync loads the state of every breaker and hands it to the breakers.

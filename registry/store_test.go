@@ -3,7 +3,9 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -80,4 +82,109 @@ func TestStoreDownDecidesLocally(t *testing.T) {
 			t.Errorf("statuses = %+v, want one unhealthy status with the store's error", statuses)
 		}
 	})
+}
+
+// logRecords is a slog handler that keeps every record.
+type logRecords struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.recs = append(h.recs, r.Clone())
+	h.mu.Unlock()
+	return nil
+}
+func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecords) WithGroup(string) slog.Handler      { return h }
+
+// errorsWithStack counts the records at Error that carry a stack.
+func (h *logRecords) errorsWithStack() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, r := range h.recs {
+		r.Attrs(func(a slog.Attr) bool {
+			if r.Level == slog.LevelError && a.Key == "stack" && a.Value.String() != "" {
+				n++
+			}
+			return true
+		})
+	}
+	return n
+}
+
+// TestStoreOnStatusPanics: a panic in OnStatus (run on the registry's own
+// goroutine) is logged at Error with its stack; the process lives, the
+// registry goes on deciding, and later statuses are still delivered.
+func TestStoreOnStatusPanics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			h     logRecords
+			mu    sync.Mutex
+			calls int
+		)
+		st := &flakyStore{}
+		st.down.Store(true)
+		r := registry.New(registry.WithStore(st, registry.StoreConfig{
+			ResyncInterval: time.Second,
+			Logger:         slog.New(&h),
+			OnStatus: func(registry.StoreStatus) {
+				mu.Lock()
+				calls++
+				mu.Unlock()
+				panic("status hook")
+			},
+		}))
+		defer r.Close()
+		b, err := r.Breaker("api", registry.Settings{FailureThreshold: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fail(t, b, 3)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		st.down.Store(false)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if s, _ := r.StoreStats(); !s.Healthy {
+			t.Errorf("StoreStats = %+v, want healthy again", s)
+		}
+		mu.Lock()
+		if calls != 2 {
+			t.Errorf("OnStatus calls = %d, want 2 (down, then up)", calls)
+		}
+		mu.Unlock()
+		if got := h.errorsWithStack(); got != 2 {
+			t.Errorf("error records with a stack = %d, want 2", got)
+		}
+	})
+}
+
+// flakyStore is an empty store that fails every operation while down is set.
+type flakyStore struct{ down atomic.Bool }
+
+func (s *flakyStore) Load(_ context.Context, names []string) ([]registry.SharedState, error) {
+	if s.down.Load() {
+		return nil, errStore
+	}
+	return make([]registry.SharedState, len(names)), nil
+}
+
+func (s *flakyStore) Record(context.Context, string, registry.Settings, uint64, registry.Op) (registry.SharedState, error) {
+	if s.down.Load() {
+		return registry.SharedState{}, errStore
+	}
+	return registry.SharedState{}, nil
+}
+
+func (s *flakyStore) Watch(ctx context.Context, ready func(), _ func(string)) error {
+	if s.down.Load() {
+		return errStore
+	}
+	ready()
+	<-ctx.Done()
+	return ctx.Err()
 }

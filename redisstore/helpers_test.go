@@ -149,3 +149,16 @@ func freeAddr(tb testing.TB) string {
 	l.Close()
 	return addr
 }
+
+// find returns the first status recorded for the key name with the given
+// health.
+func (l *statusLog) find(name string, healthy bool) (registry.StoreStatus, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.list {
+		if s.Name == name && s.Healthy == healthy {
+			return s, true
+		}
+	}
+	return registry.StoreStatus{}, false
+}

@@ -210,10 +210,23 @@ func (c BulkheadConfig) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes the file form of a RateLimitConfig.
 func (c *RateLimitConfig) UnmarshalJSON(b []byte) error {
 	type plain RateLimitConfig
-	if err := decodeStrict(b, (*plain)(c)); err != nil {
+	aux := struct {
+		*plain
+		MaxWait json.RawMessage `json:"max_wait,omitempty"`
+	}{plain: (*plain)(c)}
+	if err := decodeStrict(b, &aux); err != nil {
 		return fileError("rate_limit", "RateLimitConfig", err)
 	}
-	return nil
+	return setDuration("rate_limit", "max_wait", "RateLimitConfig.MaxWait", aux.MaxWait, &c.MaxWait)
+}
+
+// MarshalJSON encodes a RateLimitConfig in the file form.
+func (c RateLimitConfig) MarshalJSON() ([]byte, error) {
+	type plain RateLimitConfig
+	return json.Marshal(struct {
+		plain
+		MaxWait *duration `json:"max_wait,omitempty"`
+	}{plain: plain(c), MaxWait: optDuration(c.MaxWait)})
 }
 
 // UnmarshalJSON decodes the file form of a BreakerConfig.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -32,10 +34,19 @@ type RateLimitConfig struct {
 	Burst int `json:"burst,omitempty"`
 
 	// Wait makes a call that finds no token wait for one, up to the
-	// context's deadline, instead of being rejected at once. A call whose
-	// wait would reach the deadline is rejected at once, without waiting.
-	// Default false: reject at once (go-kit's NewErroringLimiter).
+	// context's deadline and MaxWait, instead of being rejected at once. A
+	// call whose wait would reach the deadline, or pass MaxWait, is rejected
+	// at once, without waiting. Default false: reject at once (go-kit's
+	// NewErroringLimiter).
 	Wait bool `json:"wait,omitempty"`
+
+	// MaxWait bounds how long a waiting call (Wait) may wait for its token,
+	// whatever its context's deadline (or lack of one): a call whose token
+	// would come more than MaxWait after it arrived is rejected at once, so
+	// no wait books a token further ahead. Default 0:
+	// [DefaultRateLimitMaxWait] (10s). Negative, above
+	// [MaxRateLimitMaxWait] (24h), or set without Wait is an error.
+	MaxWait time.Duration `json:"max_wait,omitempty"`
 
 	// Limiter, when set, is the limiter the layer draws its tokens from, in
 	// place of one built from Rate and Burst: give several layers (on
@@ -68,11 +79,37 @@ type RateLimitConfig struct {
 	Logger *slog.Logger `json:"-"`
 }
 
+// Bounds of [RateLimitConfig.MaxWait].
+const (
+	// DefaultRateLimitMaxWait is the MaxWait of a waiting rate limit whose
+	// MaxWait is zero.
+	DefaultRateLimitMaxWait = 10 * time.Second
+	// MaxRateLimitMaxWait is the largest MaxWait accepted.
+	MaxRateLimitMaxWait = 24 * time.Hour
+)
+
+// WaitBound returns how long a call may wait for its token: MaxWait, or
+// [DefaultRateLimitMaxWait] when it is zero. Meaningful with Wait only.
+func (c RateLimitConfig) WaitBound() time.Duration {
+	if c.MaxWait == 0 {
+		return DefaultRateLimitMaxWait
+	}
+	return c.MaxWait
+}
+
 // Validate returns every problem in c at once, joined with [errors.Join],
 // each a [*ConfigError] matching [ErrInvalidConfig] and naming the field (as
 // "rate_limit.burst" and "RateLimitConfig.Burst"); or nil when c is valid.
 func (c RateLimitConfig) Validate() error {
 	p := problems{layer: "rate_limit", goType: "RateLimitConfig"}
+	switch {
+	case c.MaxWait < 0:
+		p.add("max_wait", "MaxWait", c.MaxWait, "must not be negative (0 means the default, "+DefaultRateLimitMaxWait.String()+")")
+	case c.MaxWait > MaxRateLimitMaxWait:
+		p.add("max_wait", "MaxWait", c.MaxWait, "must be at most "+MaxRateLimitMaxWait.String())
+	case c.MaxWait > 0 && !c.Wait:
+		p.add("max_wait", "MaxWait", c.MaxWait, "must be zero unless wait is true (no call waits)")
+	}
 	if c.Shared && c.Name == "" {
 		p.add("name", "Name", nil, "must be set when shared is true: it names the shared limiter")
 	}
@@ -121,15 +158,21 @@ func (c RateLimitConfig) Validate() error {
 // the limiter and no allocation. A call that finds none is, by default,
 // rejected at once with a [*RateLimitError] whose RetryAfter is the time
 // until a token will be free. With cfg.Wait the call instead waits for its
-// token (its own reservation, so waiting calls are served in order) and then
-// proceeds; if the token would come at or after the context's deadline, the
-// call is rejected at once, without waiting, with a [*RateLimitError] that
-// matches both ErrRateLimited and [context.DeadlineExceeded] (unlike
-// x/time/rate's own Wait, whose error matches neither). If the context ends
-// during the wait, the call returns the context's error and gives its token
-// back. Each rejection is reported once as [EventRejected] with Layer
-// "rate_limit"; a caller giving up during a wait is not a rejection and is
-// not reported.
+// token, in turn with the other waiting calls of the layer (they are served
+// in order of arrival), and then proceeds; if the token would come at or
+// after the context's deadline, the call is rejected at once, without
+// waiting, with a [*RateLimitError] that matches both ErrRateLimited and
+// [context.DeadlineExceeded] (unlike x/time/rate's own Wait, whose error
+// matches neither); if it would come more than cfg.MaxWait after the call
+// arrived, the call is rejected at once with a *RateLimitError matching
+// ErrRateLimited. Only the first waiting call holds a reservation of the
+// limiter (the others wait their turn behind it), so no token is booked
+// ahead for a caller that may leave: if the context ends during the wait,
+// the call returns the context's error and its turn passes on, whatever
+// the order in which waiting callers leave (x/time/rate restores the token
+// of a cancelled reservation only when no later one was made). Each
+// rejection is reported once as [EventRejected] with Layer "rate_limit"; a
+// caller giving up during a wait is not a rejection and is not reported.
 //
 // Rejections are the toolkit's own load shedding, not a fault of the
 // endpoint: [Retry] never retries them, and a circuit breaker does not count
@@ -137,9 +180,10 @@ func (c RateLimitConfig) Validate() error {
 func RateLimit(cfg RateLimitConfig) endpoint.Middleware {
 	mustValid(cfg.Validate())
 	l := &rateLimiter{
-		lim:  cfg.Limiter,
-		name: cfg.Name,
-		obs:  observer(cfg.Observer, cfg.Logger),
+		lim:     cfg.Limiter,
+		name:    cfg.Name,
+		obs:     observer(cfg.Observer, cfg.Logger),
+		maxWait: cfg.WaitBound(),
 	}
 	if cfg.Shared {
 		reg := cfg.Registry
@@ -162,7 +206,7 @@ func RateLimit(cfg RateLimitConfig) endpoint.Middleware {
 		}
 		if wait {
 			return func(ctx context.Context, req any) (any, error) {
-				if !l.lim.Allow() {
+				if l.queued.Load() != 0 || !l.lim.Allow() {
 					if err := l.wait(ctx); err != nil {
 						return nil, err
 					}
@@ -179,12 +223,54 @@ func RateLimit(cfg RateLimitConfig) endpoint.Middleware {
 	}
 }
 
-// rateLimiter is a RateLimit layer's resolved configuration. Its fields are
-// never modified after construction; the limiter does its own locking.
+// rateLimiter is a RateLimit layer's resolved configuration and its queue
+// of waiting calls. Its configuration is never modified after construction;
+// the limiter does its own locking, the queue has its own lock.
 type rateLimiter struct {
-	lim  *rate.Limiter
-	name string
-	obs  Observer
+	lim     *rate.Limiter
+	name    string
+	obs     Observer
+	maxWait time.Duration
+
+	mu     sync.Mutex
+	queue  []chan struct{} // waiting calls in order of arrival; queue[0] holds the turn
+	queued atomic.Int64    // len(queue), read without the lock by arriving calls
+}
+
+// join puts a waiting call at the end of the queue. It returns the call's
+// turn channel (closed when the call is first in line) and how many calls
+// wait before it.
+func (l *rateLimiter) join() (chan struct{}, int) {
+	turn := make(chan struct{})
+	l.mu.Lock()
+	ahead := len(l.queue)
+	if ahead == 0 {
+		close(turn)
+	}
+	l.queue = append(l.queue, turn)
+	l.queued.Store(int64(len(l.queue)))
+	l.mu.Unlock()
+	return turn, ahead
+}
+
+// leave takes a call out of the queue; if it was first in line, the next
+// call gets the turn.
+func (l *rateLimiter) leave(turn chan struct{}) {
+	l.mu.Lock()
+	for i, c := range l.queue {
+		if c != turn {
+			continue
+		}
+		copy(l.queue[i:], l.queue[i+1:])
+		l.queue[len(l.queue)-1] = nil
+		l.queue = l.queue[:len(l.queue)-1]
+		if i == 0 && len(l.queue) > 0 {
+			close(l.queue[0])
+		}
+		break
+	}
+	l.queued.Store(int64(len(l.queue)))
+	l.mu.Unlock()
 }
 
 // reject reports and returns the rejection of a call that found no token at
@@ -216,17 +302,44 @@ func (l *rateLimiter) untilToken(now time.Time) time.Duration {
 	return time.Duration(d)
 }
 
-// wait reserves a token and waits until it is due. It returns nil when the
-// call may proceed, and otherwise the rejection or the context's error, having
-// given the token back.
+// wait waits for the call's turn among the layer's waiting calls, then
+// reserves a token and waits until it is due. It returns nil when the call
+// may proceed, and otherwise the rejection or the context's error, having
+// given back its reservation and its turn.
+//
+// Only the call first in line holds a reservation, and it is the latest
+// one the layer made, so cancelling it gives its token back; the calls
+// behind it hold nothing. A call is rejected at once when its token would
+// come at or after the context's deadline or more than maxWait after it
+// arrived, estimated from its place in line, and checked again once it has
+// its reservation.
 func (l *rateLimiter) wait(ctx context.Context) error {
-	now := time.Now()
-	if l.untilToken(now) >= InfiniteDelay {
+	arrived := time.Now()
+	if l.untilToken(arrived) >= InfiniteDelay {
 		// No token will ever come (a shared limiter whose limit was set to
 		// 0), or not within the range of a time.Duration: a reservation
 		// would be due past the end of time.
 		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: InfiniteDelay})
 	}
+	turn, ahead := l.join()
+	defer l.leave(turn)
+	if ahead > 0 {
+		// The first in line holds the next token; each call between it and
+		// this one takes one interval more.
+		est := l.untilToken(arrived)
+		if limit := float64(l.lim.Limit()); limit > 0 {
+			est += time.Duration(min(float64(ahead-1)/limit*float64(time.Second), float64(InfiniteDelay-est)))
+		}
+		if err := l.beyond(ctx, arrived, est); err != nil {
+			return err
+		}
+		select {
+		case <-turn:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	now := time.Now()
 	r := l.lim.ReserveN(now, 1)
 	if !r.OK() {
 		// A shared limiter whose burst was set below 1.
@@ -240,13 +353,27 @@ func (l *rateLimiter) wait(ctx context.Context) error {
 		r.CancelAt(now)
 		return err
 	}
-	if deadline, ok := ctx.Deadline(); ok && !now.Add(d).Before(deadline) {
+	if err := l.beyond(ctx, arrived, now.Sub(arrived)+d); err != nil {
 		r.CancelAt(now)
-		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: d, Cause: context.DeadlineExceeded})
+		return err
 	}
 	if err := sleep(ctx, d); err != nil {
 		r.Cancel()
 		return err
+	}
+	return nil
+}
+
+// beyond returns the rejection of a call that arrived at arrived and whose
+// token would come wait later: at or after the context's deadline, or past
+// maxWait; nil when the call may wait for it.
+func (l *rateLimiter) beyond(ctx context.Context, arrived time.Time, wait time.Duration) error {
+	left := time.Since(arrived)
+	if deadline, ok := ctx.Deadline(); ok && !arrived.Add(wait).Before(deadline) {
+		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: wait - left, Cause: context.DeadlineExceeded})
+	}
+	if wait > l.maxWait {
+		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: wait - left})
 	}
 	return nil
 }

@@ -534,6 +534,11 @@ func TestRateLimitConfigValidate(t *testing.T) {
 		{name: "huge", cfg: middleware.RateLimitConfig{Rate: math.MaxFloat64, Burst: math.MaxInt}},
 		{name: "tiny rate", cfg: middleware.RateLimitConfig{Rate: math.SmallestNonzeroFloat64, Burst: 1}},
 		{name: "shared limiter", cfg: middleware.RateLimitConfig{Limiter: lim, Wait: true}},
+		{name: "max wait", cfg: middleware.RateLimitConfig{Rate: 1, Burst: 1, Wait: true, MaxWait: time.Minute}},
+		{name: "max wait at its maximum", cfg: middleware.RateLimitConfig{Rate: 1, Burst: 1, Wait: true, MaxWait: middleware.MaxRateLimitMaxWait}},
+		{name: "negative max wait", cfg: middleware.RateLimitConfig{Rate: 1, Burst: 1, Wait: true, MaxWait: -1}, wantPaths: []string{"rate_limit.max_wait"}},
+		{name: "max wait too long", cfg: middleware.RateLimitConfig{Rate: 1, Burst: 1, Wait: true, MaxWait: middleware.MaxRateLimitMaxWait + 1}, wantPaths: []string{"rate_limit.max_wait"}},
+		{name: "max wait without wait", cfg: middleware.RateLimitConfig{Rate: 1, Burst: 1, MaxWait: time.Second}, wantPaths: []string{"rate_limit.max_wait"}},
 		{name: "zero", cfg: middleware.RateLimitConfig{}, wantPaths: []string{"rate_limit.rate", "rate_limit.burst"}},
 		{name: "zero rate", cfg: middleware.RateLimitConfig{Burst: 1}, wantPaths: []string{"rate_limit.rate"}},
 		{name: "negative rate", cfg: middleware.RateLimitConfig{Rate: -1, Burst: 1}, wantPaths: []string{"rate_limit.rate"}},
@@ -651,9 +656,9 @@ func TestRateLimitAndBulkheadJSONNames(t *testing.T) {
 	}{
 		{
 			name: "rate_limit",
-			json: `{"rate": 10, "burst": 5, "wait": true, "name": "api"}`,
+			json: `{"rate": 10, "burst": 5, "wait": true, "max_wait": "2s", "name": "api"}`,
 			into: &middleware.RateLimitConfig{},
-			want: &middleware.RateLimitConfig{Rate: 10, Burst: 5, Wait: true, Name: "api"},
+			want: &middleware.RateLimitConfig{Rate: 10, Burst: 5, Wait: true, MaxWait: 2 * time.Second, Name: "api"},
 		},
 		{
 			name: "bulkhead",
@@ -704,4 +709,129 @@ func TestRateLimitSharedByName(t *testing.T) {
 			t.Errorf("Shared without Name: Validate() = %v, want ErrInvalidConfig", err)
 		}
 	})
+}
+
+// TestRateLimitCancelledWaitersGiveBack: 100 waiting calls that leave, in
+// arrival order or any other, hold nothing: the next caller gets the token
+// the limiter would have had without them (x/time/rate alone restores the
+// token of a cancelled reservation only when no later one was made).
+func TestRateLimitCancelledWaitersGiveBack(t *testing.T) {
+	const (
+		n        = 100
+		interval = 100 * time.Millisecond // rate 10/s
+	)
+	tests := []struct {
+		name  string
+		order func(i int) int // the i-th cancellation cancels waiter order(i)
+	}{
+		{name: "arrival order", order: func(i int) int { return i }},
+		{name: "reverse order", order: func(i int) int { return n - 1 - i }},
+		{name: "interleaved", order: func(i int) int { return (i * 37) % n }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lim := rate.NewLimiter(10, 1)
+				ep := middleware.RateLimit(middleware.RateLimitConfig{Limiter: lim, Wait: true, MaxWait: time.Minute})(endpoint.Nop)
+				rejecting := middleware.RateLimit(middleware.RateLimitConfig{Limiter: lim, Observer: rateLimitQuiet})(endpoint.Nop)
+				if _, err := ep(t.Context(), nil); err != nil {
+					t.Fatalf("first call: %v", err)
+				}
+				cancels := make([]context.CancelFunc, n)
+				errs := make(chan error, n)
+				for i := range n {
+					ctx, cancel := context.WithCancel(t.Context())
+					cancels[i] = cancel
+					go func() {
+						_, err := ep(ctx, nil)
+						errs <- err
+					}()
+					synctest.Wait() // waiter i is in line
+				}
+				for i := range n {
+					cancels[tt.order(i)]()
+					synctest.Wait()
+				}
+				for range n {
+					if err := <-errs; !errors.Is(err, context.Canceled) {
+						t.Errorf("cancelled waiter: err = %v, want context.Canceled", err)
+					}
+				}
+				_, err := rejecting(t.Context(), nil)
+				if got, ok := rateLimitRetryAfter(err); !ok || got != interval {
+					t.Errorf("RetryAfter() after the cancellations = %v, %v; want %v, true (nothing booked)", got, ok, interval)
+				}
+				start := time.Now()
+				if _, err := ep(t.Context(), nil); err != nil {
+					t.Fatalf("next caller: %v", err)
+				}
+				if got := time.Since(start); got != interval {
+					t.Errorf("next caller waited %v, want %v (the token the waiters left)", got, interval)
+				}
+				time.Sleep(interval)
+				start = time.Now()
+				if _, err := ep(t.Context(), nil); err != nil {
+					t.Fatalf("caller one interval later: %v", err)
+				}
+				if got := time.Since(start); got != 0 {
+					t.Errorf("caller one interval later waited %v, want 0 (admitted at once)", got)
+				}
+			})
+		})
+	}
+}
+
+// TestRateLimitWaitBound: a wait never books past MaxWait (default
+// DefaultRateLimitMaxWait), whatever the context's deadline or lack of one:
+// a call whose token would come later is rejected at once.
+func TestRateLimitWaitBound(t *testing.T) {
+	tests := []struct {
+		name        string
+		rate        float64
+		maxWait     time.Duration
+		waiters     int // calls already waiting (burst 1, used)
+		wantErr     bool
+		wantElapsed time.Duration
+		wantDelay   time.Duration
+	}{
+		{name: "token within MaxWait: waits", rate: 1, maxWait: time.Second, wantElapsed: time.Second},
+		{name: "token past MaxWait: rejected at once", rate: 1, maxWait: 500 * time.Millisecond, wantErr: true, wantDelay: time.Second},
+		{name: "token past the default: rejected at once", rate: 0.05, wantErr: true, wantDelay: 20 * time.Second},
+		{name: "token within the default: waits", rate: 0.1, wantElapsed: 10 * time.Second},
+		{name: "in line, within MaxWait: waits its turn", rate: 1, maxWait: 2 * time.Second, waiters: 1, wantElapsed: 2 * time.Second},
+		{name: "in line, past MaxWait: rejected at once", rate: 1, maxWait: 1500 * time.Millisecond, waiters: 1, wantErr: true, wantDelay: 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var events recorder
+				ep := middleware.RateLimit(middleware.RateLimitConfig{Rate: tt.rate, Burst: 1, Wait: true, MaxWait: tt.maxWait, Observer: &events})(endpoint.Nop)
+				if _, err := ep(t.Context(), nil); err != nil {
+					t.Fatalf("first call: %v", err)
+				}
+				for range tt.waiters {
+					go ep(t.Context(), nil)
+					synctest.Wait()
+				}
+				start := time.Now()
+				_, err := ep(t.Context(), nil) // no deadline
+				if got := time.Since(start); got != tt.wantElapsed {
+					t.Errorf("elapsed = %v, want %v", got, tt.wantElapsed)
+				}
+				if !tt.wantErr {
+					if err != nil {
+						t.Errorf("err = %v, want nil", err)
+					}
+					return
+				}
+				checkErrs(t, err, []error{middleware.ErrRateLimited}, []error{context.DeadlineExceeded})
+				if got, ok := rateLimitRetryAfter(err); !ok || got != tt.wantDelay {
+					t.Errorf("RetryAfter() = %v, %v; want %v, true", got, ok, tt.wantDelay)
+				}
+				if got := len(events.Events()); got != 1 {
+					t.Errorf("events = %d, want 1 rejection", got)
+				}
+			})
+		})
+	}
 }

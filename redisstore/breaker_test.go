@@ -263,7 +263,8 @@ func TestBreakerResyncWithoutPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.HSet(ctx, "resilience:breaker:silent", "s", 1, "g", 1, "o", now.UnixMilli()).Err(); err != nil {
+	rec := []any{"s", 1, "g", 1, "f", 0, "o", now.UnixMilli(), "h", 0, "p", 0, "k", 0}
+	if err := c.HSet(ctx, "resilience:breaker:silent", rec...).Err(); err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range fleet {

@@ -1,6 +1,10 @@
 package redisstore_test
 
 import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,4 +100,65 @@ func (l *statusLog) has(healthy bool) bool {
 		}
 	}
 	return false
+}
+
+// logRecords is a slog handler that keeps every record.
+type logRecords struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.recs = append(h.recs, r.Clone())
+	h.mu.Unlock()
+	return nil
+}
+func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecords) WithGroup(string) slog.Handler      { return h }
+
+// count counts the records at level that have an attribute key whose value
+// contains sub.
+func (h *logRecords) count(level slog.Level, key, sub string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, r := range h.recs {
+		if r.Level != level {
+			continue
+		}
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == key && strings.Contains(a.Value.String(), sub) {
+				n++
+			}
+			return true
+		})
+	}
+	return n
+}
+
+// freeAddr returns a loopback address where nothing listens.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// find returns the first status recorded for the key name with the given
+// health.
+func (l *statusLog) find(name string, healthy bool) (registry.StoreStatus, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.list {
+		if s.Name == name && s.Healthy == healthy {
+			return s, true
+		}
+	}
+	return registry.StoreStatus{}, false
 }

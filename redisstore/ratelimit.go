@@ -204,8 +204,8 @@ func (s *Store) limUp() bool {
 func (s *Store) limFailed(err error) {
 	s.limErrs.Add(1)
 	s.limDown.Store(time.Now().Add(s.cfg.ResyncInterval).UnixNano())
-	if s.limReported.CompareAndSwap(false, true) && s.cfg.OnStatus != nil {
-		s.cfg.OnStatus(registry.StoreStatus{Healthy: false, Err: err, At: time.Now()})
+	if s.limReported.CompareAndSwap(false, true) {
+		s.status(registry.StoreStatus{Healthy: false, Err: err, At: time.Now()})
 	}
 }
 
@@ -214,8 +214,8 @@ func (s *Store) limOK() {
 	if s.limDown.Load() != 0 {
 		s.limDown.Store(0)
 	}
-	if s.limReported.Load() && s.limReported.CompareAndSwap(true, false) && s.cfg.OnStatus != nil {
-		s.cfg.OnStatus(registry.StoreStatus{Healthy: true, At: time.Now()})
+	if s.limReported.Load() && s.limReported.CompareAndSwap(true, false) {
+		s.status(registry.StoreStatus{Healthy: true, At: time.Now()})
 	}
 }
 

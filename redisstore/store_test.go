@@ -2,10 +2,15 @@ package redisstore_test
 
 import (
 	"context"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/internal/redistest"
+	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/redisstore"
 	"github.com/resiliencekit/resilience/registry"
 )
 
@@ -90,5 +95,91 @@ func TestRecord(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOpenUnreachable: Open with an address where no Redis listens says so
+// at once (a log line naming the address, OnStatus told it is unreachable)
+// and returns a store that works, deciding locally.
+func TestOpenUnreachable(t *testing.T) {
+	var (
+		h   logRecords
+		log statusLog
+	)
+	addr := freeAddr(t)
+	s := redisstore.Open(addr, redisstore.Config{Timeout: 200 * time.Millisecond, OnStatus: log.add, Logger: slog.New(&h)})
+	defer s.Close()
+	if got := h.count(slog.LevelWarn, "addr", addr); got != 1 {
+		t.Errorf("warnings naming %s = %d, want 1", addr, got)
+	}
+	log.mu.Lock()
+	if len(log.list) != 1 || log.list[0].Healthy || log.list[0].Err == nil {
+		t.Errorf("statuses = %+v, want one unhealthy status with an error", log.list)
+	}
+	log.mu.Unlock()
+	ep := s.RateLimit("open", middleware.RateLimitConfig{Rate: 1, Burst: 1, Observer: &eventLog{}})(endpoint.Nop)
+	if _, err := ep(context.Background(), nil); err != nil {
+		t.Errorf("call on an unreachable store = %v, want admitted locally", err)
+	}
+}
+
+// TestOpenReachableSaysNothing: Open on a live Redis logs nothing and
+// reports nothing.
+func TestOpenReachableSaysNothing(t *testing.T) {
+	srv := redistest.Start(t)
+	var (
+		h   logRecords
+		log statusLog
+	)
+	s := redisstore.Open(srv.Addr, redisstore.Config{OnStatus: log.add, Logger: slog.New(&h)})
+	defer s.Close()
+	h.mu.Lock()
+	if len(h.recs) != 0 {
+		t.Errorf("log records = %d, want 0", len(h.recs))
+	}
+	h.mu.Unlock()
+	if log.has(false) || log.has(true) {
+		t.Error("a status was reported for a reachable Redis")
+	}
+}
+
+// TestStoreOnStatusPanics: a panicking OnStatus, told of an outage by a
+// rate limit (on the call that noticed) and by a registry (on its own
+// goroutine), is logged at Error with its stack; the process lives and the
+// store keeps deciding.
+func TestStoreOnStatusPanics(t *testing.T) {
+	srv := redistest.Start(t)
+	var (
+		h     logRecords
+		calls atomic.Int32
+	)
+	cfg := testCfg
+	cfg.Logger = slog.New(&h)
+	cfg.OnStatus = func(registry.StoreStatus) {
+		calls.Add(1)
+		panic("status hook")
+	}
+	s := newStore(t, srv.Addr, cfg)
+	reg := s.Registry()
+	b, err := reg.Breaker("hook", registry.Settings{FailureThreshold: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := s.RateLimit("hook", middleware.RateLimitConfig{Rate: 100, Burst: 10, Observer: &eventLog{}})(endpoint.Nop)
+	srv.Stop()
+	if _, err := ep(context.Background(), nil); err != nil {
+		t.Errorf("rate-limited call during the outage = %v, want admitted locally", err)
+	}
+	for range 3 {
+		call(b, registry.Failure)
+	}
+	if got := b.State(); got != registry.StateOpen {
+		t.Errorf("breaker state = %v, want open (decided locally)", got)
+	}
+	if _, ok := waitFor(bound, func() bool { return h.count(slog.LevelError, "stack", "goroutine") >= 2 }); !ok {
+		t.Errorf("error records with a stack = %d, want 2 (the rate limit's and the registry's)", h.count(slog.LevelError, "stack", "goroutine"))
+	}
+	if _, err := ep(context.Background(), nil); err != nil {
+		t.Errorf("call after the panic = %v, want admitted", err)
 	}
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -14,6 +15,39 @@ type shared struct {
 	probes    int       // half-open probe slots taken (fleet-wide as last known)
 	succ      int       // half-open probes that succeeded (as last known)
 	fullUntil time.Time // half-open, every slot taken: reject locally until then
+	bad       error     // the store's record is unusable (a *KeyError): decide locally until a load finds it sane
+}
+
+// local reports whether the breaker decides locally now: the store is down,
+// or its record of this breaker is unusable. Called with b.mu held.
+func (sh *shared) local() bool { return sh.bad != nil || sh.link.down.Load() }
+
+// markBad notes that the store's record of b is unusable (err, a
+// *KeyError): b decides locally from now on, and the change is reported.
+// Called with b.mu held.
+func (b *Breaker) markBad(err error) {
+	var ke *KeyError
+	if errors.As(err, &ke) && ke.Key == "" {
+		if k, ok := b.sh.link.st.(StoreKeyer); ok {
+			ke.Key = k.StoreKey(b.name)
+		}
+	}
+	if b.sh.bad == nil {
+		b.sh.link.keyChanged(b.name, err)
+	}
+	b.sh.bad = err
+}
+
+// storeFailed handles the error of a store operation: a *KeyError makes b
+// decide locally until its record is sane again. Called with b.mu held.
+func (b *Breaker) storeFailed(err error) {
+	var ke *KeyError
+	if errors.As(err, &ke) {
+		if ke.Name == "" {
+			ke.Name = b.name
+		}
+		b.markBad(ke)
+	}
 }
 
 func newSharedBreaker(name string, s Settings, listeners []func(StateChange), link *storeLink) *Breaker {
@@ -69,9 +103,20 @@ func (b *Breaker) adoptShared(ss SharedState, force bool) {
 
 // adopt takes the store's state ss, unless it is older than the one the
 // breaker has. With force (the store is back after an outage) the breaker
-// takes it whatever it decided locally. Called with b.mu held.
+// takes it whatever it decided locally. A state that fails [checkShared]
+// is not taken: the breaker decides locally until a state that passes it
+// comes, which it then takes as if forced. Called with b.mu held.
 func (b *Breaker) adopt(ss SharedState, force bool) {
 	sh := b.sh
+	if err := checkShared(b.name, b.settings, ss); err != nil {
+		b.markBad(err)
+		return
+	}
+	if sh.bad != nil {
+		sh.bad = nil
+		sh.link.keyChanged(b.name, nil)
+		force = true
+	}
 	if ss.Generation < sh.gen && !force {
 		return // an answer overtaken by a newer one
 	}
@@ -93,7 +138,7 @@ func (b *Breaker) adopt(ss SharedState, force bool) {
 func (b *Breaker) allowShared(ctx context.Context) (Ticket, error) {
 	b.mu.Lock()
 	sh := b.sh
-	if b.state != StateHalfOpen || sh.link.down.Load() {
+	if b.state != StateHalfOpen || sh.local() {
 		t, rej := b.allowLocal()
 		b.updateGate()
 		b.unlockAndFlush()
@@ -111,6 +156,7 @@ func (b *Breaker) allowShared(ctx context.Context) (Ticket, error) {
 	var t Ticket
 	var rej *CircuitOpenError
 	if err != nil {
+		b.storeFailed(err)
 		sh.link.local.Add(1)
 		t, rej = b.allowLocal()
 	} else {
@@ -173,7 +219,7 @@ func (b *Breaker) doneShared(ctx context.Context, t Ticket, o Outcome) {
 		b.closeGate()
 		b.streak++ // counted here at once; the store's answer replaces it
 	}
-	if sh.link.down.Load() {
+	if sh.local() {
 		sh.link.local.Add(1)
 		b.decideLocal(o)
 		b.updateGate()
@@ -185,6 +231,7 @@ func (b *Breaker) doneShared(ctx context.Context, t Ticket, o Outcome) {
 	ss, err := sh.link.record(ctx, b.name, b.settings, gen, Op(o))
 	b.mu.Lock()
 	if err != nil {
+		b.storeFailed(err)
 		if t.gate>>1 == b.epoch {
 			sh.link.local.Add(1)
 			b.decideLocal(o)
@@ -232,9 +279,16 @@ func (b *Breaker) opShared(op Op) {
 	sh := b.sh
 	gen := sh.gen
 	b.closeGate()
-	b.mu.Unlock()
-	ss, err := sh.link.record(context.Background(), b.name, b.settings, gen, op)
-	b.mu.Lock()
+	var (
+		ss  SharedState
+		err error = errStoreDown
+	)
+	if sh.bad == nil {
+		b.mu.Unlock()
+		ss, err = sh.link.record(context.Background(), b.name, b.settings, gen, op)
+		b.mu.Lock()
+		b.storeFailed(err)
+	}
 	switch {
 	case err == nil:
 		b.adopt(ss, false)

@@ -3,9 +3,13 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/resiliencekit/resilience/internal/callback"
 )
 
 // Defaults applied to the zero fields of [StoreConfig].
@@ -25,7 +29,10 @@ const (
 type Store interface {
 	// Load returns the shared state of each named breaker, in the order of
 	// names. A name the store has never seen is a closed breaker with
-	// Generation 0.
+	// Generation 0. A name whose record is unusable (corrupt, of another
+	// type, written with other settings) has its SharedState.Err set (a
+	// [*KeyError]) and does not fail the others: the error of Load itself
+	// means the store as a whole did not answer.
 	Load(ctx context.Context, names []string) ([]SharedState, error)
 	// Record applies op to the shared state of the breaker called name,
 	// atomically, with the rules of [Settings] s, and returns the state
@@ -36,12 +43,20 @@ type Store interface {
 	// admits while fewer than SuccessThreshold probes hold a slot; the
 	// answer is in SharedState.Admitted. OpTrip opens, OpReset closes.
 	// Every change of state bumps the generation and is announced to
-	// [Store.Watch]ers.
+	// [Store.Watch]ers. A record that is unusable is left as it is and
+	// reported with a [*KeyError] (the store as a whole is still up).
 	Record(ctx context.Context, name string, s Settings, gen uint64, op Op) (SharedState, error)
 	// Watch calls ready once it is subscribed to changes, then changed
 	// with the name of each breaker whose state changed, until ctx ends or
 	// the subscription fails; it returns the error that ended it.
 	Watch(ctx context.Context, ready func(), changed func(name string)) error
+}
+
+// StoreKeyer is implemented by a [Store] that can say where it keeps the
+// state of the breaker called name (redisstore: its Redis key), so that a
+// [*KeyError] the registry finds names the key.
+type StoreKeyer interface {
+	StoreKey(name string) string
 }
 
 // Op is an operation of [Store.Record]: an [Outcome] of a call, or a request.
@@ -78,6 +93,87 @@ type SharedState struct {
 	OpenedAt time.Time
 	// Admitted is the answer to OpProbe.
 	Admitted bool
+	// Fingerprint is [Settings.Fingerprint] of the settings the record was
+	// written with, when the store keeps it; "" when it does not. A breaker
+	// refuses a record written with other settings ([ErrConflict]).
+	Fingerprint string
+	// Err, set by [Store.Load], is why this name's record is unusable (a
+	// [*KeyError]); the other fields are then meaningless.
+	Err error
+}
+
+// ErrBadRecord is matched by the [*KeyError] of a store's record that is not
+// a valid state: a value of another type or format, a field out of range,
+// a truncated record.
+var ErrBadRecord = errors.New("registry: bad record in store")
+
+// KeyError reports that a store holds, at one key, a record a breaker (or a
+// rate limit) cannot use: what a store holds is untrusted input. That one
+// breaker decides locally, reported through [StoreConfig.OnStatus], until
+// the key is sane again; the others stay shared. Err is [ErrBadRecord], or
+// [ErrConflict] for a record written with other settings.
+type KeyError struct {
+	// Name is the breaker's name (or the rate limit's key).
+	Name string
+	// Key is the store's key, when the store has one ("" otherwise).
+	Key string
+	// Reason says what is wrong with the record.
+	Reason string
+	// Err is [ErrBadRecord] or [ErrConflict].
+	Err error
+}
+
+// Error describes the record: `registry: bad record in store at key
+// "resilience:breaker:api": state 7 out of range`.
+func (e *KeyError) Error() string {
+	key := e.Key
+	if key == "" {
+		key = e.Name
+	}
+	return fmt.Sprintf("%v at key %q: %s", e.Err, key, e.Reason)
+}
+
+// Unwrap returns Err.
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// Fingerprint returns a short string naming the settings a store applies
+// to a shared breaker (FailureThreshold, SuccessThreshold, ResetTimeout),
+// after defaults: a store keeps it with the state, so that replicas that
+// name one breaker with different settings are refused ([ErrConflict])
+// rather than mixed.
+func (s Settings) Fingerprint() string {
+	s = s.withDefaults()
+	return fmt.Sprintf("c1:%d:%d:%d", s.FailureThreshold, s.SuccessThreshold, int64(s.ResetTimeout))
+}
+
+// checkShared is the one check of a state a store returned for the breaker
+// called name with settings s: nil, or the [*KeyError] that makes it
+// unusable.
+func checkShared(name string, s Settings, ss SharedState) error {
+	var reason string
+	switch {
+	case ss.Err != nil:
+		var ke *KeyError
+		if errors.As(ss.Err, &ke) {
+			return ke
+		}
+		return &KeyError{Name: name, Reason: ss.Err.Error(), Err: ErrBadRecord}
+	case ss.Fingerprint != "" && ss.Fingerprint != s.Fingerprint():
+		return &KeyError{Name: name, Reason: fmt.Sprintf("written with settings %s, this breaker has %s", ss.Fingerprint, s.Fingerprint()), Err: ErrConflict}
+	case ss.State > StateHalfOpen:
+		reason = fmt.Sprintf("state %d out of range", ss.State)
+	case ss.Failures < 0:
+		reason = fmt.Sprintf("failure streak %d is negative", ss.Failures)
+	case ss.Probes < 0 || ss.Probes > s.SuccessThreshold:
+		reason = fmt.Sprintf("probe count %d out of range [0, %d]", ss.Probes, s.SuccessThreshold)
+	case ss.Successes < 0 || ss.Successes > ss.Probes:
+		reason = fmt.Sprintf("probe successes %d out of range [0, %d]", ss.Successes, ss.Probes)
+	case ss.State != StateClosed && ss.OpenedAt.IsZero():
+		reason = "open with no opening time"
+	default:
+		return nil
+	}
+	return &KeyError{Name: name, Reason: reason, Err: ErrBadRecord}
 }
 
 // StoreConfig configures how a registry uses its [Store] ([WithStore]).
@@ -95,13 +191,24 @@ type StoreConfig struct {
 	ResyncInterval time.Duration
 	// OnStatus, when set, is called when the store becomes unreachable
 	// (a store operation failed) and when it is reachable again (a resync
-	// succeeded), from the registry's own goroutine, in order. Default nil.
+	// succeeded), from the registry's own goroutine, in order. A panic in
+	// OnStatus is recovered and logged on Logger at Error with its stack;
+	// the registry goes on. Default nil.
 	OnStatus func(StoreStatus)
+	// Logger is where the registry logs a panic of OnStatus. Default nil:
+	// [slog.Default].
+	Logger *slog.Logger
 }
 
 // StoreStatus is a change of a store's reachability, as told to
-// [StoreConfig.OnStatus].
+// [StoreConfig.OnStatus]: of the store as a whole (Name is ""), or of one
+// key (Name names the breaker or rate limit).
 type StoreStatus struct {
+	// Name, when set, names the one breaker (or rate limit key) whose
+	// record became unusable (Healthy false, Err a [*KeyError]): it decides
+	// locally while the others stay shared; or whose record is sane again
+	// (Healthy true): it is shared again. "" for the store as a whole.
+	Name string
 	// Healthy is false when the store became unreachable and the breakers
 	// fell back to local decisions, true when it came back and the breakers
 	// took its state again.
@@ -124,6 +231,9 @@ type StoreStats struct {
 	LocalDecisions uint64 `json:"local_decisions"`
 	// Records counts store operations made on the call path (Record).
 	Records uint64 `json:"records"`
+	// BadRecords counts the times a breaker found its record in the store
+	// unusable (see [KeyError]) and began deciding locally.
+	BadRecords uint64 `json:"bad_records"`
 	// Pushes counts changes pushed by the store; Resyncs the full resyncs.
 	Pushes  uint64 `json:"pushes"`
 	Resyncs uint64 `json:"resyncs"`
@@ -189,6 +299,9 @@ type storeLink struct {
 	down                                  atomic.Bool
 	lastErr                               atomic.Pointer[error]
 	errs, local, records, pushes, resyncs atomic.Uint64
+	badRecords                            atomic.Uint64
+	keyMu                                 sync.Mutex
+	keyStatus                             []StoreStatus // per-key statuses not yet reported
 	ctx                                   context.Context
 	cancel                                context.CancelFunc
 	kickResync, kickStatus                chan struct{}
@@ -229,10 +342,26 @@ func (l *storeLink) do(ctx context.Context, f func(context.Context) error) error
 	tctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	err := f(tctx)
 	cancel()
-	if err != nil && ctx.Err() == nil { // the caller giving up is not the store's fault
+	var ke *KeyError
+	if err != nil && ctx.Err() == nil && !errors.As(err, &ke) { // the caller giving up, or one bad key, is not the store's fault
 		l.failed(err)
 	}
 	return err
+}
+
+// keyChanged queues the report of a change of one key's health (the
+// breaker called name became bad with err, or sane again with nil), for
+// the registry's goroutine to tell OnStatus in order.
+func (l *storeLink) keyChanged(name string, err error) {
+	if err != nil {
+		l.badRecords.Add(1)
+	}
+	l.keyMu.Lock()
+	l.keyStatus = append(l.keyStatus, StoreStatus{Name: name, Healthy: err == nil, Err: err, At: time.Now()})
+	l.keyMu.Unlock()
+	if l.kickStatus != nil {
+		kick(l.kickStatus)
+	}
 }
 
 // failed notes that a store operation failed: the store is down until a
@@ -284,8 +413,10 @@ func (l *storeLink) loop() {
 	}
 }
 
-// report tells OnStatus about a change of health since the last report.
+// report tells OnStatus about a change of health since the last report,
+// then about the keys whose health changed.
 func (l *storeLink) report() {
+	defer l.reportKeys()
 	down := l.down.Load()
 	if down == l.reported {
 		return
@@ -300,7 +431,27 @@ func (l *storeLink) report() {
 			st.Err = *p
 		}
 	}
-	l.cfg.OnStatus(st)
+	l.status(st)
+}
+
+// reportKeys tells OnStatus of the queued changes of keys.
+func (l *storeLink) reportKeys() {
+	l.keyMu.Lock()
+	q := l.keyStatus
+	l.keyStatus = nil
+	l.keyMu.Unlock()
+	for _, st := range q {
+		l.status(st)
+	}
+}
+
+// status tells OnStatus of st; a panic in it is logged, and the registry
+// goes on (it runs on the registry's own goroutine).
+func (l *storeLink) status(st StoreStatus) {
+	if l.cfg.OnStatus == nil {
+		return
+	}
+	callback.Log(l.cfg.Logger, callback.Call("registry StoreConfig.OnStatus", func() { l.cfg.OnStatus(st) }))
 }
 
 // resync loads the state of every breaker and hands it to the breakers.
@@ -374,6 +525,7 @@ func (l *storeLink) stats() StoreStats {
 		Errors:         l.errs.Load(),
 		LocalDecisions: l.local.Load(),
 		Records:        l.records.Load(),
+		BadRecords:     l.badRecords.Load(),
 		Pushes:         l.pushes.Load(),
 		Resyncs:        l.resyncs.Load(),
 	}

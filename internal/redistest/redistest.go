@@ -1,10 +1,16 @@
 // Package redistest runs a real redis-server for tests, on a free loopback
 // port, with no persistence.
+//
+// When redis-server is not installed, a test that needs it is skipped with a
+// message saying how to install it (`make redis`), except under CI (the
+// environment variable CI set to a true value, as CI=true): there it fails,
+// so that a CI machine without Redis never passes by skipping.
 package redistest
 
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
@@ -22,14 +28,44 @@ type Server struct {
 	cmd  *exec.Cmd
 }
 
+// Verdict is what a test does about redis-server: run, skip or fail.
+type Verdict int
+
+// The verdicts of [Decide].
+const (
+	Run  Verdict = iota // redis-server is installed
+	Skip                // absent on a developer's machine: skip the test
+	Fail                // absent under CI: fail the test
+)
+
+// Decide returns what a test that needs redis-server does, given the error
+// of looking it up (exec.LookPath; nil when it is installed) and the value of
+// the CI environment variable: [Run] when it is installed; when it is not,
+// [Fail] if ci is a true value (strconv.ParseBool: "true", "1", ...) and
+// [Skip] otherwise. The message says why and how to install it.
+func Decide(lookErr error, ci string) (Verdict, string) {
+	if lookErr == nil {
+		return Run, ""
+	}
+	msg := fmt.Sprintf("redis-server is not installed (%v): run `make redis` (it installs it with apt-get)", lookErr)
+	if on, err := strconv.ParseBool(ci); err == nil && on {
+		return Fail, msg + "; CI is set, so the test fails instead of skipping"
+	}
+	return Skip, msg + "; skipping (under CI=true this fails)"
+}
+
 // Start starts a redis-server on a free loopback port, with extra
 // arguments (such as "--requirepass", "secret"), and stops it when the test
-// ends. The test fails, with a message saying to run `make redis`, when
-// redis-server is not installed.
+// ends. When redis-server is not installed, the test is skipped, or fails
+// under CI (see [Decide]), with a message saying to run `make redis`.
 func Start(tb testing.TB, args ...string) *Server {
 	tb.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		tb.Fatalf("redis-server is not installed (%v): run `make redis` (it installs it with apt-get)", err)
+	_, err := exec.LookPath("redis-server")
+	switch v, msg := Decide(err, os.Getenv("CI")); v {
+	case Skip:
+		tb.Skip(msg)
+	case Fail:
+		tb.Fatal(msg)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,0 +1,175 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/resiliencekit/resilience/internal/redistest"
+	"github.com/resiliencekit/resilience/registry"
+)
+
+// breakerRecord returns a valid closed breaker record (generation 1, this
+// test's settings' fingerprint) with the given fields replaced.
+func breakerRecord(fp string, over ...any) []any {
+	rec := map[string]any{"s": 0, "g": 1, "f": 0, "o": 0, "h": 0, "p": 0, "k": 0, "fp": fp}
+	for i := 0; i+1 < len(over); i += 2 {
+		rec[over[i].(string)] = over[i+1]
+	}
+	var out []any
+	for k, v := range rec {
+		if v != nil {
+			out = append(out, k, v)
+		}
+	}
+	return out
+}
+
+// TestBreakerBadKeyHarmsThatKeyAlone sweeps corrupt values written at one
+// breaker's key with a raw client: that breaker decides locally and is
+// reported naming the key, the value is left as it is, another breaker of
+// the same stores stays shared, and once the key is repaired the breaker is
+// shared again.
+func TestBreakerBadKeyHarmsThatKeyAlone(t *testing.T) {
+	srv := redistest.Start(t)
+	settings := registry.Settings{FailureThreshold: 2, ResetTimeout: time.Minute}
+	fp := settings.Fingerprint()
+	other := registry.Settings{FailureThreshold: 100, ResetTimeout: time.Minute}.Fingerprint()
+	const future = int64(1e12) // ms past Redis's clock
+	tests := []struct {
+		name  string
+		write func(ctx context.Context, c *redis.Client, key string, nowMs int64) error
+		want  error
+	}{
+		{name: "foreign string", want: registry.ErrBadRecord, write: func(ctx context.Context, c *redis.Client, key string, _ int64) error {
+			return c.Set(ctx, key, "hello", 0).Err()
+		}},
+		{name: "list (WRONGTYPE)", want: registry.ErrBadRecord, write: func(ctx context.Context, c *redis.Client, key string, _ int64) error {
+			return c.RPush(ctx, key, "a", "b").Err()
+		}},
+		{name: "set (WRONGTYPE)", want: registry.ErrBadRecord, write: func(ctx context.Context, c *redis.Client, key string, _ int64) error {
+			return c.SAdd(ctx, key, "a").Err()
+		}},
+		{name: "state 7", want: registry.ErrBadRecord, write: hset(breakerRecord(fp, "s", 7))},
+		{name: "negative probes", want: registry.ErrBadRecord, write: func(ctx context.Context, c *redis.Client, key string, nowMs int64) error {
+			return c.HSet(ctx, key, breakerRecord(fp, "s", 2, "o", nowMs, "h", nowMs, "p", -100)...).Err()
+		}},
+		{name: "probes above SuccessThreshold", want: registry.ErrBadRecord, write: func(ctx context.Context, c *redis.Client, key string, nowMs int64) error {
+			return c.HSet(ctx, key, breakerRecord(fp, "s", 2, "o", nowMs, "h", nowMs, "p", 100)...).Err()
+		}},
+		{name: "successes above probes", want: registry.ErrBadRecord, write: func(ctx context.Context, c *redis.Client, key string, nowMs int64) error {
+			return c.HSet(ctx, key, breakerRecord(fp, "s", 2, "o", nowMs, "h", nowMs, "p", 1, "k", 2)...).Err()
+		}},
+		{name: "generation 2^53", want: registry.ErrBadRecord, write: hset(breakerRecord(fp, "g", "9007199254740992"))},
+		{name: "generation beyond int64", want: registry.ErrBadRecord, write: hset(breakerRecord(fp, "g", "99999999999999999999999"))},
+		{name: "negative failure streak", want: registry.ErrBadRecord, write: hset(breakerRecord(fp, "f", -1))},
+		{name: "NaN failure streak", want: registry.ErrBadRecord, write: hset(breakerRecord(fp, "f", "nan"))},
+		{name: "fractional failure streak", want: registry.ErrBadRecord, write: hset(breakerRecord(fp, "f", "1.5"))},
+		{name: "inf opening time", want: registry.ErrBadRecord, write: hset(breakerRecord(fp, "s", 1, "o", "inf"))},
+		{name: "open with no opening time", want: registry.ErrBadRecord, write: hset(breakerRecord(fp, "s", 1, "o", 0))},
+		{name: "opened far in the future", want: registry.ErrBadRecord, write: func(ctx context.Context, c *redis.Client, key string, nowMs int64) error {
+			return c.HSet(ctx, key, breakerRecord(fp, "s", 1, "o", nowMs+future)...).Err()
+		}},
+		{name: "truncated record", want: registry.ErrBadRecord, write: hset([]any{"s", 1, "g", 3})},
+		{name: "mismatched fingerprint", want: registry.ErrConflict, write: hset(breakerRecord(other))},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			bad, good := fmt.Sprintf("bad-%d", i), fmt.Sprintf("good-%d", i)
+			badKey := "resilience:breaker:" + bad
+			ctx := context.Background()
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+			defer c.Close()
+			now, err := c.Time(ctx).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.write(ctx, c, badKey, now.UnixMilli()); err != nil {
+				t.Fatal(err)
+			}
+			dump := c.Dump(ctx, badKey).Val()
+
+			type replica struct {
+				log       statusLog
+				bad, good *registry.Breaker
+			}
+			reps := make([]*replica, 2)
+			for j := range reps {
+				r := &replica{}
+				cfg := testCfg
+				cfg.OnStatus = r.log.add
+				reg := newStore(t, srv.Addr, cfg).Registry()
+				if r.bad, err = reg.Breaker(bad, settings); err != nil {
+					t.Fatal(err)
+				}
+				if r.good, err = reg.Breaker(good, settings); err != nil {
+					t.Fatal(err)
+				}
+				reps[j] = r
+			}
+			a, b := reps[0], reps[1]
+
+			// Reported, naming the key.
+			var st registry.StoreStatus
+			if _, ok := waitFor(bound, func() (ok bool) { st, ok = a.log.find(bad, false); return ok }); !ok {
+				t.Fatalf("no unhealthy status naming %q; statuses %+v", bad, a.log.list)
+			}
+			var ke *registry.KeyError
+			if !errors.As(st.Err, &ke) || ke.Key != badKey || !errors.Is(st.Err, tt.want) {
+				t.Errorf("status error = %v, want a *registry.KeyError at %q matching %v", st.Err, badKey, tt.want)
+			}
+			if _, down := a.log.find("", false); down {
+				t.Error("the store as a whole was reported down")
+			}
+
+			// That breaker decides locally: A's failures open A's breaker, not B's.
+			call(a.bad, registry.Failure)
+			call(a.bad, registry.Failure)
+			if got := a.bad.State(); got != registry.StateOpen {
+				t.Errorf("bad breaker on A after 2 failures: state = %v, want open (decided locally)", got)
+			}
+			time.Sleep(50 * time.Millisecond)
+			if got := b.bad.State(); got != registry.StateClosed {
+				t.Errorf("bad breaker on B: state = %v, want closed (nothing shared through a bad key)", got)
+			}
+			if got := c.Dump(ctx, badKey).Val(); got != dump {
+				t.Error("the bad key was overwritten, want it left as it was")
+			}
+
+			// Another breaker of the same stores stays shared.
+			a.good.Trip()
+			if _, ok := waitFor(bound, func() bool { return b.good.State() == registry.StateOpen }); !ok {
+				t.Errorf("good breaker on B: state = %v after a Trip on A, want open (shared)", b.good.State())
+			}
+
+			// Repaired: the breaker is shared again, and says so.
+			if err := c.Del(ctx, badKey).Err(); err != nil {
+				t.Fatal(err)
+			}
+			for j, r := range reps {
+				if _, ok := waitFor(bound, func() bool { _, ok := r.log.find(bad, true); return ok }); !ok {
+					t.Fatalf("replica %d: no healthy status naming %q after the repair", j, bad)
+				}
+			}
+			if got := a.bad.State(); got != registry.StateClosed {
+				t.Errorf("bad breaker on A after the repair: state = %v, want closed (the store's)", got)
+			}
+			b.bad.Trip()
+			if _, ok := waitFor(bound, func() bool { return a.bad.State() == registry.StateOpen }); !ok {
+				t.Errorf("repaired breaker on A: state = %v after a Trip on B, want open (shared again)", a.bad.State())
+			}
+		})
+	}
+}
+
+// hset returns a writer of the hash fields kv.
+func hset(kv []any) func(context.Context, *redis.Client, string, int64) error {
+	return func(ctx context.Context, c *redis.Client, key string, _ int64) error {
+		return c.HSet(ctx, key, kv...).Err()
+	}
+}

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -52,8 +53,11 @@ const (
 	// open circuit, a rate limit, a full bulkhead, too many abandoned
 	// calls (see [RejectedBy]).
 	OutcomeRejected = "rejected"
-	// OutcomeCanceled: the caller's context ended the call (canceled, or
-	// its deadline passed): no verdict on the service.
+	// OutcomeCanceled: the caller has gone (its context was canceled, with
+	// or without a cause, or passed its deadline, whatever the error says),
+	// or the error is a cancellation: no verdict on the service. A call cut
+	// by a deadline of the library's own (a [Stack]'s Budget, a [Timeout]
+	// layer) is an OutcomeFailure.
 	OutcomeCanceled = "canceled"
 )
 
@@ -122,10 +126,15 @@ func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
 // Observers returns an [Observer] that passes each event to every non-nil
 // observer given, in order: log, metrics and traces at once. The result is
 // comparable (a pointer), so several circuit breakers of one name given the
-// same Observers value report each state change once.
+// same Observers value report each state change once. It panics with an
+// error matching [ErrInvalidConfig], naming the argument, when one of obs is
+// a nil [ObserverFunc] (a nil Observer is skipped).
 func Observers(obs ...Observer) Observer {
 	list := make([]Observer, 0, len(obs))
-	for _, o := range obs {
+	for i, o := range obs {
+		if f, ok := o.(ObserverFunc); ok && f == nil {
+			panic(&ConfigError{Path: fmt.Sprintf("observers[%d]", i), Field: fmt.Sprintf("Observers[%d]", i), Reason: "is a nil ObserverFunc"})
+		}
 		if o != nil {
 			list = append(list, o)
 		}

@@ -111,13 +111,31 @@ type Event struct {
 }
 
 // Observer receives the events of the layers it is given to. Observe is
-// called synchronously on the caller's goroutine, never while a layer holds a
-// lock, so it must be quick and safe for concurrent use.
+// called synchronously, never while a layer holds a lock, so it must be
+// quick and safe for concurrent use.
+//
+// Which goroutine: every event a layer reports about a call is reported on
+// the goroutine that called the endpoint, with the call's context; a panic
+// in Observe there goes on up to that caller, after the layer has released
+// what it holds (a bulkhead slot, a breaker's ticket or probe slot). Two
+// kinds of event come from a goroutine of the library's own instead, where
+// a panic in Observe is recovered and logged at Error with its stack, and
+// the library goes on: a circuit breaker's state change made by its reset
+// timer (open to half-open, from the registry's timer goroutine, with
+// context.Background()), and, in abandon mode ([TimeoutConfig].Abandon),
+// the [EventPanic] of a worker that panicked after its caller stopped
+// waiting (from the worker's goroutine). A breaker's other state changes
+// are reported on the goroutine of a call into the breaker: the one that
+// caused them, or one still delivering earlier changes (so that every
+// subscriber hears them in order).
 type Observer interface {
 	Observe(ctx context.Context, e Event)
 }
 
-// ObserverFunc adapts a function to [Observer].
+// ObserverFunc adapts a function to [Observer]. A nil ObserverFunc is
+// refused where an Observer is accepted (a config's Observer field,
+// [Observers]) with an error matching [ErrInvalidConfig] naming the field:
+// leave the field nil for the default observer.
 type ObserverFunc func(ctx context.Context, e Event)
 
 // Observe calls f(ctx, e).

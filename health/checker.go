@@ -10,6 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/resiliencekit/resilience/internal/callback"
+	"github.com/resiliencekit/resilience/internal/callctx"
 )
 
 // Defaults.
@@ -81,8 +84,9 @@ func WithMaxAge(d time.Duration) Option { return func(c *Checker) { c.maxAge = d
 // metrics (status and latency per check). fn is called on the run's
 // goroutine, outside every lock, before the callers waiting on the run get
 // its result (so a caller that got a result knows fn has seen it); it must
-// be quick, safe for concurrent use and must not panic. A nil fn adds
-// nothing.
+// be quick and safe for concurrent use. A panic in fn is recovered and logged
+// at Error with its stack (with [log/slog.Default]), and the checker goes on.
+// A nil fn adds nothing.
 func WithObserver(fn func(Status)) Option { return func(c *Checker) { c.observe = fn } }
 
 // NewChecker returns a Checker with no checks. It panics with an error
@@ -173,8 +177,11 @@ func (c *Checker) MustRegister(name string, fn CheckFunc, opts ...CheckOption) {
 // concurrently, so CheckAll takes about as long as the slowest check, bounded
 // by its timeout; after [Checker.Start] it reads the cache and does not wait.
 //
-// When ctx ends first, checks still running are reported as failed with
-// ctx's cause; their runs go on and their results are kept.
+// When ctx ends first (its caller has gone), a check still running is no
+// verdict on its dependency: it is reported with the check's latest result
+// when it has one, and otherwise as not checked (an error matching
+// [ErrNotChecked] and ctx's cause), never as failed by the caller's leaving;
+// its run goes on, and its result is kept and observed like any other.
 func (c *Checker) CheckAll(ctx context.Context) map[string]Status {
 	sts := c.statuses(ctx, nil)
 	m := make(map[string]Status, len(sts))
@@ -502,14 +509,16 @@ func (e *entry) publishLocked(f *flight, s Status) bool {
 // hands it to the callers waiting on f: a caller that got a run's result
 // knows the observer has seen it.
 func (e *entry) release(f *flight, s Status) {
-	defer close(f.done) // even if the observer panics
+	defer close(f.done)
 	if e.observe != nil {
-		e.observe(s)
+		// The run's goroutine (or its deadline's) is the library's own: a
+		// panicking observer is logged, and the waiters still get s.
+		callback.Log(nil, callback.Call("health observer", func() { e.observe(s) }))
 	}
 }
 
-// wait returns f's result, or a failed status with ctx's cause when ctx
-// ends first.
+// wait returns f's result, or, when ctx ends first, what a caller who has
+// gone is told (see [Checker.CheckAll]).
 func (e *entry) wait(ctx context.Context, f *flight) Status {
 	select {
 	case <-f.done:
@@ -520,8 +529,23 @@ func (e *entry) wait(ctx context.Context, f *flight) Status {
 	case <-f.done:
 		return f.st
 	case <-ctx.Done():
+		return e.gone(ctx, f)
+	}
+}
+
+// gone returns the status of a run still in flight for a caller whose ctx
+// has ended. By the module's one rule (internal/callctx) the caller's leaving
+// is no verdict on the dependency: the caller gets the check's latest result,
+// or "not checked" with ctx's cause. Only a deadline of the library's own
+// (a middleware Budget around the health endpoint) is a failure.
+func (e *entry) gone(ctx context.Context, f *flight) Status {
+	if !callctx.Gone(ctx) {
 		return e.status(context.Cause(ctx), time.Since(f.start), time.Now())
 	}
+	if p := e.last.Load(); p != nil {
+		return *p
+	}
+	return e.status(fmt.Errorf("%w: the caller left after %v: %w", ErrNotChecked, time.Since(f.start), context.Cause(ctx)), time.Since(f.start), time.Time{})
 }
 
 // status returns e's status for a run that ended with err.

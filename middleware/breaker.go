@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/internal/callctx"
 	"github.com/resiliencekit/resilience/registry"
 )
 
@@ -142,6 +143,7 @@ func (c BreakerConfig) validate(p *problems) {
 	if c.WindowBuckets < 0 || c.WindowBuckets == 1 || c.WindowBuckets > registry.MaxWindowBuckets {
 		p.add("window_buckets", "WindowBuckets", c.WindowBuckets, fmt.Sprintf("must be 0 (the default) or between 2 and %d", registry.MaxWindowBuckets))
 	}
+	validateObserver(p, c.Observer)
 	if len(p.errs) == 0 {
 		if err := c.settings().Validate(); err != nil {
 			p.add("window", "Window", c.Window, fmt.Sprintf("must be at least window_buckets nanoseconds (%v)", err))
@@ -170,11 +172,17 @@ func (c BreakerConfig) settings() registry.Settings {
 // A call the breaker admits reaches the endpoint, and its error (if any) is
 // returned unchanged; the breaker counts it as a failure when it matches
 // cfg.FailOn or cfg.FailIf (any error when both are unset), and as a success
-// when the error is nil. An error that is not a failure, and a call the
-// caller cancelled (context.Canceled, or context.DeadlineExceeded once the
-// caller's context is done), count neither way; a cancelled half-open probe
-// frees its slot at once. A panic in the endpoint counts as one failure and
-// goes on up. A call the breaker rejects never reaches the endpoint: it
+// when the error is nil. An error that is not a failure counts neither way,
+// and so does a call whose caller has gone: once the caller's context is
+// done (cancelled, with or without a cause, or past its deadline), whatever
+// the error says, and an error matching context.Canceled; a cancelled
+// half-open probe frees its slot at once. A call cut by a deadline of the
+// library's own (a [Stack]'s Budget, or a [Timeout] layer outside this one)
+// is a failure of the service: it is classified as the timeout it is (it
+// matches [ErrTimeout] and context.DeadlineExceeded for FailOn and FailIf).
+// A panic in the endpoint counts as one failure and goes on up; a panic in
+// FailIf, a class's matcher or a business error's Failed method counts
+// neither way, frees the ticket (a half-open probe slot) and goes on up. A call the breaker rejects never reaches the endpoint: it
 // returns a [*CircuitOpenError], which matches [ErrCircuitOpen] and which the
 // retry layer never retries.
 //
@@ -244,6 +252,7 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 	// keeps the success path as short as the benchmark targets need.
 	if cfg.CountBusinessErrors {
 		return func(next endpoint.Endpoint) endpoint.Endpoint {
+			mustEndpoint("circuit_breaker", next)
 			return func(ctx context.Context, request any) (response any, err error) {
 				t, open, ok := b.AllowFast()
 				if !ok {
@@ -254,29 +263,31 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 						return nil, err
 					}
 				}
-				finished := false
+				o := registry.Failure // what a panic records; see the closure below
 				defer func() {
-					if !finished {
-						b.Done(t, registry.Failure)
+					if o != outcomeRecorded {
+						b.Done(t, o)
 					}
 				}()
 				response, err = next(ctx, request)
-				finished = true
+				o = registry.Excluded
 				if err == nil {
-					err = BusinessError(response)
+					err = BusinessError(response) // the user's Failed(): it may panic
 					if err == nil {
+						o = outcomeRecorded
 						b.Done(t, registry.Success)
 						return response, nil
 					}
-					cl.failed(ctx, b, t, err)
+					cl.failed(ctx, b, t, err, &o)
 					return response, nil // the business error stays in the response
 				}
-				cl.failed(ctx, b, t, err)
+				cl.failed(ctx, b, t, err, &o)
 				return
 			}
 		}
 	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		mustEndpoint("circuit_breaker", next)
 		return func(ctx context.Context, request any) (response any, err error) {
 			t, open, ok := b.AllowFast() // inlined: one or two atomic loads
 			if !ok {
@@ -287,18 +298,25 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 					return nil, err
 				}
 			}
-			finished := false
+			// o is what the deferred call records if a panic goes through
+			// here, so that the ticket (a half-open probe slot) is always
+			// given back and the panic then goes on: a panic of the
+			// endpoint is one failure; one of the classifier (FailIf, a
+			// class's matcher, a Failed method), once the endpoint has
+			// returned, is no verdict. outcomeRecorded: given back already.
+			o := registry.Failure
 			defer func() {
-				if !finished { // the endpoint panicked: one failure, and the panic goes on
-					b.Done(t, registry.Failure)
+				if o != outcomeRecorded {
+					b.Done(t, o)
 				}
 			}()
 			response, err = next(ctx, request)
-			finished = true
+			o = registry.Excluded
 			if err != nil {
-				cl.failed(ctx, b, t, err)
+				cl.failed(ctx, b, t, err, &o)
 				return
 			}
+			o = outcomeRecorded
 			b.Done(t, registry.Success) // inlined: one atomic load on the fast path
 			return
 		}
@@ -311,16 +329,30 @@ type classifier struct {
 	failIf func(error) bool
 }
 
-// failed records the outcome of a call that returned err. It is kept out of
-// line, so that the success path stays small.
+// outcomeRecorded marks a ticket already given back, in the closures above.
+const outcomeRecorded registry.Outcome = 255
+
+// failed records the outcome of a call that returned err, and sets *o to
+// outcomeRecorded just before, once the classifier has decided (it calls
+// user code, which may panic: the closure's deferred call then gives the
+// ticket back). It is kept out of line, so that the success path stays
+// small.
 //
 //go:noinline
-func (c *classifier) failed(ctx context.Context, b *registry.Breaker, t registry.Ticket, err error) {
-	b.Done(t, c.outcome(ctx, err))
+func (c *classifier) failed(ctx context.Context, b *registry.Breaker, t registry.Ticket, err error, o *registry.Outcome) {
+	out := c.outcome(ctx, err)
+	*o = outcomeRecorded
+	b.Done(t, out)
 }
 
+// outcome classifies a failed call by the package's one rule
+// (internal/callctx): no verdict when the caller has gone, whatever err
+// says, or on a cancellation; no verdict on the toolkit's own rejections;
+// and a call cut by a deadline of the library's own (a stack's Budget, an
+// inner Timeout) is classified as the timeout it is, so it counts as a
+// failure unless FailOn and FailIf exclude timeouts.
 func (c *classifier) outcome(ctx context.Context, err error) registry.Outcome {
-	if errors.Is(err, context.Canceled) || (ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded)) {
+	if callctx.Neutral(ctx, err) {
 		return registry.Excluded // the caller gave up: no verdict on the service
 	}
 	if rejection(err) {
@@ -329,13 +361,18 @@ func (c *classifier) outcome(ctx context.Context, err error) registry.Outcome {
 	if len(c.failOn) == 0 && c.failIf == nil {
 		return registry.Failure
 	}
-	for _, target := range c.failOn {
-		if errors.Is(err, target) {
-			return registry.Failure
-		}
-	}
-	if c.failIf != nil && c.failIf(err) {
+	if c.matches(err) || (callctx.Own(ctx) && c.matches(context.Cause(ctx))) {
 		return registry.Failure
 	}
 	return registry.Excluded
+}
+
+// matches reports whether err passes FailOn or FailIf.
+func (c *classifier) matches(err error) bool {
+	for _, target := range c.failOn {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return c.failIf != nil && c.failIf(err)
 }

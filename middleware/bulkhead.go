@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/internal/callctx"
 )
 
 // BulkheadConfig configures [Bulkhead]. The zero value is not usable on its
@@ -60,6 +61,7 @@ func (c BulkheadConfig) Validate() error {
 	case c.MaxQueue > 0 && c.MaxWait == 0:
 		p.add("max_queue", "MaxQueue", c.MaxQueue, "is set but max_wait is 0, so no call would ever wait")
 	}
+	validateObserver(&p, c.Observer)
 	return p.err()
 }
 
@@ -82,7 +84,10 @@ func (c BulkheadConfig) Validate() error {
 // MaxWait for a slot, in turn with the other waiting calls (at most
 // cfg.MaxQueue of them; one more is rejected at once). A call still waiting
 // when MaxWait passes is rejected with an error matching ErrBulkheadFull; one
-// whose context ends while it waits returns the context's error. Each
+// whose caller leaves while it waits (its context is cancelled or passes its
+// deadline) returns the context's error, and one cut by a deadline of the
+// library's own (a [Stack]'s Budget) is rejected with an error matching
+// ErrBulkheadFull. Each
 // rejection is reported once as [EventRejected] with Layer "bulkhead" (Delay
 // is the time the call waited); a caller giving up is not reported.
 //
@@ -110,6 +115,7 @@ func Bulkhead(cfg BulkheadConfig) endpoint.Middleware {
 	b.errFull = bulkheadError(cfg.Name, "")
 	b.errQueueFull = bulkheadError(cfg.Name, fmt.Sprintf("%d calls already waiting", b.maxQueue))
 	b.errTimedOut = bulkheadError(cfg.Name, fmt.Sprintf("no slot free within %v", cfg.MaxWait))
+	b.errCut = bulkheadError(cfg.Name, "no slot free before the deadline")
 	if cfg.MaxWait == 0 {
 		// No call ever waits, so no queue to keep in order: the slots are a
 		// counter, taken and given back with one atomic operation each
@@ -117,9 +123,7 @@ func Bulkhead(cfg BulkheadConfig) endpoint.Middleware {
 		c := &bulkheadCounter{bulkhead: b, max: int64(cfg.MaxConcurrent)}
 		b.slots = nil
 		return func(next endpoint.Endpoint) endpoint.Endpoint {
-			if next == nil {
-				panic(fmt.Errorf("%w: bulkhead: nil endpoint", ErrInvalidConfig))
-			}
+			mustEndpoint("bulkhead", next)
 			return func(ctx context.Context, req any) (any, error) {
 				if !c.acquire() {
 					return nil, b.reject(ctx, b.errFull, 0)
@@ -130,9 +134,7 @@ func Bulkhead(cfg BulkheadConfig) endpoint.Middleware {
 		}
 	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
-		if next == nil {
-			panic(fmt.Errorf("%w: bulkhead: nil endpoint", ErrInvalidConfig))
-		}
+		mustEndpoint("bulkhead", next)
 		return func(ctx context.Context, req any) (any, error) {
 			select {
 			case b.slots <- struct{}{}:
@@ -161,7 +163,7 @@ type bulkhead struct {
 	obs      Observer
 
 	// The rejections, built once so that rejecting allocates nothing.
-	errFull, errQueueFull, errTimedOut error
+	errFull, errQueueFull, errTimedOut, errCut error
 }
 
 // bulkheadError returns the rejection "middleware: bulkhead full: name:
@@ -215,9 +217,10 @@ func (b *bulkhead) wait(ctx context.Context) error {
 		return b.reject(ctx, b.errQueueFull, 0)
 	}
 	defer b.waiting.Add(-1)
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return b.ended(ctx, 0)
 	}
+	start := time.Now()
 	t := time.NewTimer(b.maxWait)
 	defer t.Stop()
 	select {
@@ -226,8 +229,20 @@ func (b *bulkhead) wait(ctx context.Context) error {
 	case <-t.C:
 		return b.reject(ctx, b.errTimedOut, b.maxWait)
 	case <-ctx.Done():
+		return b.ended(ctx, time.Since(start))
+	}
+}
+
+// ended returns the error of a wait whose context ended, by the package's
+// one rule (internal/callctx): a caller who has gone gets the context's
+// error and no event; a wait cut by a deadline of the library's own (a
+// stack's Budget) is a rejection, reported like one: no slot came free in
+// the time the call had.
+func (b *bulkhead) ended(ctx context.Context, waited time.Duration) error {
+	if callctx.Gone(ctx) {
 		return ctx.Err()
 	}
+	return b.reject(ctx, b.errCut, waited)
 }
 
 func (b *bulkhead) reject(ctx context.Context, err error, waited time.Duration) error {

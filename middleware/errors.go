@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/registry"
 )
 
@@ -61,9 +62,13 @@ var ErrCircuitOpen = registry.ErrOpen
 // RetryAfterer is implemented by errors that say how long to wait before
 // calling again: a [*CircuitOpenError] (time until half-open), a
 // [*RateLimitError] (time until a token) and an [*HTTPError] decoded from a
-// 429 or 503 response with a Retry-After header. The retry layer waits at
-// least that long before its next attempt, and [EncodeHTTPError] writes it as
-// a Retry-After header.
+// 429 or 503 response with a Retry-After header. [EncodeHTTPError] writes
+// the hint as a Retry-After header. When [Retry] retries an error with a
+// hint, it waits at least that long before the next attempt, up to its
+// MaxDelay; a hint longer than MaxDelay stops retrying (a first attempt then
+// returns its own error unchanged). Retry never retries a *CircuitOpenError
+// or a *RateLimitError, whatever their hint: they are the toolkit's own
+// rejections, left to the caller (or an outer layer) to wait out.
 type RetryAfterer interface {
 	RetryAfter() time.Duration
 }
@@ -219,5 +224,24 @@ func (p *problems) err() error { return errors.Join(p.errs...) }
 func mustValid(err error) {
 	if err != nil {
 		panic(err)
+	}
+}
+
+// mustEndpoint panics, when a middleware is applied to a nil endpoint, with
+// an error matching [ErrInvalidConfig] that names the layer: a nil endpoint
+// is refused at wrap time, never found at request time. Every middleware of
+// the package calls it first thing.
+func mustEndpoint(layer string, next endpoint.Endpoint) {
+	if next == nil {
+		panic(fmt.Errorf("%w: %s: nil endpoint", ErrInvalidConfig, layer))
+	}
+}
+
+// validateObserver adds a problem when o holds a nil [ObserverFunc], which
+// would panic at the first event: a nil Observer interface is the default,
+// a nil function inside one is a mistake.
+func validateObserver(p *problems, o Observer) {
+	if f, ok := o.(ObserverFunc); ok && f == nil {
+		p.add("observer", "Observer", nil, "is a nil ObserverFunc (leave Observer nil for the default)")
 	}
 }

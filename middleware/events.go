@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -52,8 +53,11 @@ const (
 	// open circuit, a rate limit, a full bulkhead, too many abandoned
 	// calls (see [RejectedBy]).
 	OutcomeRejected = "rejected"
-	// OutcomeCanceled: the caller's context ended the call (canceled, or
-	// its deadline passed): no verdict on the service.
+	// OutcomeCanceled: the caller has gone (its context was canceled, with
+	// or without a cause, or passed its deadline, whatever the error says),
+	// or the error is a cancellation: no verdict on the service. A call cut
+	// by a deadline of the library's own (a [Stack]'s Budget, a [Timeout]
+	// layer) is an OutcomeFailure.
 	OutcomeCanceled = "canceled"
 )
 
@@ -107,13 +111,31 @@ type Event struct {
 }
 
 // Observer receives the events of the layers it is given to. Observe is
-// called synchronously on the caller's goroutine, never while a layer holds a
-// lock, so it must be quick and safe for concurrent use.
+// called synchronously, never while a layer holds a lock, so it must be
+// quick and safe for concurrent use.
+//
+// Which goroutine: every event a layer reports about a call is reported on
+// the goroutine that called the endpoint, with the call's context; a panic
+// in Observe there goes on up to that caller, after the layer has released
+// what it holds (a bulkhead slot, a breaker's ticket or probe slot). Two
+// kinds of event come from a goroutine of the library's own instead, where
+// a panic in Observe is recovered and logged at Error with its stack, and
+// the library goes on: a circuit breaker's state change made by its reset
+// timer (open to half-open, from the registry's timer goroutine, with
+// context.Background()), and, in abandon mode ([TimeoutConfig].Abandon),
+// the [EventPanic] of a worker that panicked after its caller stopped
+// waiting (from the worker's goroutine). A breaker's other state changes
+// are reported on the goroutine of a call into the breaker: the one that
+// caused them, or one still delivering earlier changes (so that every
+// subscriber hears them in order).
 type Observer interface {
 	Observe(ctx context.Context, e Event)
 }
 
-// ObserverFunc adapts a function to [Observer].
+// ObserverFunc adapts a function to [Observer]. A nil ObserverFunc is
+// refused where an Observer is accepted (a config's Observer field,
+// [Observers]) with an error matching [ErrInvalidConfig] naming the field:
+// leave the field nil for the default observer.
 type ObserverFunc func(ctx context.Context, e Event)
 
 // Observe calls f(ctx, e).
@@ -122,10 +144,15 @@ func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
 // Observers returns an [Observer] that passes each event to every non-nil
 // observer given, in order: log, metrics and traces at once. The result is
 // comparable (a pointer), so several circuit breakers of one name given the
-// same Observers value report each state change once.
+// same Observers value report each state change once. It panics with an
+// error matching [ErrInvalidConfig], naming the argument, when one of obs is
+// a nil [ObserverFunc] (a nil Observer is skipped).
 func Observers(obs ...Observer) Observer {
 	list := make([]Observer, 0, len(obs))
-	for _, o := range obs {
+	for i, o := range obs {
+		if f, ok := o.(ObserverFunc); ok && f == nil {
+			panic(&ConfigError{Path: fmt.Sprintf("observers[%d]", i), Field: fmt.Sprintf("Observers[%d]", i), Reason: "is a nil ObserverFunc"})
+		}
 		if o != nil {
 			list = append(list, o)
 		}

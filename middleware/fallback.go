@@ -8,6 +8,7 @@ import (
 	"reflect"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/internal/callctx"
 )
 
 // FallbackConfig configures a [FallbackWith] layer: what to serve when the
@@ -20,9 +21,11 @@ import (
 // @with_fallback_value). At most one of Endpoint and Func may be set, and
 // Value must be nil when either is.
 //
-// A fallback is never used on success, nor when the caller's context has
-// ended (cancelled, or its deadline passed): the caller has gone, so the
-// endpoint's error is returned unchanged. A panic in the wrapped endpoint is
+// A fallback is never used on success, nor when the caller has gone (its
+// context was cancelled, with or without a cause, or passed its deadline):
+// the endpoint's error is then returned unchanged. A context ended by a
+// deadline of the library's own (a [Timeout] layer outside this one) is a
+// failure like any other, and falls back. A panic in the wrapped endpoint is
 // never replaced by a fallback; it propagates (put [Recover] inside the
 // fallback layer to fall back on panics too).
 type FallbackConfig struct {
@@ -96,6 +99,7 @@ func (c FallbackConfig) Validate() error {
 			p.add(fmt.Sprintf("fallback_on[%d]", i), fmt.Sprintf("FallbackOn[%d]", i), nil, "must not be nil")
 		}
 	}
+	validateObserver(&p, c.Observer)
 	return p.err()
 }
 
@@ -181,6 +185,7 @@ func FallbackWith(cfg FallbackConfig) endpoint.Middleware {
 		filter: len(cfg.FallbackOn) > 0 || cfg.FallbackIf != nil || len(cfg.FallbackOnClasses) > 0,
 	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		mustEndpoint("fallback", next)
 		return func(ctx context.Context, req any) (any, error) {
 			resp, err := next(ctx, req)
 			if err == nil {
@@ -205,7 +210,7 @@ type fallback struct {
 
 // fail handles a failed call: it decides whether to fall back and does.
 func (f *fallback) fail(ctx context.Context, req, resp any, err error) (any, error) {
-	if ctx.Err() != nil || !f.matches(err) {
+	if callctx.Gone(ctx) || !f.matches(err) { // the package's one rule: no fallback for a caller who has gone
 		return resp, err
 	}
 	var fbResp any

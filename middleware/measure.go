@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/internal/callctx"
 )
 
 // MeasureConfig configures a [Measure] layer. The zero value reports to
@@ -21,6 +22,15 @@ type MeasureConfig struct {
 	// Logger logs the events when Observer is nil. Default nil:
 	// [slog.Default].
 	Logger *slog.Logger `json:"-"`
+}
+
+// Validate returns nil when c is valid, and else a [*ConfigError] matching
+// [ErrInvalidConfig]: the one possible problem is an Observer holding a nil
+// [ObserverFunc].
+func (c MeasureConfig) Validate() error {
+	p := problems{layer: "measure", goType: "MeasureConfig"}
+	validateObserver(&p, c.Observer)
+	return p.err()
 }
 
 // Measure returns a middleware that reports every call it passes on as one
@@ -47,9 +57,11 @@ type MeasureConfig struct {
 // the observer's. A call that panics is not reported: the panic goes on up
 // ([Recover] reports panics). Measure never changes the call's result.
 func Measure(cfg MeasureConfig) endpoint.Middleware {
+	mustValid(cfg.Validate())
 	obs := observer(cfg.Observer, cfg.Logger)
 	name := cfg.Name
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		mustEndpoint("measure", next)
 		return func(ctx context.Context, request any) (response any, err error) {
 			start := time.Now()
 			response, err = next(ctx, request)
@@ -64,12 +76,15 @@ func Measure(cfg MeasureConfig) endpoint.Middleware {
 	}
 }
 
-// outcomeOf classifies a failed call.
+// outcomeOf classifies a failed call by the package's one rule
+// (internal/callctx, as the breaker does): canceled when the caller has gone,
+// whatever err says, or on a cancellation; a failure when a deadline of the
+// library's own cut the call.
 func outcomeOf(ctx context.Context, err error) string {
 	switch {
 	case rejection(err):
 		return OutcomeRejected
-	case errors.Is(err, context.Canceled) || (ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded)):
+	case callctx.Neutral(ctx, err):
 		return OutcomeCanceled
 	}
 	return OutcomeFailure

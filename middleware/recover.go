@@ -22,9 +22,14 @@ type RecoverConfig struct {
 	Logger *slog.Logger `json:"-"`
 }
 
-// Validate returns nil: every RecoverConfig is valid. It exists so that all
-// configs can be checked alike.
-func (c RecoverConfig) Validate() error { return nil }
+// Validate returns nil when c is valid, and else a [*ConfigError] matching
+// [ErrInvalidConfig]: the one possible problem is an Observer holding a nil
+// [ObserverFunc].
+func (c RecoverConfig) Validate() error {
+	p := problems{layer: "recover", goType: "RecoverConfig"}
+	validateObserver(&p, c.Observer)
+	return p.err()
+}
 
 // Recover returns a middleware that turns a panic in the wrapped endpoint
 // into a [*PanicError] returned with a nil response, and logs it with
@@ -52,6 +57,7 @@ func RecoverWith(cfg RecoverConfig) endpoint.Middleware {
 	obs := observer(cfg.Observer, cfg.Logger)
 	name := cfg.Name
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		mustEndpoint("recover", next)
 		return func(ctx context.Context, req any) (resp any, err error) {
 			defer func() {
 				if v := recover(); v != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/internal/callctx"
 )
 
 // RetryConfig configures [Retry]. The zero value is the guide's default: three
@@ -130,6 +131,7 @@ func (c RetryConfig) Validate() error {
 			fmt.Sprintf("must be at least delay (Delay), which is %v", s.delay))
 	}
 	validateClasses(&p, "retry_on", "RetryOnClasses", c.RetryOnClasses, c.Classes)
+	validateObserver(&p, c.Observer)
 	for i, e := range c.RetryOn {
 		if e == nil {
 			p.add(fmt.Sprintf("retry_on[%d]", i), fmt.Sprintf("RetryOn[%d]", i), nil, "must not be nil")
@@ -146,15 +148,17 @@ func (c RetryConfig) Validate() error {
 //
 // An error is retried when it matches cfg.RetryOn or cfg.RetryIf (every
 // error when neither is set), except that Retry never retries:
-//   - any error once the caller's context is done (canceled or past its
-//     deadline);
+//   - any error once its context is done (the caller cancelled it, with or
+//     without a cause, or its deadline or a [Stack]'s Budget passed): there
+//     is no time left to retry in;
 //   - an error matching [context.Canceled], whoever canceled;
 //   - the toolkit's own rejections: [ErrCircuitOpen], [ErrRateLimited],
 //     [ErrBulkheadFull], [ErrTooManyAbandoned].
 //
 // An attempt's [context.DeadlineExceeded] while the caller's context is still
 // alive (a per-attempt timeout, such as an inner [Timeout]) is retried like
-// any other error.
+// any other error. A Retry-After hint (see [RetryAfterer]) longer than the
+// wait is waited out, up to MaxDelay; a longer hint stops retrying.
 //
 // Retry never waits past the context's deadline: if the next wait would reach
 // it, Retry gives up at once, without calling OnRetry, and the result matches
@@ -188,9 +192,7 @@ func Retry(cfg RetryConfig) endpoint.Middleware {
 		r.attempts = retryDefaultMaxAttempts
 	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
-		if next == nil {
-			panic("middleware: Retry: nil endpoint")
-		}
+		mustEndpoint("retry", next)
 		if r.business {
 			return func(ctx context.Context, req any) (any, error) {
 				resp, err := next(ctx, req)
@@ -239,7 +241,7 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 			}
 			return resp, r.giveUp(ctx, attempt, err, cerr)
 		}
-		if attempt >= r.attempts || !r.retryable(failure) {
+		if attempt >= r.attempts || callctx.Neutral(ctx, failure) || !r.retryable(failure) {
 			if attempt == 1 || err == nil {
 				if attempt > 1 {
 					r.obs.Observe(ctx, Event{Kind: EventRetryExhausted, Layer: "retry", Name: r.name, Attempt: attempt, Err: failure})
@@ -254,9 +256,12 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 		}
 		d := r.delayFor(attempt, rnd)
 		if hint, ok := retryAfter(failure); ok && hint > d {
-			if hint > r.maxDelay { // the service asks for more than this policy waits
+			if hint > r.maxDelay { // the service asks for more than this policy waits: not retried
 				if err == nil {
 					return resp, nil
+				}
+				if attempt == 1 {
+					return resp, err // a first attempt not retried returns its own error
 				}
 				return resp, r.giveUp(ctx, attempt, err, nil)
 			}
@@ -292,9 +297,9 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 }
 
 // retryable reports whether err may be retried, the caller's context being
-// alive.
+// alive and err no cancellation.
 func (r *retrier) retryable(err error) bool {
-	if errors.Is(err, context.Canceled) || rejection(err) {
+	if rejection(err) {
 		return false
 	}
 	if r.retryOn == nil && r.retryIf == nil {

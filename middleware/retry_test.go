@@ -996,3 +996,56 @@ func TestRetryOnClasses(t *testing.T) {
 		t.Errorf("Validate() = %v, want an ErrInvalidConfig naming retry.retry_on[0] and the name", err)
 	}
 }
+
+// TestRetryAfterHintPastMaxDelay: a Retry-After hint longer than MaxDelay
+// stops retrying. After a first attempt, that returns the attempt's own
+// error unchanged (no *RetryError, no EventRetryExhausted), as Retry's and
+// RetryError's docs say of a first attempt that is not retried; after later
+// attempts, a *RetryError of the attempts made.
+func TestRetryAfterHintPastMaxDelay(t *testing.T) {
+	tests := []struct {
+		name         string
+		failFirst    int // attempts with a short hint before the long one
+		wantAttempts int // 0: the error comes back unchanged
+		wantCalls    int
+	}{
+		{name: "first attempt", failFirst: 0, wantAttempts: 0, wantCalls: 1},
+		{name: "second attempt", failFirst: 1, wantAttempts: 2, wantCalls: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				long := &middleware.HTTPError{Status: 503, Delay: time.Hour}
+				short := &middleware.HTTPError{Status: 503, Delay: time.Second}
+				calls := 0
+				var rec recorder
+				e := middleware.Retry(middleware.RetryConfig{MaxAttempts: 5, Delay: time.Second, MaxDelay: time.Minute, Observer: &rec})(
+					func(context.Context, any) (any, error) {
+						calls++
+						if calls <= tt.failFirst {
+							return nil, short
+						}
+						return nil, long
+					})
+				_, err := e(t.Context(), nil)
+				if calls != tt.wantCalls {
+					t.Errorf("calls = %d, want %d", calls, tt.wantCalls)
+				}
+				re, isRetry := errors.AsType[*middleware.RetryError](err)
+				switch {
+				case tt.wantAttempts == 0:
+					if err != error(long) {
+						t.Errorf("err = %v, want the attempt's own error unchanged", err)
+					}
+					for _, ev := range rec.Events() {
+						if ev.Kind == middleware.EventRetryExhausted {
+							t.Errorf("event %v, want no retry_exhausted", ev.Kind)
+						}
+					}
+				case !isRetry || re.Attempts != tt.wantAttempts || !errors.Is(err, long):
+					t.Errorf("err = %v, want a *RetryError of %d attempts matching the last error", err, tt.wantAttempts)
+				}
+			})
+		})
+	}
+}

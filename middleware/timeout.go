@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/internal/callback"
+	"github.com/resiliencekit/resilience/internal/callctx"
 )
 
 // DefaultMaxAbandoned is the cap on abandoned calls still running that a
@@ -77,6 +79,7 @@ func (c TimeoutConfig) Validate() error {
 	if c.Default != nil && !c.ReturnDefault {
 		p.add("default", "Default", c.Default, "is set but return_default is false, so it would never be returned")
 	}
+	validateObserver(&p, c.Observer)
 	return p.err()
 }
 
@@ -115,7 +118,9 @@ func Timeout(d time.Duration) endpoint.Middleware {
 // goroutine with the original panic value, after an [EventPanic] whose Err is
 // a [*PanicError] carrying the worker's stack; a panic in an already abandoned
 // worker has no caller left to reach, so it is reported as [EventPanic] (from
-// the worker's goroutine) and dropped. A call whose context has already ended
+// the worker's goroutine, the library's own: a panic of the Observer there is
+// recovered and logged at Error with its stack, with cfg.Logger or
+// [slog.Default]) and dropped. A call whose context has already ended
 // returns the context's error without starting a worker.
 //
 // Abandoned workers still running are counted per wrapped endpoint. Once there
@@ -137,6 +142,12 @@ func Timeout(d time.Duration) endpoint.Middleware {
 // cfg.Timeout, Err the timeout error); with cfg.ReturnDefault the call then
 // returns (cfg.Default, nil) instead.
 //
+// The layer's deadline carries a cause of the library's own (see
+// [context.WithTimeoutCause]), so the layers inside and outside tell it from
+// the caller's: a call it cuts is a failure of the service to a
+// [CircuitBreaker] and [Measure] inside or outside it, while a caller's
+// deadline, even one made with [ErrTimeout] as its cause, is not.
+//
 // When the caller's own context ends first (its deadline is earlier, or it
 // was cancelled), the layer adds nothing: the endpoint's result passes through
 // unchanged in cooperative mode, and the caller's ctx.Err() is returned at
@@ -150,6 +161,8 @@ func TimeoutWith(cfg TimeoutConfig) endpoint.Middleware {
 		returnDefault: cfg.ReturnDefault,
 		name:          cfg.Name,
 		obs:           observer(cfg.Observer, cfg.Logger),
+		logger:        cfg.Logger,
+		cause:         &callctx.Deadline{Err: ErrTimeout},
 	}
 	maxAbandoned := int64(cfg.MaxAbandoned)
 	if maxAbandoned == 0 {
@@ -157,15 +170,13 @@ func TimeoutWith(cfg TimeoutConfig) endpoint.Middleware {
 	}
 	abandon := cfg.Abandon
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
-		if next == nil {
-			panic(fmt.Errorf("%w: timeout: nil endpoint", ErrInvalidConfig))
-		}
+		mustEndpoint("timeout", next)
 		if abandon {
 			a := &abandoningEndpoint{timeoutLayer: s, next: next, max: maxAbandoned}
 			return a.call
 		}
 		return func(ctx context.Context, req any) (any, error) {
-			ctx2, cancel := context.WithTimeoutCause(ctx, s.d, ErrTimeout)
+			ctx2, cancel := context.WithTimeoutCause(ctx, s.d, s.cause)
 			defer cancel()
 			resp, err := next(ctx2, req)
 			if err == nil {
@@ -184,13 +195,17 @@ type timeoutLayer struct {
 	returnDefault bool
 	name          string
 	obs           Observer
+	logger        *slog.Logger // logs a panic of obs on a goroutine of the library's own; nil: slog.Default
+	// cause is the cause of this layer's own deadline: the layers beneath,
+	// and this one, tell it from the caller's (see internal/callctx).
+	cause *callctx.Deadline
 }
 
 // result turns a failed call's outcome into the layer's: a timeout when the
 // layer's own deadline on ctx2 ended it while the caller's ctx is still live,
 // and the outcome unchanged otherwise.
 func (s *timeoutLayer) result(ctx, ctx2 context.Context, resp any, err error) (any, error) {
-	if ctx.Err() != nil || context.Cause(ctx2) != ErrTimeout {
+	if ctx.Err() != nil || context.Cause(ctx2) != error(s.cause) {
 		return resp, err
 	}
 	return s.timedOut(ctx, err)
@@ -273,7 +288,7 @@ func (a *abandoningEndpoint) call(ctx context.Context, req any) (any, error) {
 		a.obs.Observe(ctx, Event{Kind: EventTimeoutRejected, Layer: "timeout", Name: a.name, Err: ErrTooManyAbandoned})
 		return nil, ErrTooManyAbandoned
 	}
-	ctx2, cancel := context.WithTimeoutCause(ctx, a.d, ErrTimeout)
+	ctx2, cancel := context.WithTimeoutCause(ctx, a.d, a.cause)
 	defer cancel()
 	c := &timeoutCall{done: make(chan workResult, 1)}
 	go a.work(ctx2, req, c)
@@ -326,11 +341,16 @@ func (a *abandoningEndpoint) work(ctx context.Context, req any, c *timeoutCall) 
 		if c.state.CompareAndSwap(callRunning, callDone) {
 			return
 		}
-		// Abandoned: nobody will read r.
-		if r.panic != nil {
-			a.obs.Observe(context.WithoutCancel(ctx), Event{Kind: EventPanic, Layer: "timeout", Name: a.name, Err: r.panic})
-		}
+		// Abandoned: nobody will read r. Uncount the worker first, so that a
+		// panicking Observer cannot leak its place under the cap; the
+		// Observer runs on this goroutine of the library's own, so its panic
+		// is logged, not raised.
 		a.abandoned.Add(-1)
+		if r.panic != nil {
+			callback.Log(a.logger, callback.Call("timeout observer", func() {
+				a.obs.Observe(context.WithoutCancel(ctx), Event{Kind: EventPanic, Layer: "timeout", Name: a.name, Err: r.panic})
+			}))
+		}
 	}()
 	r.resp, r.err = a.next(ctx, req)
 	returned = true

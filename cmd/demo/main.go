@@ -48,6 +48,10 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.IntVar(&opts.scale, "scale", opts.scale, "divide the policy file's delays by this (1: the guide's real delays)")
 		fs.Float64Var(&opts.rps, "rps", opts.rps, "background calls per second through the protected endpoint (0: none)")
 		fs.StringVar(&opts.redis, "redis", opts.redis, "share the breaker through the Redis server at this address (host:port), as replicas do")
+		fs.Func("allow-host", "also answer requests for this host name (repeat for more); by default only loopback names are answered", func(name string) error {
+			opts.hosts = append(opts.hosts, name)
+			return nil
+		})
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}

@@ -34,10 +34,11 @@ var statusPage []byte
 
 // serveOptions are serve's flags.
 type serveOptions struct {
-	port  int     // on 127.0.0.1; 0 picks a free one
-	scale int     // divides the policy file's delays
-	rps   float64 // background calls per second through the protected endpoint
-	redis string  // a Redis address to share the breaker through; "" for none
+	port  int      // on 127.0.0.1; 0 picks a free one
+	scale int      // divides the policy file's delays
+	rps   float64  // background calls per second through the protected endpoint
+	redis string   // a Redis address to share the breaker through; "" for none
+	hosts []string // host names answered besides the loopback ones
 }
 
 var defaultServeOptions = serveOptions{port: 8080, scale: 10, rps: 10}
@@ -147,7 +148,7 @@ func serve(ctx context.Context, opts serveOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}
 	fmt.Fprintf(stdout, "serving on http://%s/ (upstream on %s; delays scaled down %d×)\n", ln.Addr(), s.up.URL.Host, opts.scale)
 
 	ctx, cancel := context.WithCancel(ctx)

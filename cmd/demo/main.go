@@ -1,7 +1,7 @@
 // Command demo shows the resilience guide's patterns at work over real HTTP,
 // through go-kit transports.
 //
-//	go run ./cmd/demo          # the scenario: a timeline and a summary, in about 10 seconds
+//	go run ./cmd/demo          # the scenario: a timeline and a summary, in about 5 seconds
 //	go run ./cmd/demo serve    # a live status page on http://127.0.0.1:8080/
 //
 // The scenario starts an "embedding API" (a go-kit HTTP service whose faults
@@ -16,7 +16,9 @@
 //
 // serve runs the same service until interrupted, with the protected
 // endpoint, health and debug endpoints and a status page whose controls
-// change the upstream's error rate and latency.
+// change the upstream's error rate and latency. It listens on 127.0.0.1,
+// answers loopback host names only (-allow-host adds one), refuses
+// cross-origin and non-JSON state changes, and caps request bodies.
 package main
 
 import (

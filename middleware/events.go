@@ -235,3 +235,13 @@ func observer(o Observer, l *slog.Logger) Observer {
 	}
 	return LogObserver(l)
 }
+
+// Discard is an [Observer] that drops every event: give it to a layer or a
+// [Stack] (their Observer field) to silence its events, in tests say, with
+// no log line even when a Logger is set. It is comparable, so breakers of
+// one name given Discard share one subscription.
+var Discard Observer = discardObserver{}
+
+type discardObserver struct{}
+
+func (discardObserver) Observe(context.Context, Event) {}

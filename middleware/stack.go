@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/registry"
 )
 
 // Stack declares the layers to put around an endpoint, one optional field per
@@ -65,6 +66,13 @@ type Stack struct {
 	// Observer nor its own Logger, when Observer is nil. Default:
 	// slog.Default().
 	Logger *slog.Logger `json:"-"`
+
+	// Registry holds the stack's circuit breaker and shared rate limit,
+	// unless their configs set a Registry of their own. Default nil: the
+	// layers' default, [registry.Default]. A test gives each run a fresh
+	// registry (endpointtest.Registry) so that no breaker state leaks from
+	// one test, or one synctest bubble, to the next.
+	Registry *registry.Registry `json:"-"`
 }
 
 // layer is one configured layer of a stack, in the guide's order.
@@ -109,11 +117,17 @@ func (s Stack) layers() []layer {
 	if s.RateLimit != nil {
 		c := *s.RateLimit
 		inherit(&c.Observer, &c.Logger, &c.Name)
+		if c.Registry == nil {
+			c.Registry = s.Registry
+		}
 		ls = append(ls, layer{"rate_limit", fmt.Sprintf("rate_limit(%g/s, burst %d)", c.Rate, c.Burst), c.Validate, func() endpoint.Middleware { return RateLimit(c) }})
 	}
 	if s.CircuitBreaker != nil {
 		c := *s.CircuitBreaker
 		inherit(&c.Observer, &c.Logger, &c.Name)
+		if c.Registry == nil {
+			c.Registry = s.Registry
+		}
 		valid := func() error {
 			if c.Name == "" {
 				return errors.Join(&ConfigError{Path: "circuit_breaker.name", Field: "BreakerConfig.Name", Reason: "must be set (or the stack's Name): it names the breaker in the registry"}, c.Validate())

@@ -1,7 +1,7 @@
 // Command demo shows the resilience guide's patterns at work over real HTTP,
 // through go-kit transports.
 //
-//	go run ./cmd/demo          # the scenario: a timeline and a summary, in about 10 seconds
+//	go run ./cmd/demo          # the scenario: a timeline and a summary, in about 5 seconds
 //	go run ./cmd/demo serve    # a live status page on http://127.0.0.1:8080/
 //
 // The scenario starts an "embedding API" (a go-kit HTTP service whose faults
@@ -16,7 +16,9 @@
 //
 // serve runs the same service until interrupted, with the protected
 // endpoint, health and debug endpoints and a status page whose controls
-// change the upstream's error rate and latency.
+// change the upstream's error rate and latency. It listens on 127.0.0.1,
+// answers loopback host names only (-allow-host adds one), refuses
+// cross-origin and non-JSON state changes, and caps request bodies.
 package main
 
 import (
@@ -48,6 +50,10 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.IntVar(&opts.scale, "scale", opts.scale, "divide the policy file's delays by this (1: the guide's real delays)")
 		fs.Float64Var(&opts.rps, "rps", opts.rps, "background calls per second through the protected endpoint (0: none)")
 		fs.StringVar(&opts.redis, "redis", opts.redis, "share the breaker through the Redis server at this address (host:port), as replicas do")
+		fs.Func("allow-host", "also answer requests for this host name (repeat for more); by default only loopback names are answered", func(name string) error {
+			opts.hosts = append(opts.hosts, name)
+			return nil
+		})
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}

@@ -34,10 +34,11 @@ var statusPage []byte
 
 // serveOptions are serve's flags.
 type serveOptions struct {
-	port  int     // on 127.0.0.1; 0 picks a free one
-	scale int     // divides the policy file's delays
-	rps   float64 // background calls per second through the protected endpoint
-	redis string  // a Redis address to share the breaker through; "" for none
+	port  int      // on 127.0.0.1; 0 picks a free one
+	scale int      // divides the policy file's delays
+	rps   float64  // background calls per second through the protected endpoint
+	redis string   // a Redis address to share the breaker through; "" for none
+	hosts []string // host names answered besides the loopback ones
 }
 
 var defaultServeOptions = serveOptions{port: 8080, scale: 10, rps: 10}
@@ -54,6 +55,7 @@ type service struct {
 	protected  endpoint.Endpoint // the stack around the go-kit client
 	degradable endpoint.Endpoint // the stack without its fallback, for search
 	events     *eventLog
+	calls      callCounts // every call through the stack, from its Measure layer
 	traffic    trafficStats
 	rps        atomic.Uint64 // math.Float64bits of the background rate
 	stack      string
@@ -87,12 +89,15 @@ func newService(opts serveOptions, logger *slog.Logger) (*service, error) {
 		return nil, err
 	}
 	s.up.ready.Store(true)
+	// The upstream's health endpoint fails as often as its API: the chaos's
+	// error rate, with no event of its own.
+	s.up.health.Store(middleware.NewChaos(middleware.ChaosConfig{Name: "embedding_api/health", Observer: middleware.Discard}))
 
 	// The stack's events go to the page's event log, to the Prometheus
 	// metrics and, for state changes, to the logger. One pointer, so that the
 	// breaker, shared by the two stacks below, reports each state change to
 	// it once. Measure counts every call for the metrics.
-	stack.Observer = &serveObserver{events: s.events, metrics: metrics, log: middleware.LogObserver(logger)}
+	stack.Observer = &serveObserver{events: s.events, calls: &s.calls, metrics: metrics, log: middleware.LogObserver(logger)}
 	stack.Measure = &middleware.MeasureConfig{}
 	stack.CircuitBreaker.Registry = s.reg
 	s.stack = stack.String()
@@ -147,7 +152,7 @@ func serve(ctx context.Context, opts serveOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}
 	fmt.Fprintf(stdout, "serving on http://%s/ (upstream on %s; delays scaled down %d×)\n", ln.Addr(), s.up.URL.Host, opts.scale)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -225,13 +230,13 @@ type statusJSON struct {
 	Chaos    chaosSettings       `json:"chaos"`
 	RPS      float64             `json:"rps"`
 	Traffic  trafficJSON         `json:"traffic"`
+	Calls    callsJSON           `json:"calls"` // from the stack's Measure layer
 	Breakers []registry.Snapshot `json:"breakers"`
 	Health   any                 `json:"health"`
 	Events   []eventJSON         `json:"events"`
 }
 
 func (s *service) status(w http.ResponseWriter, r *http.Request) {
-	since, _ := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
 	rep, err := s.report(r.Context(), nil)
 	if err != nil {
 		rep = map[string]string{"status": "fail", "error": err.Error()}
@@ -263,9 +268,10 @@ func (s *service) status(w http.ResponseWriter, r *http.Request) {
 		Chaos:    ch,
 		RPS:      floatOf(s.rps.Load()),
 		Traffic:  s.traffic.snapshot(),
+		Calls:    s.calls.snapshot(),
 		Breakers: breakers,
 		Health:   rep,
-		Events:   s.events.since(since),
+		Events:   s.events.recent(100),
 	})
 }
 
@@ -288,6 +294,7 @@ func (s *service) setChaos(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	_ = s.up.health.Load().Set(middleware.ChaosConfig{Name: "embedding_api/health", ErrorRate: in.ErrorRate, Observer: middleware.Discard})
 	s.events.note("upstream", "chaos_set", fmt.Sprintf("error rate %g%%, latency %gms", in.ErrorRate*100, in.LatencyMS))
 	writeJSON(w, in)
 }
@@ -341,19 +348,18 @@ func (s *service) generate(ctx context.Context) {
 	}
 }
 
-// serveObserver sends every event to the page's event log, and logs the
-// breaker's state changes.
+// serveObserver sends every event to the metrics, the page's call counts
+// and event log, and logs the breaker's state changes.
 type serveObserver struct {
 	events  *eventLog
+	calls   *callCounts
 	metrics middleware.Observer
 	log     middleware.Observer
 }
 
 func (o *serveObserver) Observe(ctx context.Context, e middleware.Event) {
 	o.metrics.Observe(ctx, e)
-	if e.Kind == middleware.EventCall {
-		return // every call: for the metrics only
-	}
+	o.calls.observe(e)
 	o.events.Observe(ctx, e)
 	if e.Kind == middleware.EventStateChange {
 		o.log.Observe(ctx, e)
@@ -411,76 +417,6 @@ func (t *trafficStats) snapshot() trafficJSON {
 			return float64(l[i]) / float64(time.Millisecond)
 		}
 		out.P50MS, out.P99MS = at(0.50), at(0.99)
-	}
-	return out
-}
-
-// eventLog keeps the last events of the stack and the upstream, numbered,
-// for the page. It is a middleware.Observer.
-type eventLog struct {
-	mu     sync.Mutex
-	seq    uint64
-	events []eventJSON
-	max    int
-}
-
-type eventJSON struct {
-	Seq    uint64    `json:"seq"`
-	At     time.Time `json:"at"`
-	Layer  string    `json:"layer"`
-	Kind   string    `json:"kind"`
-	Detail string    `json:"detail"`
-}
-
-func newEventLog(max int) *eventLog { return &eventLog{max: max} }
-
-// Observe implements middleware.Observer.
-func (l *eventLog) Observe(_ context.Context, e middleware.Event) {
-	layer, detail := e.Layer, short(e.Err)
-	switch e.Kind {
-	case middleware.EventStateChange:
-		detail = fmt.Sprintf("%s: %s → %s", e.Name, e.From, e.To)
-	case middleware.EventRetry:
-		detail = fmt.Sprintf("attempt %d failed (%s), next in %s", e.Attempt, short(e.Err), e.Delay.Round(time.Millisecond))
-	case middleware.EventTimeout:
-		detail = fmt.Sprintf("attempt cut at %s", e.Delay)
-	case middleware.EventChaos:
-		layer = "upstream/chaos"
-		if e.Delay > 0 {
-			detail = fmt.Sprintf("injects %s of latency", e.Delay)
-		} else {
-			detail = "injects a fault: resets the connection"
-		}
-	}
-	l.note(layer, e.Kind.String(), detail)
-}
-
-func (l *eventLog) note(layer, kind, detail string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.seq++
-	l.events = append(l.events, eventJSON{Seq: l.seq, At: time.Now(), Layer: layer, Kind: kind, Detail: detail})
-	if len(l.events) > l.max {
-		l.events = slices.Delete(l.events, 0, len(l.events)-l.max)
-	}
-}
-
-// since returns the events numbered above seq, at most the last 100.
-func (l *eventLog) since(seq uint64) []eventJSON {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	i, _ := slices.BinarySearchFunc(l.events, seq+1, func(e eventJSON, s uint64) int {
-		switch {
-		case e.Seq < s:
-			return -1
-		case e.Seq > s:
-			return 1
-		}
-		return 0
-	})
-	out := append([]eventJSON{}, l.events[i:]...)
-	if len(out) > 100 {
-		out = out[len(out)-100:]
 	}
 	return out
 }

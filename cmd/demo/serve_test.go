@@ -22,7 +22,7 @@ func newTestService(t *testing.T) (*service, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s.routes())
+	srv := httptest.NewServer(s.handler())
 	t.Cleanup(func() {
 		srv.Close()
 		s.Close()

@@ -171,6 +171,9 @@ type upstream struct {
 	URL   *url.URL
 	ready atomic.Bool  // /healthz answers 200 once ready
 	calls atomic.Int64 // requests that reached /embed
+	// health, when set, injects faults into /healthz too: an outage the
+	// chaos makes is seen by the health check, as a real one would be.
+	health atomic.Pointer[middleware.Chaos]
 
 	srv *http.Server
 	ln  net.Listener
@@ -209,10 +212,16 @@ func startUpstream(chaos *middleware.Chaos) (*upstream, error) {
 		httptransport.EncodeJSONResponse,
 		httptransport.ServerErrorEncoder(encodeUpstreamError),
 	))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if !u.ready.Load() {
 			http.Error(w, "warming up", http.StatusServiceUnavailable)
 			return
+		}
+		if c := u.health.Load(); c != nil {
+			if _, err := c.Middleware()(endpoint.Nop)(r.Context(), nil); err != nil {
+				http.Error(w, "injected fault", http.StatusServiceUnavailable)
+				return
+			}
 		}
 		w.WriteHeader(http.StatusOK)
 	})

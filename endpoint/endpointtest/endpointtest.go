@@ -1,27 +1,63 @@
 // Package endpointtest provides test doubles for go-kit endpoints: a scripted
 // endpoint that plays a sequence of outcomes (success, error, slow, stall,
-// panic, hang), and a counting wrapper. Use them in table-driven tests of
-// middleware and of your own services. Everything here is safe for concurrent
-// use, and works inside [testing/synctest] bubbles, where its sleeps take
-// fake time.
+// panic, hang), failures that look like the real ones (connection refused,
+// an i/o timeout, an HTTP 503 with Retry-After, a 429), a counting wrapper,
+// and [Registry], a fresh circuit-breaker registry for each test. Use them in
+// table-driven tests of middleware and of your own services. Everything here
+// is safe for concurrent use, and works inside [testing/synctest] bubbles,
+// where its sleeps take fake time.
+//
+// # Breaker state in tests
+//
+// Breakers are shared by name through their registry, and the default one,
+// [registry.Default], lives as long as the test binary: a breaker a test
+// opened is still open in the next test, in the next run of the same test
+// (go test -count=3), and in the next synctest bubble, whose clock starts
+// again so that the breaker never half-opens there. Give every test a
+// registry of its own with [Registry], through a [middleware.Stack]'s
+// Registry field (or BreakerConfig.Registry and RateLimitConfig.Registry for
+// layers chained by hand):
+//
+//	stack := middleware.Stack{Registry: endpointtest.Registry(t), ...}
 package endpointtest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"testing"
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/registry"
 )
 
 // ErrScripted is the error an "err" step returns when it names no message of
-// its own. Steps written "err:msg" return an error with that message, which
-// also matches ErrScripted.
+// its own. Every scripted failure matches it: the errors of "err:msg",
+// "refused", "timeout" and "http:STATUS" steps too.
 var ErrScripted = errors.New("endpointtest: scripted failure")
+
+// Registry returns a new, empty registry for one test (tb is that test):
+// give it to the [middleware.Stack] (its Registry field) or to the layers'
+// configs (BreakerConfig.Registry, RateLimitConfig.Registry) in place of
+// [registry.Default], so that no breaker opened by another test, another run
+// of this one (-count=N) or another synctest bubble is found in it. Call it
+// inside the bubble, once per run. When the test ends the registry is
+// closed.
+func Registry(tb testing.TB) *registry.Registry {
+	tb.Helper()
+	reg := registry.New()
+	tb.Cleanup(func() { _ = reg.Close() })
+	return reg
+}
 
 // Kind is what one step of a script does.
 type Kind uint8
@@ -75,10 +111,50 @@ func Panic(v any) Step { return Step{Kind: KindPanic, Value: v} }
 // context's error.
 func Hang() Step { return Step{Kind: KindHang} }
 
-// scriptedError is the error of an "err:msg" step.
-type scriptedError struct{ msg string }
+// Refused returns a step that fails as a dial to a closed port does: a
+// [*net.OpError] (Op "dial") around [syscall.ECONNREFUSED], which
+// [middleware.IsConnection] and the "connection" error class match. It also
+// matches [ErrScripted].
+func Refused() Step {
+	return Err(&scriptedError{err: &net.OpError{Op: "dial", Net: "tcp", Addr: scriptAddr, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}})
+}
 
-func (e *scriptedError) Error() string        { return e.msg }
+// TimedOut returns a step that fails as a read past its deadline does: a
+// [*net.OpError] around [os.ErrDeadlineExceeded] ("i/o timeout", a
+// [net.Error] whose Timeout is true), which [middleware.IsTimeout] and the
+// "timeout" error class match, and the "connection" class does not. It does
+// not match [context.DeadlineExceeded]: the caller's context is not done. It
+// also matches [ErrScripted].
+func TimedOut() Step {
+	return Err(&scriptedError{err: &net.OpError{Op: "read", Net: "tcp", Addr: scriptAddr, Err: os.ErrDeadlineExceeded}})
+}
+
+// HTTP returns a step that fails with the error [middleware.DecodeHTTPError]
+// makes of an HTTP response with that status and a Retry-After of
+// retryAfter (0: no header): a [*middleware.HTTPError], which the "http-5xx"
+// and "http-429" error classes match by its status and whose RetryAfter the
+// retry layer honours. It also matches [ErrScripted].
+func HTTP(status int, retryAfter time.Duration) Step {
+	return Err(&scriptedError{err: &middleware.HTTPError{Status: status, Delay: retryAfter}})
+}
+
+// scriptAddr is the address the scripted network errors name.
+var scriptAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
+
+// scriptedError is the error of an "err:msg" step (msg) or of a scripted
+// realistic failure (err, which it wraps). It matches ErrScripted.
+type scriptedError struct {
+	msg string
+	err error
+}
+
+func (e *scriptedError) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return e.msg
+}
+func (e *scriptedError) Unwrap() error        { return e.err }
 func (e *scriptedError) Is(target error) bool { return target == ErrScripted }
 
 // ParseStep parses one step written as text:
@@ -87,6 +163,12 @@ func (e *scriptedError) Is(target error) bool { return target == ErrScripted }
 //	ok:VALUE      success, response "VALUE"
 //	err           failure with ErrScripted
 //	err:MSG       failure with an error saying MSG (matches ErrScripted)
+//	refused       connection refused (see [Refused]): the "connection" class
+//	timeout       an i/o timeout (see [TimedOut]): the "timeout" class
+//	http:STATUS   an HTTP error response, 400 to 599 (see [HTTP]): http:503
+//	              is in the "http-5xx" class, http:429 in "http-429"
+//	http:STATUS:D the same with a Retry-After of D (time.ParseDuration),
+//	              as http:503:2s
 //	slow:DUR      success after DUR (time.ParseDuration), honouring ctx
 //	stall:DUR     success after DUR, ignoring ctx
 //	panic         panic with "endpointtest: scripted panic"
@@ -122,13 +204,32 @@ func ParseStep(s string) (Step, error) {
 			return Panic(arg), nil
 		}
 		return Panic("endpointtest: scripted panic"), nil
-	case "hang":
+	case "hang", "refused", "timeout":
 		if hasArg {
-			return Step{}, fmt.Errorf("endpointtest: step %q: hang takes no argument", s)
+			return Step{}, fmt.Errorf("endpointtest: step %q: %s takes no argument", s, kind)
+		}
+		switch kind {
+		case "refused":
+			return Refused(), nil
+		case "timeout":
+			return TimedOut(), nil
 		}
 		return Hang(), nil
+	case "http":
+		code, after, hasAfter := strings.Cut(arg, ":")
+		status, err := strconv.Atoi(code)
+		if !hasArg || err != nil || status < 400 || status > 599 || code != strconv.Itoa(status) {
+			return Step{}, fmt.Errorf("endpointtest: step %q: want http:STATUS with a status from 400 to 599, as http:503", s)
+		}
+		var d time.Duration
+		if hasAfter {
+			if d, err = time.ParseDuration(after); err != nil || d <= 0 {
+				return Step{}, fmt.Errorf("endpointtest: step %q: bad Retry-After %q, want a positive duration, as http:503:2s", s, after)
+			}
+		}
+		return HTTP(status, d), nil
 	}
-	return Step{}, fmt.Errorf("endpointtest: unknown step %q (want ok, err, slow:D, stall:D, panic or hang)", s)
+	return Step{}, fmt.Errorf("endpointtest: unknown step %q (want ok, err, refused, timeout, http:STATUS, slow:D, stall:D, panic or hang)", s)
 }
 
 // Scripted is an endpoint that plays a script of steps, one per call, in

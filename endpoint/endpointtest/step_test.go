@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint/endpointtest"
+	"github.com/resiliencekit/resilience/middleware"
 )
 
 // stepCase is one row of testdata/endpointtest_steps.json.
@@ -22,6 +24,9 @@ type stepCase struct {
 	Delay    string  `json:"delay"`
 	Panic    *string `json:"panic"`
 	Bad      bool    `json:"bad"`
+
+	Classes    []string `json:"classes"`
+	RetryAfter string   `json:"retry_after"`
 }
 
 var kinds = map[string]endpointtest.Kind{
@@ -119,6 +124,31 @@ func TestParseStep(t *testing.T) {
 			// An "err:MSG" step's error says MSG: the message is the data.
 			if got.Err != nil && got.Err.Error() != tt.Error {
 				t.Errorf("Err = %q, want %q", got.Err, tt.Error)
+			}
+			// It belongs to exactly the error classes listed.
+			classes := middleware.NewErrorClasses()
+			for _, class := range []string{"connection", "timeout", "http-5xx", "http-429"} {
+				match, ok := classes.Lookup(class)
+				if !ok {
+					t.Fatalf("no built-in error class %q", class)
+				}
+				if got, want := match(got.Err), slices.Contains(tt.Classes, class); got != want {
+					t.Errorf("class %s matches = %v, want %v", class, got, want)
+				}
+			}
+			var wantAfter time.Duration
+			if tt.RetryAfter != "" {
+				if wantAfter, err = time.ParseDuration(tt.RetryAfter); err != nil {
+					t.Fatalf("testdata: retry_after: %v", err)
+				}
+			}
+			var gotAfter time.Duration
+			var ra middleware.RetryAfterer
+			if errors.As(got.Err, &ra) {
+				gotAfter = ra.RetryAfter()
+			}
+			if gotAfter != wantAfter {
+				t.Errorf("RetryAfter = %v, want %v", gotAfter, wantAfter)
 			}
 		})
 	}

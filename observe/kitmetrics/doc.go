@@ -58,6 +58,14 @@
 // state series appear at its first transition; [Observer.Sync] sets them for
 // every breaker of a registry at once (at startup, say).
 //
+// # Label values
+//
+// Names come from user code and input: every label value the [Observer]
+// records is made valid UTF-8 first, each invalid byte sequence replaced by
+// U+FFFD ("disk \xff" is recorded as "disk \uFFFD"), because Prometheus
+// panics on a label value that is not valid UTF-8. Two names that differ only
+// in their invalid bytes share a series.
+//
 // # Cost
 //
 // A layer on its success path reports nothing, so an attached Observer costs

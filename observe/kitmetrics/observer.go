@@ -3,9 +3,11 @@ package kitmetrics
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-kit/kit/metrics"
 
@@ -144,10 +146,10 @@ func (o *Observer) call(e middleware.Event) {
 	s, ok := o.calls.get(key)
 	if !ok {
 		if c := o.m.Calls; c != nil {
-			s.calls = c.With("name", e.Name, "outcome", e.Outcome)
+			s.calls = c.With(labels("name", e.Name, "outcome", e.Outcome)...)
 		}
 		if h := o.m.CallDuration; h != nil {
-			s.duration = h.With("name", e.Name, "outcome", e.Outcome)
+			s.duration = h.With(labels("name", e.Name, "outcome", e.Outcome)...)
 		}
 		s = o.calls.put(key, s)
 	}
@@ -278,13 +280,32 @@ func (o *Observer) histogram(h metrics.Histogram, kind uint8, k1, v1, k2, v2 str
 	return bound
 }
 
-// labels returns the label pairs, up to the first empty key.
+// labels returns the label pairs, up to the first empty key, every value
+// made valid UTF-8 (see [labelValue]). It is the one place where the
+// Observer makes labels: every series it binds goes through it.
 func labels(k1, v1, k2, v2 string, more ...string) []string {
-	lvs := []string{k1, v1}
+	lvs := []string{k1, labelValue(v1)}
 	if k2 != "" {
-		lvs = append(lvs, k2, v2)
+		lvs = append(lvs, k2, labelValue(v2))
 	}
-	return append(lvs, more...)
+	for i, v := range more {
+		if i%2 == 1 {
+			v = labelValue(v)
+		}
+		lvs = append(lvs, v)
+	}
+	return lvs
+}
+
+// labelValue returns s with every invalid UTF-8 sequence replaced by U+FFFD:
+// Prometheus (and go-kit's Prometheus metrics) panic on a label value that
+// is not valid UTF-8, and names come from user input (a health check called
+// "disk \xff"). A valid s is returned as is, with no allocation.
+func labelValue(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // seriesKey names one bound series: its metric and label values.

@@ -91,8 +91,9 @@ func Handler(g prometheus.Gatherer) http.Handler {
 	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
 }
 
-// promLabels turns label pairs into Prometheus labels; an odd list ends
-// with the value "unknown", as in go-kit.
+// promLabels turns label pairs into Prometheus labels, each value made valid
+// UTF-8 by [labelValue]; an odd list ends with the value "unknown", as in
+// go-kit.
 func promLabels(lvs []string) prometheus.Labels {
 	l := make(prometheus.Labels, (len(lvs)+1)/2)
 	for i := 0; i < len(lvs); i += 2 {
@@ -100,7 +101,7 @@ func promLabels(lvs []string) prometheus.Labels {
 		if i+1 < len(lvs) {
 			v = lvs[i+1]
 		}
-		l[lvs[i]] = v
+		l[lvs[i]] = labelValue(v)
 	}
 	return l
 }

@@ -46,7 +46,7 @@ func (r *Registry) Limiter(name string, limit rate.Limit, burst int) (*rate.Limi
 		}
 		return l.lim, nil
 	}
-	if n := len(t.m) + len(r.Names()); n >= r.max {
+	if n := len(t.m) + r.breakerCount(); n >= r.max {
 		return nil, fmt.Errorf("%w: limiter %q would be name %d, the cap is %d", ErrTooManyBreakers, name, n+1, r.max)
 	}
 	if t.m == nil {

@@ -46,7 +46,10 @@ type BreakerConfig struct {
 	// Default 2.
 	SuccessThreshold int `json:"success_threshold,omitempty"`
 	// ResetTimeout is how long the breaker stays open: at exactly
-	// ResetTimeout after opening it is half-open. Default 60s.
+	// ResetTimeout after opening it is half-open, to the nanosecond.
+	// Default 60s; 0 or between 2ns and 100 years (gobreaker half-opens
+	// strictly after its own timeout, so 1ns cannot be exact and is
+	// refused).
 	ResetTimeout time.Duration `json:"reset_timeout,omitempty"`
 	// FailOn lists the errors that count as failures, matched with
 	// [errors.Is] (the guide's exceptions). Default: every error, unless
@@ -123,8 +126,8 @@ func (c BreakerConfig) validate(p *problems) {
 	if c.SuccessThreshold < 0 || c.SuccessThreshold > math.MaxUint32 {
 		p.add("success_threshold", "SuccessThreshold", c.SuccessThreshold, "must be between 0 and 4294967295")
 	}
-	if c.ResetTimeout < 0 || c.ResetTimeout > registry.MaxDuration {
-		p.add("reset_timeout", "ResetTimeout", c.ResetTimeout, fmt.Sprintf("must be between 0 and %v", registry.MaxDuration))
+	if c.ResetTimeout < 0 || c.ResetTimeout == 1 || c.ResetTimeout > registry.MaxDuration {
+		p.add("reset_timeout", "ResetTimeout", c.ResetTimeout, fmt.Sprintf("must be 0 (the default) or between 2ns and %v", registry.MaxDuration))
 	}
 	for i, e := range c.FailOn {
 		if e == nil {

@@ -85,12 +85,14 @@ type Ticket struct {
 // The counts (Requests, TotalSuccesses, TotalFailures, TotalExclusions) are
 // gobreaker's: they start from zero at every state change and at a reset,
 // and with the ratio rule they cover the rolling window. One thing differs
-// from gobreaker: with the consecutive rule alone, a success while the
-// breaker is closed and has no failure streak takes a fast path that records
-// nothing (recording it would cost a write to shared memory on every call),
-// so in the closed state Requests and TotalSuccesses count only the calls made
+// from gobreaker: with the consecutive rule alone, a call admitted while the
+// breaker is closed and has no failure streak takes a fast path, and if it
+// ends in a success or an exclusion it records nothing (recording it would
+// cost a write to shared memory on every call). So in the closed state
+// Requests, TotalSuccesses and TotalExclusions count only the calls admitted
 // while a failure streak was running. TotalFailures, ConsecutiveFailures and
-// every count in the half-open state are exact.
+// every count in the half-open state are exact. For true call counts, put a
+// Measure layer (package middleware) in front of the breaker.
 //
 // For a breaker shared through a [Store], the snapshot is this replica's
 // view: ConsecutiveFailures and TotalFailures are the fleet's failure streak

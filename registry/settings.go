@@ -42,8 +42,10 @@ type Settings struct {
 	// once. Default 2.
 	SuccessThreshold int `json:"success_threshold,omitempty"`
 	// ResetTimeout is how long the breaker stays open: at exactly
-	// ResetTimeout after opening it is half-open. Default 60s, at most
-	// [MaxDuration].
+	// ResetTimeout after opening it is half-open, and 1ns earlier it
+	// rejects, at every accepted value. Default 60s; otherwise between 2ns
+	// and [MaxDuration] (gobreaker half-opens strictly after its own
+	// timeout, so 1ns could not be exact and is refused).
 	ResetTimeout time.Duration `json:"reset_timeout,omitempty"`
 	// FailureRatio, when above zero, adds the ratio rule: a closed breaker
 	// also opens when failures / (successes + failures) over the rolling
@@ -101,8 +103,8 @@ func (s Settings) Validate() error {
 	if s.SuccessThreshold < 0 || s.SuccessThreshold > math.MaxUint32 {
 		bad("SuccessThreshold", s.SuccessThreshold, "must be between 0 and 4294967295")
 	}
-	if s.ResetTimeout < 0 || s.ResetTimeout > MaxDuration {
-		bad("ResetTimeout", s.ResetTimeout, fmt.Sprintf("must be between 0 and %v", MaxDuration))
+	if s.ResetTimeout < 0 || s.ResetTimeout == 1 || s.ResetTimeout > MaxDuration {
+		bad("ResetTimeout", s.ResetTimeout, fmt.Sprintf("must be 0 (the default) or between 2ns and %v", MaxDuration))
 	}
 	if math.IsNaN(s.FailureRatio) || s.FailureRatio < 0 || s.FailureRatio > 1 {
 		bad("FailureRatio", s.FailureRatio, "must be between 0 and 1")

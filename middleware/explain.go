@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,49 +24,56 @@ type Warning struct {
 // String returns "path: message".
 func (w Warning) String() string { return w.Path + ": " + w.Message }
 
-// maxJitter is the rnd that gives the largest jittered delay.
-const maxJitter = 1 - 1e-12
-
-// worstCase is what a stack can do to one call at most.
+// worstCase is what a stack can do to one call at most. It is computed in
+// closed form, in the same time for any MaxAttempts, and every sum saturates
+// at the largest Duration.
 type worstCase struct {
 	attempts int           // endpoint calls per call
-	longest  time.Duration // 0 when unbounded
+	attempt  time.Duration // the per-attempt timeout, 0 when none
+	// waits bounds the total wait between attempts: Retry waits out a
+	// Retry-After hint up to MaxDelay (and gives up on a longer one), and
+	// any error it retries may carry one, so each wait may last MaxDelay.
+	waits    time.Duration
+	schedule time.Duration // the waits' bound when no error carries a hint
+	maxDelay time.Duration // the longest single wait
+	bulkhead time.Duration // the longest wait for a bulkhead slot
+	longest  time.Duration // valid when bounded
 	bounded  bool
-	delays   []time.Duration // the largest wait before each retry
-	attempt  time.Duration   // the per-attempt timeout, 0 when none
+	byBudget bool // longest is the budget
 }
 
 func (s Stack) worstCase() worstCase {
 	w := worstCase{attempts: 1}
 	if s.Timeout != nil {
-		w.attempt = s.Timeout.Timeout
+		w.attempt = max(s.Timeout.Timeout, 0)
 	}
 	if s.Retry != nil {
 		w.attempts = s.Retry.MaxAttempts
 		if w.attempts == 0 {
 			w.attempts = retryDefaultMaxAttempts
 		}
-		for k := 1; k < w.attempts; k++ {
-			w.delays = append(w.delays, s.Retry.DelayFor(k, maxJitter))
-		}
+		w.attempts = max(w.attempts, 1)
+		sch := s.Retry.schedule()
+		w.maxDelay = max(sch.maxDelay, 0)
+		w.waits = satMul(w.attempts-1, w.maxDelay)
+		w.schedule = sch.sumDelays(w.attempts-1, jitterTop)
 	}
-	if w.attempt > 0 {
+	if s.Bulkhead != nil {
+		w.bulkhead = max(s.Bulkhead.MaxWait, 0)
+	}
+	if w.attempt > 0 && (s.RateLimit == nil || !s.RateLimit.Wait) {
 		w.bounded = true
-		w.longest = time.Duration(w.attempts) * w.attempt
-		for _, d := range w.delays {
-			w.longest += d
-		}
-		if s.Bulkhead != nil {
-			w.longest += s.Bulkhead.MaxWait
-		}
-		if s.RateLimit != nil && s.RateLimit.Wait {
-			w.bounded = false
-		}
+		w.longest = satAdd(satAdd(satMul(w.attempts, w.attempt), w.waits), w.bulkhead)
 	}
 	if s.Budget > 0 && (!w.bounded || s.Budget < w.longest) {
-		w.bounded, w.longest = true, s.Budget
+		w.bounded, w.longest, w.byBudget = true, s.Budget, true
 	}
 	return w
+}
+
+// withoutHints is the longest time when no error carries a Retry-After hint.
+func (w worstCase) withoutHints() time.Duration {
+	return satAdd(satAdd(satMul(w.attempts, w.attempt), w.schedule), w.bulkhead)
 }
 
 // crossErrors reports what can never work across layers.
@@ -118,7 +126,11 @@ func (s Stack) Warnings() []Warning {
 		w := s
 		w.Budget = 0
 		if wc := w.worstCase(); wc.bounded && wc.longest > s.Budget {
-			ws = append(ws, Warning{"budget", fmt.Sprintf("%s is shorter than the worst case of the retries (%s): the last attempts will be cut by the budget", s.Budget, wc.longest.Round(time.Millisecond))})
+			msg := fmt.Sprintf("%s is shorter than the worst case of the retries (%s", s.Budget, wc.longest.Round(time.Millisecond))
+			if nh := wc.withoutHints(); nh <= s.Budget {
+				msg += fmt.Sprintf(", with every wait at max_delay %s as Retry-After hints may ask; %s without hints", wc.maxDelay, nh.Round(time.Millisecond))
+			}
+			ws = append(ws, Warning{"budget", msg + "): the last attempts will be cut by the budget"})
 		}
 	}
 	return ws
@@ -140,10 +152,12 @@ func (s Stack) logWarnings(ws []Warning) {
 
 // Explain returns, as text, what the stack really does: its layers in the
 // order they run, with every default filled in, then the worst case a caller
-// can see (attempts and backend calls per call, the longest a call can take:
-// attempts × the attempt timeout + the largest waits, or the budget), then
-// the warnings. An operator can read what a policy file means without reading
-// the code.
+// can see (attempts and backend calls per call, and the longest a call can
+// take: attempts × the attempt timeout + the longest waits, or the budget),
+// then the warnings. Each wait between attempts counts as MaxDelay, since
+// Retry waits out a Retry-After hint up to MaxDelay; the total without hints
+// is given too. An operator can read what a policy file means without reading
+// the code. Explain takes the same time for any MaxAttempts.
 func (s Stack) Explain() string {
 	var b strings.Builder
 	b.WriteString("layers, outermost first:\n")
@@ -154,8 +168,19 @@ func (s Stack) Explain() string {
 		fmt.Fprintf(&b, format, args...)
 		b.WriteByte('\n')
 	}
-	if s.Fallback != nil {
-		line("%s: on any failure the caller gets the fallback instead of the error", describeFallback(*s.Fallback))
+	if c := s.Fallback; c != nil {
+		if on := filterNames(c.FallbackOnClasses, c.FallbackOn, c.FallbackIf != nil, "FallbackIf"); on != "" {
+			line("%s: on a failure matching %s the caller gets the fallback instead of the error; other failures are returned as they are", describeFallback(*c), on)
+		} else {
+			line("%s: on any failure the caller gets the fallback instead of the error", describeFallback(*c))
+		}
+	}
+	if c := s.Measure; c != nil {
+		name := c.Name
+		if name == "" {
+			name = s.Name
+		}
+		line("measure %q: reports every call's outcome and latency to its observer (a call the fallback then serves counts as failed here)", name)
 	}
 	if s.Budget > 0 {
 		line("budget: %s for the whole call, retries included", s.Budget)
@@ -198,41 +223,22 @@ func (s Stack) Explain() string {
 	}
 	wc := s.worstCase()
 	if c := s.Retry; c != nil {
-		what := "every error"
-		var on []string
-		if len(c.RetryOnClasses) > 0 {
-			on = append(on, strings.Join(c.RetryOnClasses, ", "))
+		what := filterNames(c.RetryOnClasses, c.RetryOn, c.RetryIf != nil, "RetryIf")
+		if what == "" {
+			what = "every error"
 		}
-		if len(c.RetryOn) > 0 {
-			on = append(on, fmt.Sprintf("%d listed errors", len(c.RetryOn)))
-		}
-		if c.RetryIf != nil {
-			on = append(on, "RetryIf")
-		}
-		if len(on) > 0 {
-			what = strings.Join(on, " or ")
-		}
-		var ds []string
-		for k := 1; k < wc.attempts; k++ {
-			base := c.DelayFor(k, 0.5)
-			if c.DisableJitter {
-				ds = append(ds, base.String())
-			} else {
-				ds = append(ds, fmt.Sprintf("%s (%s-%s)", base, c.DelayFor(k, 0), c.DelayFor(k, maxJitter).Round(time.Millisecond)))
-			}
-		}
-		delays := "no waits"
-		if len(ds) > 0 {
-			delays = "waits " + strings.Join(ds, ", ")
-		}
-		line("retry: %d attempts; %s; retries %s; never caller cancellation or rejections", wc.attempts, delays, what)
+		line("retry: %d attempts; %s; retries %s; never caller cancellation or rejections", wc.attempts, describeWaits(*c, wc.attempts-1), what)
 	}
 	if c := s.Timeout; c != nil {
 		mode := "cooperative: the endpoint must honour its context"
 		if c.Abandon {
 			mode = "abandons an endpoint that ignores its context"
 		}
-		line("timeout: %s per attempt (%s)", c.Timeout, mode)
+		if c.ReturnDefault {
+			line("timeout: %s per attempt (%s); a timed-out attempt returns %s with no error (return_default), which is never retried", c.Timeout, mode, describeValue(c.Default, "its default value"))
+		} else {
+			line("timeout: %s per attempt (%s)", c.Timeout, mode)
+		}
 	}
 	b.WriteString("  endpoint\n")
 	b.WriteString("worst case per call:\n")
@@ -240,18 +246,21 @@ func (s Stack) Explain() string {
 	switch {
 	case !wc.bounded:
 		b.WriteString("  longest time: unbounded (no per-attempt timeout or budget: the caller's deadline decides)\n")
-	case s.Budget > 0 && wc.longest == s.Budget:
+	case wc.byBudget:
 		fmt.Fprintf(&b, "  longest time: %s (the budget)\n", wc.longest)
 	default:
-		var parts []string
-		parts = append(parts, fmt.Sprintf("%d × %s", wc.attempts, wc.attempt))
-		for _, d := range wc.delays {
-			parts = append(parts, d.Round(time.Millisecond).String())
+		parts := []string{fmt.Sprintf("%d × %s", wc.attempts, wc.attempt)}
+		if wc.attempts > 1 {
+			parts = append(parts, fmt.Sprintf("%d × %s waits", wc.attempts-1, wc.maxDelay))
 		}
-		if s.Bulkhead != nil && s.Bulkhead.MaxWait > 0 {
-			parts = append(parts, s.Bulkhead.MaxWait.String()+" bulkhead wait")
+		if wc.bulkhead > 0 {
+			parts = append(parts, wc.bulkhead.String()+" bulkhead wait")
 		}
 		fmt.Fprintf(&b, "  longest time: %s (%s)\n", wc.longest.Round(time.Millisecond), strings.Join(parts, " + "))
+		if wc.attempts > 1 {
+			fmt.Fprintf(&b, "  waits: a Retry-After hint is waited out up to max_delay %s; without hints the waits total %s (longest time %s)\n",
+				wc.maxDelay, wc.schedule.Round(time.Millisecond), wc.withoutHints().Round(time.Millisecond))
+		}
 	}
 	if ws := s.Warnings(); len(ws) > 0 {
 		b.WriteString("warnings:\n")
@@ -260,4 +269,55 @@ func (s Stack) Explain() string {
 		}
 	}
 	return b.String()
+}
+
+// explainWaits is how many waits Explain lists one by one.
+const explainWaits = 4
+
+// describeWaits describes the first waits of c's schedule and how many more
+// follow, in the same time for any number of waits.
+func describeWaits(c RetryConfig, waits int) string {
+	if waits <= 0 {
+		return "no waits"
+	}
+	var ds []string
+	for k := 1; k <= min(waits, explainWaits); k++ {
+		base := c.DelayFor(k, 0.5)
+		if c.DisableJitter {
+			ds = append(ds, base.String())
+		} else {
+			ds = append(ds, fmt.Sprintf("%s (%s-%s)", base, c.DelayFor(k, 0), c.DelayFor(k, jitterTop).Round(time.Millisecond)))
+		}
+	}
+	out := "waits " + strings.Join(ds, ", ")
+	if more := waits - explainWaits; more > 0 {
+		out += fmt.Sprintf(" and %d more", more)
+	}
+	sch := c.schedule()
+	return out + fmt.Sprintf(" (each at most %s, or a Retry-After hint up to that)", sch.maxDelay)
+}
+
+// filterNames describes an error filter: classes, listed errors and a
+// predicate; "" when the filter is empty.
+func filterNames(classes []string, errs []error, pred bool, predName string) string {
+	var on []string
+	if len(classes) > 0 {
+		on = append(on, strings.Join(classes, ", "))
+	}
+	if len(errs) > 0 {
+		on = append(on, fmt.Sprintf("%d listed errors", len(errs)))
+	}
+	if pred {
+		on = append(on, predName)
+	}
+	return strings.Join(on, " or ")
+}
+
+// describeValue returns v as short JSON, or else what.
+func describeValue(v any, what string) string {
+	js, err := json.Marshal(v)
+	if err != nil || len(js) > 40 {
+		return what
+	}
+	return string(js)
 }

@@ -1,17 +1,13 @@
 package middleware
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
 )
 
 // stackKeys are the layer keys of a stack in a policy file.
@@ -118,40 +114,20 @@ func asConfigError(layer string, err error) error {
 // file, the stack and the field and matching [ErrInvalidConfig]. Functions
 // (a fallback endpoint, RetryIf, an observer) cannot be written in a file: set
 // them on the loaded stack by its name before building it.
+//
+// The input is bounded: at most [DefaultMaxPolicyBytes] (1 MiB; see
+// [LoadStacksWith] for another limit), a bounded number of keys and values
+// with aliases expanded, and a bounded depth; keys are exact (a stack's
+// layers and a layer's fields are lowercase) and a key given twice is an
+// error naming both spellings.
 func LoadStacks(src any) (map[string]Stack, error) {
-	var (
-		data []byte
-		file string
-		err  error
-	)
-	switch v := src.(type) {
-	case string:
-		file = v
-		data, err = os.ReadFile(v)
-	case io.Reader:
-		file = "policy"
-		if n, ok := v.(interface{ Name() string }); ok {
-			file = n.Name()
-		}
-		data, err = io.ReadAll(v)
-	default:
-		return nil, fmt.Errorf("%w: LoadStacks: source is a %T, want a path (string) or an io.Reader", ErrInvalidConfig, src)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("middleware: LoadStacks: %w", err)
-	}
-	return decodeStacks(file, data)
+	return LoadStacksWith(src, LoadOptions{})
 }
 
 func decodeStacks(file string, data []byte) (map[string]Stack, error) {
-	var doc any
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("%s: %w: %v", file, ErrInvalidConfig, err)
-	}
-	var extra any
-	if err := dec.Decode(&extra); err != io.EOF {
-		return nil, fmt.Errorf("%s: %w: one YAML document expected", file, ErrInvalidConfig)
+	doc, err := parseBounded(file, data)
+	if err != nil {
+		return nil, err
 	}
 	if doc == nil {
 		return map[string]Stack{}, nil

@@ -1,0 +1,244 @@
+package middleware
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The bounds [LoadStacks] applies to a policy file. Every size taken from the
+// file is bounded before it costs memory or time: a file past a bound is an
+// error matching [ErrInvalidConfig] that names the bound.
+const (
+	// DefaultMaxPolicyBytes is the largest policy file LoadStacks reads
+	// (1 MiB), unless [LoadOptions].MaxBytes says otherwise.
+	DefaultMaxPolicyBytes = 1 << 20
+	// maxPolicyTokens bounds the YAML tokens (keys, values, items) a file may
+	// hold before it is parsed: a policy file has tens of them.
+	maxPolicyTokens = 20_000
+	// maxPolicyNodes bounds the nodes the file's tree holds with every alias
+	// expanded where it is used: no alias expands past it.
+	maxPolicyNodes = 50_000
+	// maxPolicyDepth bounds the nesting of the file.
+	maxPolicyDepth = 64
+)
+
+// LoadOptions bounds what [LoadStacksWith] reads. The zero value is the
+// defaults.
+type LoadOptions struct {
+	// MaxBytes is the largest input read, in bytes; a larger one is an
+	// error naming the limit, read no further. Default
+	// [DefaultMaxPolicyBytes] (1 MiB).
+	MaxBytes int64
+}
+
+// LoadStacksWith is [LoadStacks] with bounds of the caller's: any input up to
+// opts.MaxBytes loads or fails with an error, in time and memory bounded by
+// its size; an input that is larger, or whose aliases would expand past a
+// bound, is an error naming the bound.
+func LoadStacksWith(src any, opts LoadOptions) (map[string]Stack, error) {
+	max := opts.MaxBytes
+	if max < 0 {
+		return nil, fmt.Errorf("%w: LoadOptions.MaxBytes: %d must not be negative", ErrInvalidConfig, max)
+	}
+	if max == 0 {
+		max = DefaultMaxPolicyBytes
+	}
+	var (
+		r    io.Reader
+		file string
+	)
+	switch v := src.(type) {
+	case string:
+		f, err := os.Open(v)
+		if err != nil {
+			return nil, fmt.Errorf("middleware: LoadStacks: %w", err)
+		}
+		defer f.Close()
+		r, file = f, v
+	case io.Reader:
+		r, file = v, "policy"
+		if n, ok := v.(interface{ Name() string }); ok {
+			file = n.Name()
+		}
+	default:
+		return nil, fmt.Errorf("%w: LoadStacks: source is a %T, want a path (string) or an io.Reader", ErrInvalidConfig, src)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("middleware: LoadStacks: %w", err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s: %w: larger than the limit of %d bytes (LoadOptions.MaxBytes)", file, ErrInvalidConfig, max)
+	}
+	return decodeStacks(file, data)
+}
+
+// parseBounded parses one YAML (or JSON) document into plain values
+// (map[string]any, []any, scalars) with every bound applied: tokens counted
+// before parsing, depth and alias expansion counted on the tree, and keys
+// exact (plain strings, unique, and lowercase where the schema is).
+func parseBounded(file string, data []byte) (any, error) {
+	if n := countTokens(data); n > maxPolicyTokens {
+		return nil, fmt.Errorf("%s: %w: more than %d keys and values", file, ErrInvalidConfig, maxPolicyTokens)
+	}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if err == io.EOF {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: %w: %v", file, ErrInvalidConfig, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err != io.EOF {
+		return nil, fmt.Errorf("%s: %w: one YAML document expected", file, ErrInvalidConfig)
+	}
+	c := converter{file: file}
+	v, err := c.convert(&root, 0, "")
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// countTokens is an upper bound on the YAML nodes of data, counted in one
+// pass over the bytes, before the parser spends anything on them.
+func countTokens(data []byte) int {
+	n := 0
+	for _, b := range data {
+		switch b {
+		case ':', '-', ',', '[', '{', '\n', '*', '&':
+			n++
+		}
+	}
+	return n
+}
+
+type converter struct {
+	file  string
+	nodes int
+}
+
+// convert turns n into plain values. depth counts mappings from the top: 0
+// is the file, 1 a stack, 2 a layer, deeper is a layer's own data (such as
+// a fallback value), whose keys are the user's.
+func (c *converter) convert(n *yaml.Node, depth int, path string) (any, error) {
+	c.nodes++
+	if c.nodes > maxPolicyNodes {
+		return nil, fmt.Errorf("%s: %w: more than %d values with aliases expanded", c.file, ErrInvalidConfig, maxPolicyNodes)
+	}
+	if depth > maxPolicyDepth {
+		return nil, fmt.Errorf("%s: %s: %w: nested deeper than %d levels", c.file, path, ErrInvalidConfig, maxPolicyDepth)
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, nil
+		}
+		return c.convert(n.Content[0], depth, path)
+	case yaml.AliasNode:
+		return c.convert(n.Alias, depth, path)
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for i, e := range n.Content {
+			v, err := c.convert(e, depth+1, fmt.Sprintf("%s[%d]", path, i))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	case yaml.MappingNode:
+		out := make(map[string]any, len(n.Content)/2)
+		spelled := make(map[string]string, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, err := c.key(n.Content[i], depth, path)
+			if err != nil {
+				return nil, err
+			}
+			kp := k
+			if path != "" {
+				kp = path + "." + k
+			}
+			if k == "<<" {
+				return nil, fmt.Errorf("%s: %s: %w: merge keys (<<) are not supported", c.file, kp, ErrInvalidConfig)
+			}
+			if prev, dup := spelled[k]; dup {
+				return nil, fmt.Errorf("%s: %s: %w: key given twice (%q and %q)", c.file, kp, ErrInvalidConfig, prev, n.Content[i].Value)
+			}
+			spelled[k] = n.Content[i].Value
+			v, err := c.convert(n.Content[i+1], depth+1, kp)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = v
+		}
+		return out, nil
+	case yaml.ScalarNode:
+		return scalar(c.file, path, n)
+	}
+	return nil, fmt.Errorf("%s: %s: %w: unexpected YAML node", c.file, path, ErrInvalidConfig)
+}
+
+// key returns a mapping key as its string. Keys are exact: a stack's layer
+// names and a layer's field names are lowercase (Max_Attempts is refused,
+// where it used to match max_attempts), and a key must be a plain scalar
+// (a !!binary spelling of a key is refused).
+func (c *converter) key(n *yaml.Node, depth int, path string) (string, error) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.ScalarNode {
+		return "", fmt.Errorf("%s: %s: %w: a key must be a plain string", c.file, path, ErrInvalidConfig)
+	}
+	switch n.ShortTag() {
+	case "!!str", "!!int", "!!bool", "!!float", "!!null":
+	case "!!binary":
+		b, _ := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(n.Value), ""))
+		return "", fmt.Errorf("%s: %s: %w: key %q is !!binary (%q): keys must be plain strings", c.file, path, ErrInvalidConfig, n.Value, b)
+	default:
+		return "", fmt.Errorf("%s: %s: %w: key %q has tag %s: keys must be plain strings", c.file, path, ErrInvalidConfig, n.Value, n.ShortTag())
+	}
+	k := n.Value
+	if (depth == 1 || depth == 2) && k != strings.ToLower(k) {
+		kp := k
+		if path != "" {
+			kp = path + "." + k
+		}
+		return "", fmt.Errorf("%s: %s: %w: keys are exact and lowercase (did you mean %q?)", c.file, kp, ErrInvalidConfig, strings.ToLower(k))
+	}
+	return k, nil
+}
+
+// scalar decodes one scalar node. Numbers keep their exact text where a
+// float would change them: a number too large or too precise for float64 is
+// kept as written (json.Number), so durations in seconds stay exact.
+func scalar(file, path string, n *yaml.Node) (any, error) {
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			var v any
+			if derr := n.Decode(&v); derr == nil {
+				if fv, ok := v.(float64); ok && (math.IsNaN(fv) || math.IsInf(fv, 0)) {
+					return nil, fmt.Errorf("%s: %s: %w: %s is not a finite number", file, path, ErrInvalidConfig, n.Value)
+				}
+				return v, nil
+			}
+			return nil, fmt.Errorf("%s: %s: %w: %q is not a number", file, path, ErrInvalidConfig, n.Value)
+		}
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w: %v", file, path, ErrInvalidConfig, err)
+	}
+	return v, nil
+}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
 )
 
 // stackKeys are the layer keys of a stack in a policy file.

@@ -544,7 +544,7 @@ func (b *Breaker) DoneContext(ctx context.Context, t Ticket, o Outcome) {
 		return
 	}
 	if b.sh != nil {
-		b.doneShared(ctx, t, o)
+		raise(b.doneShared(ctx, t, o))
 		return
 	}
 	raise(b.done(t, o))
@@ -561,8 +561,7 @@ func raise(p *callback.Panic) {
 // of a change it caused, for the caller to raise.
 func (b *Breaker) done(t Ticket, o Outcome) *callback.Panic {
 	if b.sh != nil {
-		b.doneShared(context.Background(), t, o)
-		return nil
+		return b.doneShared(context.Background(), t, o)
 	}
 	if t.gate&1 == 0 && t.done == nil {
 		return nil // not a ticket from Allow
@@ -659,7 +658,7 @@ func (b *Breaker) Snapshot() Snapshot {
 // closed reports the change to closed.
 func (b *Breaker) Reset() {
 	if b.sh != nil {
-		b.opShared(OpReset)
+		raise(b.opShared(OpReset))
 		return
 	}
 	b.mu.Lock()
@@ -684,7 +683,7 @@ func (b *Breaker) Reset() {
 // in operations or in tests.
 func (b *Breaker) Trip() {
 	if b.sh != nil {
-		b.opShared(OpTrip)
+		raise(b.opShared(OpTrip))
 		return
 	}
 	b.mu.Lock()
@@ -794,9 +793,9 @@ func identity(key any) any {
 
 // unlockAndFlush releases b.mu and delivers any queued state changes; a
 // listener's panic is logged (see [callback.Log]), never raised. It serves
-// the paths of shared breakers (shared.go), some of which run on the
-// library's goroutines; the paths of local breakers use unlockAndDeliver
-// and raise the panic on the caller's goroutine.
+// the paths that run on the library's own goroutines (a shared breaker's
+// pushes and resyncs); the paths on the caller's goroutine use
+// unlockAndDeliver and raise the panic there.
 func (b *Breaker) unlockAndFlush() {
 	callback.Log(b.log, b.unlockAndDeliver())
 }

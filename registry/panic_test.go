@@ -140,28 +140,40 @@ func TestListenerPanicSweep(t *testing.T) {
 			from:   registry.StateClosed, to: registry.StateOpen,
 		},
 	}
-	for _, tt := range tests {
-		for pos := range listeners {
-			t.Run(fmt.Sprintf("%s/listener %d panics", tt.name, pos), func(t *testing.T) {
-				for attempt := 0; ; attempt++ {
-					if attempt == 100 {
-						t.Fatal("the call never made the change before the timer did")
+	stores := []struct {
+		name  string
+		store registry.Store
+	}{
+		{name: "local"},
+		{name: "shared, store down", store: downStore{}},
+	}
+	for _, st := range stores {
+		for _, tt := range tests {
+			if st.store != nil && tt.name == "open to half-open by a call" {
+				continue // a shared breaker half-opens on its timer alone
+			}
+			for pos := range listeners {
+				t.Run(fmt.Sprintf("%s/%s/listener %d panics", st.name, tt.name, pos), func(t *testing.T) {
+					for attempt := 0; ; attempt++ {
+						if attempt == 100 {
+							t.Fatal("the call never made the change before the timer did")
+						}
+						if byCall := sweepOne(t, st.store, settings, pos, listeners, tt.setup, tt.action, tt.from, tt.to, tt.timer); byCall || tt.timer {
+							break
+						}
+						if tt.name != "open to half-open by a call" {
+							t.Fatal("the change was not made on the caller's goroutine")
+						}
 					}
-					if byCall := sweepOne(t, settings, pos, listeners, tt.setup, tt.action, tt.from, tt.to, tt.timer); byCall || tt.timer {
-						break
-					}
-					if tt.name != "open to half-open by a call" {
-						t.Fatal("the change was not made on the caller's goroutine")
-					}
-				}
-			})
+				})
+			}
 		}
 	}
 }
 
 // sweepOne runs one case of TestListenerPanicSweep in a bubble of its own
 // and reports whether the panic came up on the caller's goroutine.
-func sweepOne(t *testing.T, settings registry.Settings, pos, listeners int,
+func sweepOne(t *testing.T, store registry.Store, settings registry.Settings, pos, listeners int,
 	setup, action func(*testing.T, *registry.Breaker), from, to registry.State, timer bool) (raised bool) {
 	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
@@ -183,8 +195,13 @@ func sweepOne(t *testing.T, settings registry.Settings, pos, listeners int,
 			}
 		}
 		logs := &recordHandler{}
-		r := registry.New(registry.WithLogger(slog.New(logs)),
-			registry.WithListener(listener(0)), registry.WithListener(listener(1)), registry.WithListener(listener(2)))
+		opts := []registry.Option{registry.WithLogger(slog.New(logs)),
+			registry.WithListener(listener(0)), registry.WithListener(listener(1)), registry.WithListener(listener(2))}
+		if store != nil {
+			opts = append(opts, registry.WithStore(store, registry.StoreConfig{ResyncInterval: time.Hour, OnStatus: func(registry.StoreStatus) {}}))
+		}
+		r := registry.New(opts...)
+		defer r.Close()
 		b, err := r.Breaker("svc", settings)
 		if err != nil {
 			t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/resiliencekit/resilience/internal/callback"
 )
 
 // shared is the part of a Breaker backed by a Store: the store's
@@ -141,7 +143,7 @@ func (b *Breaker) allowShared(ctx context.Context) (Ticket, error) {
 	if b.state != StateHalfOpen || sh.local() {
 		t, rej := b.allowLocal()
 		b.updateGate()
-		b.unlockAndFlush()
+		b.deliverOrRelease(ctx, t, rej)
 		return t, rejErr(rej)
 	}
 	if time.Now().Before(sh.fullUntil) {
@@ -174,8 +176,21 @@ func (b *Breaker) allowShared(ctx context.Context) (Ticket, error) {
 		}
 	}
 	b.updateGate()
-	b.unlockAndFlush()
+	b.deliverOrRelease(ctx, t, rej)
 	return t, rejErr(rej)
+}
+
+// deliverOrRelease releases b.mu and delivers the queued state changes on
+// the caller's goroutine. When a listener panics, the call gives back what
+// it holds (its half-open probe slot, when admitted) and the panic goes on
+// to the caller, as for a local breaker.
+func (b *Breaker) deliverOrRelease(ctx context.Context, t Ticket, rej *CircuitOpenError) {
+	if p := b.unlockAndDeliver(); p != nil {
+		if rej == nil {
+			callback.Log(b.log, b.doneShared(ctx, t, Excluded))
+		}
+		p.Repanic()
+	}
 }
 
 // rejErr returns rej as an error, nil when rej is nil.
@@ -207,12 +222,12 @@ func (b *Breaker) allowLocal() (Ticket, *CircuitOpenError) {
 // doneShared records the outcome of a call admitted by a shared breaker:
 // in the store when it changes something there, locally while the store
 // is down.
-func (b *Breaker) doneShared(ctx context.Context, t Ticket, o Outcome) {
+func (b *Breaker) doneShared(ctx context.Context, t Ticket, o Outcome) *callback.Panic {
 	b.mu.Lock()
 	if t.gate>>1 != b.epoch || b.state == StateOpen ||
 		(b.state == StateClosed && (o == Excluded || (o == Success && b.streak == 0))) {
 		b.mu.Unlock() // stale, or nothing to record
-		return
+		return nil
 	}
 	sh := b.sh
 	if b.state == StateClosed && o == Failure {
@@ -223,8 +238,7 @@ func (b *Breaker) doneShared(ctx context.Context, t Ticket, o Outcome) {
 		sh.link.local.Add(1)
 		b.decideLocal(o)
 		b.updateGate()
-		b.unlockAndFlush()
-		return
+		return b.unlockAndDeliver()
 	}
 	gen := sh.gen
 	b.mu.Unlock()
@@ -240,7 +254,7 @@ func (b *Breaker) doneShared(ctx context.Context, t Ticket, o Outcome) {
 		b.adopt(ss, false)
 	}
 	b.updateGate()
-	b.unlockAndFlush()
+	return b.unlockAndDeliver()
 }
 
 // decideLocal applies an outcome to the breaker's own state, as a local
@@ -273,8 +287,9 @@ func (b *Breaker) decideLocal(o Outcome) {
 }
 
 // opShared applies OpTrip or OpReset through the store, or locally when the
-// store is unreachable.
-func (b *Breaker) opShared(op Op) {
+// store is unreachable, and returns the first panic of a listener told of
+// the change, for the caller to raise.
+func (b *Breaker) opShared(op Op) *callback.Panic {
 	b.mu.Lock()
 	sh := b.sh
 	gen := sh.gen
@@ -302,7 +317,7 @@ func (b *Breaker) opShared(op Op) {
 		b.moveShared(StateClosed, time.Time{})
 	}
 	b.updateGate()
-	b.unlockAndFlush()
+	return b.unlockAndDeliver()
 }
 
 // snapshotShared fills the counts of a shared breaker's snapshot. Called

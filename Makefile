@@ -19,7 +19,7 @@ help: ## list the targets
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo
-demo: ## run the demo (cmd/demo): the guide's scenarios over real HTTP, a timeline and a summary (~6 s)
+demo: ## run the demo (cmd/demo): the guide's scenarios over real HTTP, a timeline and a summary (about 5 s)
 	$(GO) run ./cmd/demo
 
 .PHONY: redis

@@ -14,8 +14,6 @@ import (
 // and in JSON: each is the exact Duration, or an error matching
 // ErrInvalidConfig that names the field. 9223372036.854775807 seconds used to
 // give a negative duration, and 1e-10 seconds silently the 1s default.
-// (.nan/.inf, and numbers LoadStacks reformats through YAML, such as
-// 9223372036.854775807 and 1e-400, await the loader rewrite: not covered yet.)
 func TestPolicyDurations(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -33,6 +31,11 @@ func TestPolicyDurations(t *testing.T) {
 		{name: "one nanosecond decimal", yaml: "0.000000001", json: "0.000000001", want: time.Nanosecond},
 		{name: "zero is the default", yaml: "0", json: "0", want: 0},
 		{name: "largest duration as a string", yaml: "2562047h47m16.854775807s", json: `"2562047h47m16.854775807s"`, want: math.MaxInt64},
+		{name: "largest duration in seconds", yaml: "9223372036.854775807", json: "9223372036.854775807", want: math.MaxInt64},
+		{name: "below 1ns, underflowing a float", yaml: "1e-400", json: "1e-400", wantErr: true},
+		{name: "NaN", yaml: ".nan", wantErr: true},
+		{name: "infinity", yaml: ".inf", wantErr: true},
+		{name: "negative infinity", yaml: "-.inf", wantErr: true},
 		{name: "hex seconds", yaml: "0x10", want: 16 * time.Second},
 		{name: "past the largest in seconds", yaml: "9223372036.854775808", json: "9223372036.854775808", wantErr: true},
 		{name: "past the largest as a string", yaml: "2562047h47m16.854775808s", json: `"2562047h47m16.854775808s"`, wantErr: true},

@@ -3,11 +3,11 @@ package middleware
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -224,21 +224,62 @@ func (c *converter) key(n *yaml.Node, depth int, path string) (string, error) {
 func scalar(file, path string, n *yaml.Node) (any, error) {
 	switch n.ShortTag() {
 	case "!!int", "!!float":
-		f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			var v any
-			if derr := n.Decode(&v); derr == nil {
-				if fv, ok := v.(float64); ok && (math.IsNaN(fv) || math.IsInf(fv, 0)) {
-					return nil, fmt.Errorf("%s: %s: %w: %s is not a finite number", file, path, ErrInvalidConfig, n.Value)
-				}
-				return v, nil
-			}
+		if jsonNumber(n.Value) {
+			// Kept as written: a float would round 9223372036.854775807
+			// and underflow 1e-400 to zero.
+			return json.Number(n.Value), nil
+		}
+		var v any
+		if err := n.Decode(&v); err != nil {
 			return nil, fmt.Errorf("%s: %s: %w: %q is not a number", file, path, ErrInvalidConfig, n.Value)
 		}
+		if fv, ok := v.(float64); ok && (math.IsNaN(fv) || math.IsInf(fv, 0)) {
+			stack, field, _ := strings.Cut(path, ".")
+			return nil, fmt.Errorf("%s: stack %q: %w", file, stack, &ConfigError{Path: field, Value: n.Value, Reason: "must be a finite number"})
+		}
+		return v, nil
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
 		return nil, fmt.Errorf("%s: %s: %w: %v", file, path, ErrInvalidConfig, err)
 	}
 	return v, nil
+}
+
+// jsonNumber reports whether s is a number as JSON writes it (no sign but
+// a leading minus, no hex, no underscores, no leading zeros).
+func jsonNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - j
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
 }

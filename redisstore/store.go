@@ -71,6 +71,7 @@ type Store struct {
 	limDown     atomic.Int64 // rate limits: UnixNano until which they decide locally; 0 when Redis is up
 	limReported atomic.Bool  // rate limits: a down status was reported
 	limErrs     atomic.Uint64
+	limBad      atomic.Uint64 // rate limits: keys found bad
 	limLocal    atomic.Uint64
 
 	mu   sync.Mutex

@@ -17,10 +17,10 @@ import (
 	"github.com/resiliencekit/resilience/registry"
 )
 
-// Limits of the rate scripts, in microseconds (Lua numbers are doubles).
+// Limits of the rate scripts (Lua numbers are doubles).
 const (
-	// maxInterval bounds the emission interval: a rate below one call in
-	// about 31,700 years is one call in that time.
+	// maxInterval bounds the emission interval, in microseconds: a rate
+	// below one call in about 31,700 years is one call in that time.
 	maxInterval = 1e18
 	// maxTTLMs bounds the expiry of a rate limit's key, in milliseconds
 	// (about 31,700 years), far below where Redis's expire time overflows.
@@ -67,9 +67,9 @@ local maxDelay = tonumber(ARGV[3])
 local ahead = tonumber(ARGV[4])
 ` + tatCheckLua + `
 local newTat = tat + interval
-local delay = newTat - burst * interval - now
+local delay = (tat - now) - (burst - 1) * interval -- exact for burst 1, whatever the interval
 if delay > maxDelay then
-  return {0, math.ceil(delay)}
+  return {0, math.ceil(math.min(delay, ` + maxDelayLua + `))}
 end
 local px = math.min(math.ceil((newTat - now) / 1000) + 1, ` + maxTTLLua + `)
 redis.call('SET', KEYS[1], string.format('%.0f', newTat), 'PX', string.format('%.0f', px))
@@ -94,8 +94,11 @@ redis.call('SET', KEYS[1], string.format('%.0f', newTat), 'PX', string.format('%
 return 1
 `)
 
-// maxTTLLua is maxTTLMs as the Lua source spells it.
-var maxTTLLua = strconv.FormatFloat(maxTTLMs, 'f', 0, 64)
+// The limits, as the Lua source spells them.
+var (
+	maxTTLLua   = strconv.FormatFloat(maxTTLMs, 'f', 0, 64)
+	maxDelayLua = strconv.FormatFloat(maxDelayUs, 'f', 0, 64)
+)
 
 // RateLimit returns a middleware like [middleware.RateLimit], with the same
 // configuration and errors, whose budget is shared by every process that

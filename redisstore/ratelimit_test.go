@@ -432,3 +432,37 @@ func TestRateLimitSharedWaitBound(t *testing.T) {
 		})
 	}
 }
+
+// TestRateLimitSharedGiveBackLeavesForeignValue checks that a waiter that
+// gives its slot back leaves a key that no longer holds a sane TAT as it
+// is.
+func TestRateLimitSharedGiveBackLeavesForeignValue(t *testing.T) {
+	srv := redistest.Start(t)
+	const key = "resilience:rate:foreign-giveback"
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	ep := newStore(t, srv.Addr, testCfg).RateLimit("foreign-giveback", middleware.RateLimitConfig{Rate: 1, Burst: 1, Wait: true, Observer: &eventLog{}})(endpoint.Nop)
+	if _, err := ep(context.Background(), nil); err != nil {
+		t.Fatalf("first call: %v, want admitted", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := ep(ctx, nil)
+		done <- err
+	}()
+	if _, ok := waitFor(bound, func() bool { d, err := tatAhead(c, key); return err == nil && d > time.Second }); !ok {
+		t.Fatal("the waiter booked no slot")
+	}
+	if err := c.Set(context.Background(), key, "hello", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("waiter: %v, want context.Canceled", err)
+	}
+	if got, err := c.Get(context.Background(), key).Result(); err != nil || got != "hello" {
+		t.Errorf("key = %q (%v) after the give-back, want %q left as it was", got, err, "hello")
+	}
+}

@@ -261,7 +261,7 @@ func (l *limiter) take(ctx context.Context) (taken, error) {
 	if l.wait {
 		maxDelay = float64(l.maxWait.Microseconds())
 		if d, has := ctx.Deadline(); has {
-			if left := float64(time.Until(d).Microseconds()) - 1; left < maxDelay {
+			if left := float64(time.Until(d).Microseconds()) - 1; left <= maxDelay {
 				maxDelay, tk.byDeadline = left, true
 			}
 		}
@@ -293,10 +293,13 @@ func strconvF(f float64) string { return strconv.FormatFloat(f, 'f', 3, 64) }
 // refusal is the error for a rate script's refusal code.
 func (l *limiter) refusal(code int64) *registry.KeyError {
 	e := &registry.KeyError{Name: l.keyName, Key: l.key, Err: registry.ErrBadRecord}
-	if code == badTATAhead {
-		e.Reason = "the TAT is further ahead of Redis's clock than any call books"
-	} else {
+	switch code {
+	case badTATFormat:
 		e.Reason = "the value is not a TAT (a non-negative integer of microseconds)"
+	case badTATAhead:
+		e.Reason = "the TAT is further ahead of Redis's clock than any call books"
+	default:
+		e.Reason = fmt.Sprintf("the rate script refused the value (code %d)", code)
 	}
 	return e
 }

@@ -18,29 +18,26 @@ import (
 type BulkheadConfig struct {
 	// MaxConcurrent is how many calls may run at once. It must be at least
 	// 1; there is no default.
-	MaxConcurrent int `json:"max_concurrent,omitempty"`
+	MaxConcurrent int
 
 	// MaxWait is how long a call that finds every slot taken may wait for
 	// one before it is rejected. Default 0: no wait, reject at once.
 	// Negative is an error.
-	MaxWait time.Duration `json:"max_wait,omitempty"`
+	MaxWait time.Duration
 
 	// MaxQueue is how many calls may wait for a slot at once, when MaxWait
 	// is set; a call that would be one more is rejected at once. Default 0:
 	// MaxConcurrent. Negative is an error, and so is setting it without
 	// MaxWait, since no call would ever wait.
-	MaxQueue int `json:"max_queue,omitempty"`
+	MaxQueue int
 
 	// Name names the layer in its events. Default "".
-	Name string `json:"name,omitempty"`
+	Name string
 
 	// Observer receives the layer's events: [EventRejected] for each call
-	// turned away. Default nil: a [LogObserver] on Logger.
-	Observer Observer `json:"-"`
+	// turned away. Default nil: a [LogObserver] on [slog.Default].
+	Observer Observer
 
-	// Logger is the logger of the default observer when Observer is nil.
-	// Default nil: [slog.Default].
-	Logger *slog.Logger `json:"-"`
 }
 
 // Validate returns every problem in c at once, joined with [errors.Join],
@@ -104,7 +101,7 @@ func Bulkhead(cfg BulkheadConfig) endpoint.Middleware {
 		slots:   make(chan struct{}, cfg.MaxConcurrent),
 		maxWait: cfg.MaxWait,
 		name:    cfg.Name,
-		obs:     observer(cfg.Observer, cfg.Logger),
+		obs:     observer(cfg.Observer),
 	}
 	if cfg.MaxWait > 0 {
 		b.maxQueue = int64(cfg.MaxQueue)

@@ -227,18 +227,17 @@ func (o logObserver) Observe(ctx context.Context, e Event) {
 	l.LogAttrs(ctx, level, "resilience: "+e.Kind.String(), attrs...)
 }
 
-// observer resolves a config's Observer and Logger fields: the Observer when
-// set, else a LogObserver on the Logger (or slog.Default).
-func observer(o Observer, l *slog.Logger) Observer {
+// observer resolves a config's Observer field: the Observer when set, else
+// a LogObserver on slog.Default.
+func observer(o Observer) Observer {
 	if o != nil {
 		return o
 	}
-	return LogObserver(l)
+	return LogObserver(nil)
 }
 
 // Discard is an [Observer] that drops every event: give it to a layer or a
-// [Stack] (their Observer field) to silence its events, in tests say, with
-// no log line even when a Logger is set. It is comparable, so breakers of
+// [Stack] (their Observer field) to silence its events, in tests say, It is comparable, so breakers of
 // one name given Discard share one subscription.
 var Discard Observer = discardObserver{}
 

@@ -1,13 +1,14 @@
 package middleware
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/registry"
 )
 
@@ -169,7 +170,7 @@ func (s Stack) Explain() string {
 		b.WriteByte('\n')
 	}
 	if c := s.Fallback; c != nil {
-		if on := filterNames(c.FallbackOnClasses, c.FallbackOn, c.FallbackIf != nil, "FallbackIf"); on != "" {
+		if on := filterNames(c.FallbackOn, c.FallbackIf, "FallbackIf"); on != "" {
 			line("%s: on a failure matching %s the caller gets the fallback instead of the error; other failures are returned as they are", describeFallback(*c), on)
 		} else {
 			line("%s: on any failure the caller gets the fallback instead of the error", describeFallback(*c))
@@ -223,7 +224,7 @@ func (s Stack) Explain() string {
 	}
 	wc := s.worstCase()
 	if c := s.Retry; c != nil {
-		what := filterNames(c.RetryOnClasses, c.RetryOn, c.RetryIf != nil, "RetryIf")
+		what := filterNames(c.RetryOn, c.RetryIf, "RetryIf")
 		if what == "" {
 			what = "every error"
 		}
@@ -299,25 +300,32 @@ func describeWaits(c RetryConfig, waits int) string {
 
 // filterNames describes an error filter: classes, listed errors and a
 // predicate; "" when the filter is empty.
-func filterNames(classes []string, errs []error, pred bool, predName string) string {
+func filterNames(errs []error, pred func(error) bool, predName string) string {
 	var on []string
-	if len(classes) > 0 {
-		on = append(on, strings.Join(classes, ", "))
-	}
 	if len(errs) > 0 {
 		on = append(on, fmt.Sprintf("%d listed errors", len(errs)))
 	}
-	if pred {
-		on = append(on, predName)
+	if pred != nil {
+		if d := errclass.Describe(pred); d != "" {
+			on = append(on, d)
+		} else {
+			on = append(on, predName)
+		}
 	}
 	return strings.Join(on, " or ")
 }
 
-// describeValue returns v as short JSON, or else what.
+// describeValue returns v as short text, or else what.
 func describeValue(v any, what string) string {
-	js, err := json.Marshal(v)
-	if err != nil || len(js) > 40 {
+	if v == nil {
+		return "nil"
+	}
+	text := fmt.Sprintf("%v", v)
+	if s, ok := v.(string); ok {
+		text = strconv.Quote(s)
+	}
+	if len(text) > 40 {
 		return what
 	}
-	return string(js)
+	return text
 }

@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -31,13 +30,13 @@ import (
 type FallbackConfig struct {
 	// Value is served, with a nil error, in place of a failure when neither
 	// Endpoint nor Func is set. Default nil (the guide's None).
-	Value any `json:"value,omitempty"`
+	Value any
 
 	// Endpoint, when set, is called with the caller's context and request
 	// in place of a failure, and its response is returned with a nil error.
 	// When it fails, the call returns a nil response and a [*FallbackError]
 	// matching both errors. Default nil. Not serialisable.
-	Endpoint endpoint.Endpoint `json:"-"`
+	Endpoint endpoint.Endpoint
 
 	// Func, when set, is called with the caller's context, the request and
 	// the endpoint's error, in place of a failure, and its response is
@@ -46,39 +45,27 @@ type FallbackConfig struct {
 	// decline to fall back by returning the very error it was given: that
 	// error is then returned unchanged and no event is reported. Default
 	// nil. Not serialisable.
-	Func func(ctx context.Context, req any, err error) (any, error) `json:"-"`
+	Func func(ctx context.Context, req any, err error) (any, error)
 
 	// FallbackOn lists the errors that fall back, matched with [errors.Is].
 	// Default empty. When both FallbackOn and FallbackIf are empty, every
 	// error falls back; otherwise an error falls back when it matches
 	// FallbackOn or FallbackIf reports true, and any other error is
 	// returned unchanged. Not serialisable.
-	FallbackOn []error `json:"-"`
+	FallbackOn []error
 
 	// FallbackIf reports whether an error falls back (see FallbackOn).
 	// Default nil. It is called on the caller's goroutine and must be safe
 	// for concurrent use. Not serialisable.
-	FallbackIf func(error) bool `json:"-"`
-
-	// FallbackOnClasses names error classes that fall back, like
-	// FallbackOn ("timeout", "connection", "http-5xx", "http-429", or a
-	// class registered in Classes); fallback_on in a policy file. An unknown
-	// name is a config error. Default: empty.
-	FallbackOnClasses []string `json:"fallback_on,omitempty"`
-
-	// Classes resolves FallbackOnClasses. Default nil: the built-in classes.
-	Classes *ErrorClasses `json:"-"`
+	FallbackIf func(error) bool
 
 	// Name names the layer in its events. Default "".
-	Name string `json:"name,omitempty"`
+	Name string
 
 	// Observer receives an [EventFallback] each time the fallback is used.
-	// Default nil: events are logged with Logger.
-	Observer Observer `json:"-"`
+	// Default nil: a [LogObserver] on [slog.Default].
+	Observer Observer
 
-	// Logger logs the events when Observer is nil. Default nil:
-	// [slog.Default].
-	Logger *slog.Logger `json:"-"`
 }
 
 // Validate returns nil when c is usable, and otherwise every problem at once,
@@ -87,7 +74,6 @@ type FallbackConfig struct {
 // together with Endpoint or Func; a nil entry in FallbackOn.
 func (c FallbackConfig) Validate() error {
 	p := problems{layer: "fallback", goType: "FallbackConfig"}
-	validateClasses(&p, "fallback_on", "FallbackOnClasses", c.FallbackOnClasses, c.Classes)
 	if c.Endpoint != nil && c.Func != nil {
 		p.add("func", "Func", nil, "must not be set together with endpoint: set at most one")
 	}
@@ -178,11 +164,9 @@ func FallbackWith(cfg FallbackConfig) endpoint.Middleware {
 		value:  cfg.Value,
 		ep:     cfg.Endpoint,
 		fn:     cfg.Func,
-		on:     append([]error(nil), cfg.FallbackOn...),
-		onIf:   orClasses(cfg.FallbackOnClasses, cfg.Classes, cfg.FallbackIf),
+		filter: newFilter(cfg.FallbackOn, cfg.FallbackIf),
 		name:   cfg.Name,
-		obs:    observer(cfg.Observer, cfg.Logger),
-		filter: len(cfg.FallbackOn) > 0 || cfg.FallbackIf != nil || len(cfg.FallbackOnClasses) > 0,
+		obs:    observer(cfg.Observer),
 	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		mustEndpoint("fallback", next)
@@ -201,11 +185,9 @@ type fallback struct {
 	value  any
 	ep     endpoint.Endpoint
 	fn     func(ctx context.Context, req any, err error) (any, error)
-	on     []error
-	onIf   func(error) bool
 	name   string
 	obs    Observer
-	filter bool
+	filter filter // FallbackOn, FallbackIf
 }
 
 // fail handles a failed call: it decides whether to fall back and does.
@@ -237,15 +219,7 @@ func (f *fallback) fail(ctx context.Context, req, resp any, err error) (any, err
 
 // matches reports whether err passes the layer's filter.
 func (f *fallback) matches(err error) bool {
-	if !f.filter {
-		return true
-	}
-	for _, target := range f.on {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return f.onIf != nil && f.onIf(err)
+	return f.filter.matches(err)
 }
 
 // sameError reports whether a and b are the same error value, without

@@ -15,13 +15,10 @@ import (
 type MeasureConfig struct {
 	// Name labels the calls measured, such as the dependency's name
 	// ("chromadb"). Default none.
-	Name string `json:"name,omitempty"`
+	Name string
 	// Observer receives an [EventCall] for every call. Default nil: log
 	// with Logger.
-	Observer Observer `json:"-"`
-	// Logger logs the events when Observer is nil. Default nil:
-	// [slog.Default].
-	Logger *slog.Logger `json:"-"`
+	Observer Observer
 }
 
 // Validate returns nil when c is valid, and else a [*ConfigError] matching
@@ -58,7 +55,7 @@ func (c MeasureConfig) Validate() error {
 // ([Recover] reports panics). Measure never changes the call's result.
 func Measure(cfg MeasureConfig) endpoint.Middleware {
 	mustValid(cfg.Validate())
-	obs := observer(cfg.Observer, cfg.Logger)
+	obs := observer(cfg.Observer)
 	name := cfg.Name
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		mustEndpoint("measure", next)

@@ -25,20 +25,20 @@ type RateLimitConfig struct {
 	// Rate is how many calls per second the layer admits, sustained. It must
 	// be greater than 0 and finite; there is no default. It must be zero when
 	// Limiter is set.
-	Rate float64 `json:"rate,omitempty"`
+	Rate float64
 
 	// Burst is how many calls the layer admits at once, after a quiet spell:
 	// the bucket's size. It must be at least 1; there is no default (a burst
 	// of 0 would reject every call, so it is an error rather than a limiter
 	// that never admits). It must be zero when Limiter is set.
-	Burst int `json:"burst,omitempty"`
+	Burst int
 
 	// Wait makes a call that finds no token wait for one, up to the
 	// context's deadline and MaxWait, instead of being rejected at once. A
 	// call whose wait would reach the deadline, or pass MaxWait, is rejected
 	// at once, without waiting. Default false: reject at once (go-kit's
 	// NewErroringLimiter).
-	Wait bool `json:"wait,omitempty"`
+	Wait bool
 
 	// MaxWait bounds how long a waiting call (Wait) may wait for its token,
 	// whatever its context's deadline (or lack of one): a call whose token
@@ -46,7 +46,7 @@ type RateLimitConfig struct {
 	// no wait books a token further ahead. Default 0:
 	// [DefaultRateLimitMaxWait] (10s). Negative, above
 	// [MaxRateLimitMaxWait] (24h), or set without Wait is an error.
-	MaxWait time.Duration `json:"max_wait,omitempty"`
+	MaxWait time.Duration
 
 	// Limiter, when set, is the limiter the layer draws its tokens from, in
 	// place of one built from Rate and Burst: give several layers (on
@@ -54,10 +54,10 @@ type RateLimitConfig struct {
 	// budget between them. Its limit and burst are its own and may be changed
 	// while it is in use (SetLimit, SetBurst); a limit of 0 with no tokens
 	// left rejects every call. Default nil: a limiter of the layer's own.
-	Limiter *rate.Limiter `json:"-"`
+	Limiter *rate.Limiter
 
 	// Name names the layer in its events and errors. Default "".
-	Name string `json:"name,omitempty"`
+	Name string
 
 	// Shared makes Name name a limiter in Registry: every shared
 	// rate-limit layer of one name draws from one limiter (one budget, for
@@ -65,18 +65,15 @@ type RateLimitConfig struct {
 	// name share one breaker. The same name with another Rate or Burst is a
 	// config error, never a silent first-wins. Requires Name; not with
 	// Limiter. Default false: a limiter of the layer's own.
-	Shared bool `json:"shared,omitempty"`
+	Shared bool
 
 	// Registry holds the shared limiters. Default nil: [registry.Default].
-	Registry *registry.Registry `json:"-"`
+	Registry *registry.Registry
 
 	// Observer receives the layer's events: [EventRejected] for each call
-	// turned away. Default nil: a [LogObserver] on Logger.
-	Observer Observer `json:"-"`
+	// turned away. Default nil: a [LogObserver] on [slog.Default].
+	Observer Observer
 
-	// Logger is the logger of the default observer when Observer is nil.
-	// Default nil: [slog.Default].
-	Logger *slog.Logger `json:"-"`
 }
 
 // Bounds of [RateLimitConfig.MaxWait].
@@ -182,7 +179,7 @@ func RateLimit(cfg RateLimitConfig) endpoint.Middleware {
 	l := &rateLimiter{
 		lim:     cfg.Limiter,
 		name:    cfg.Name,
-		obs:     observer(cfg.Observer, cfg.Logger),
+		obs:     observer(cfg.Observer),
 		maxWait: cfg.WaitBound(),
 	}
 	if cfg.Shared {

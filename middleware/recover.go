@@ -11,15 +11,12 @@ import (
 // recovered panic with [slog.Default].
 type RecoverConfig struct {
 	// Name names the layer in its events. Default "".
-	Name string `json:"name,omitempty"`
+	Name string
 
 	// Observer receives an [EventPanic] for each recovered panic.
-	// Default nil: events are logged with Logger.
-	Observer Observer `json:"-"`
+	// Default nil: a [LogObserver] on [slog.Default].
+	Observer Observer
 
-	// Logger logs the events when Observer is nil. Default nil:
-	// [slog.Default].
-	Logger *slog.Logger `json:"-"`
 }
 
 // Validate returns nil when c is valid, and else a [*ConfigError] matching
@@ -54,7 +51,7 @@ func Recover() endpoint.Middleware { return RecoverWith(RecoverConfig{}) }
 // a [Fallback] layer to fall back on panics too.
 func RecoverWith(cfg RecoverConfig) endpoint.Middleware {
 	mustValid(cfg.Validate())
-	obs := observer(cfg.Observer, cfg.Logger)
+	obs := observer(cfg.Observer)
 	name := cfg.Name
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		mustEndpoint("recover", next)

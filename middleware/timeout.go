@@ -23,7 +23,7 @@ const DefaultMaxAbandoned = 1000
 type TimeoutConfig struct {
 	// Timeout bounds each call: the guide's with_timeout(seconds). It must
 	// be greater than 0; there is no default.
-	Timeout time.Duration `json:"timeout,omitempty"`
+	Timeout time.Duration
 
 	// Abandon makes the layer stop waiting at the deadline even when the
 	// endpoint ignores its context: the endpoint runs in a goroutine of its
@@ -31,38 +31,35 @@ type TimeoutConfig struct {
 	// whose late result is dropped. It costs a goroutine and a few
 	// allocations per call. Default false: cooperative, no goroutine, and the
 	// endpoint must honour its context.
-	Abandon bool `json:"abandon,omitempty"`
+	Abandon bool
 
 	// MaxAbandoned caps the abandoned calls still running, per wrapped
 	// endpoint, in abandon mode: once that many are running, new calls are
 	// rejected at once with [ErrTooManyAbandoned], not queued. Default 0
 	// means [DefaultMaxAbandoned] (1000); negative is an error. Ignored
 	// unless Abandon is set.
-	MaxAbandoned int `json:"max_abandoned,omitempty"`
+	MaxAbandoned int
 
 	// Default is the response returned, with a nil error, in place of the
 	// timeout error when ReturnDefault is set: the guide's default=...
 	// Default nil (the guide's default=None). Setting it without
 	// ReturnDefault is an error, since it would never be returned.
-	Default any `json:"default,omitempty"`
+	Default any
 
 	// ReturnDefault makes the layer's own timeout return (Default, nil)
 	// instead of an error: the guide's raise_on_timeout=False. The timeout
 	// is still reported to the Observer. It never applies when the caller's
 	// context ended first. Default false: a timeout returns an error.
-	ReturnDefault bool `json:"return_default,omitempty"`
+	ReturnDefault bool
 
 	// Name names the layer in its events. Default "".
-	Name string `json:"name,omitempty"`
+	Name string
 
 	// Observer receives the layer's events: [EventTimeout],
 	// [EventTimeoutRejected] and, in abandon mode, [EventPanic]. Default nil:
-	// a [LogObserver] on Logger.
-	Observer Observer `json:"-"`
+	// a [LogObserver] on [slog.Default].
+	Observer Observer
 
-	// Logger is the logger of the default observer when Observer is nil.
-	// Default nil: [slog.Default].
-	Logger *slog.Logger `json:"-"`
 }
 
 // Validate returns every problem in c at once, joined with [errors.Join],
@@ -160,8 +157,7 @@ func TimeoutWith(cfg TimeoutConfig) endpoint.Middleware {
 		def:           cfg.Default,
 		returnDefault: cfg.ReturnDefault,
 		name:          cfg.Name,
-		obs:           observer(cfg.Observer, cfg.Logger),
-		logger:        cfg.Logger,
+		obs:           observer(cfg.Observer),
 		cause:         &callctx.Deadline{Err: ErrTimeout},
 	}
 	maxAbandoned := int64(cfg.MaxAbandoned)
@@ -195,7 +191,6 @@ type timeoutLayer struct {
 	returnDefault bool
 	name          string
 	obs           Observer
-	logger        *slog.Logger // logs a panic of obs on a goroutine of the library's own; nil: slog.Default
 	// cause is the cause of this layer's own deadline: the layers beneath,
 	// and this one, tell it from the caller's (see internal/callctx).
 	cause *callctx.Deadline
@@ -347,7 +342,7 @@ func (a *abandoningEndpoint) work(ctx context.Context, req any, c *timeoutCall) 
 		// is logged, not raised.
 		a.abandoned.Add(-1)
 		if r.panic != nil {
-			callback.Log(a.logger, callback.Call("timeout observer", func() {
+			callback.Log(nil, callback.Call("timeout observer", func() {
 				a.obs.Observe(context.WithoutCancel(ctx), Event{Kind: EventPanic, Layer: "timeout", Name: a.name, Err: r.panic})
 			}))
 		}

@@ -1,4 +1,4 @@
-package middleware_test
+package errclass_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/middleware"
 )
 
@@ -19,8 +20,8 @@ var classifyBenchSink bool
 // nothing (what a non-transient failure costs), on wrapped errors that match,
 // and on a RetryError (whose Unwrap allocates its slice).
 func BenchmarkErrorClass(b *testing.B) {
-	var classes middleware.ErrorClasses
-	transient := classes.MustMatch("connection", "timeout", "http-5xx", "http-429")
+	var classes errclass.Set
+	transient := mustMatch(classes, "connection", "timeout", "http-5xx", "http-429")
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	plain := errors.New("bad request")
 	tests := []struct {
@@ -29,11 +30,11 @@ func BenchmarkErrorClass(b *testing.B) {
 		err   error
 		want  bool
 	}{
-		{"timeout/plain", middleware.IsTimeout, plain, false},
-		{"timeout/wrappedDeadline", middleware.IsTimeout, fmt.Errorf("read: %w", os.ErrDeadlineExceeded), true},
-		{"connection/plain", middleware.IsConnection, plain, false},
-		{"connection/wrappedRefused", middleware.IsConnection, fmt.Errorf("call: %w", refused), true},
-		{"http5xx/plain", middleware.IsHTTP5xx, plain, false},
+		{"timeout/plain", errclass.Timeout, plain, false},
+		{"timeout/wrappedDeadline", errclass.Timeout, fmt.Errorf("read: %w", os.ErrDeadlineExceeded), true},
+		{"connection/plain", errclass.Connection, plain, false},
+		{"connection/wrappedRefused", errclass.Connection, fmt.Errorf("call: %w", refused), true},
+		{"http5xx/plain", errclass.HTTP5xx, plain, false},
 		{"match4/plain", transient, plain, false},
 		{"match4/wrappedPlain", transient, fmt.Errorf("a: %w", fmt.Errorf("b: %w", plain)), false},
 		{"match4/status503", transient, fmt.Errorf("decode: %w", classifyStatusError{503}), true},
@@ -58,7 +59,7 @@ func BenchmarkErrorClass(b *testing.B) {
 // connection (three attempts, no delay) or with an error no class matches
 // (one attempt).
 func BenchmarkErrorClassRetry(b *testing.B) {
-	var classes middleware.ErrorClasses
+	var classes errclass.Set
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	tests := []struct {
 		name string
@@ -72,7 +73,7 @@ func BenchmarkErrorClassRetry(b *testing.B) {
 			ep := middleware.Retry(middleware.RetryConfig{
 				MaxAttempts: 3,
 				NoDelay:     true,
-				RetryIf:     classes.MustMatch("connection", "timeout"),
+				RetryIf:     mustMatch(classes, "connection", "timeout"),
 				Observer:    middleware.ObserverFunc(func(context.Context, middleware.Event) {}),
 			})(func(context.Context, any) (any, error) { return nil, tt.err })
 			ctx := context.Background()

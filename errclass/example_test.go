@@ -1,4 +1,4 @@
-package middleware_test
+package errclass_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/middleware"
 )
 
@@ -22,12 +23,12 @@ func (e classifyHTTPError) StatusCode() int { return e.status }
 
 // The guide's "retry only specific exceptions" with named classes:
 // connection and timeout errors are retried, a 404 is returned at once.
-func ExampleErrorClasses_Match() {
-	var classes middleware.ErrorClasses // the built-in classes
+func ExampleSet_Match() {
+	var classes errclass.Set // the built-in classes
 	retry := middleware.Retry(middleware.RetryConfig{
 		MaxAttempts: 3,
 		NoDelay:     true,
-		RetryIf:     classes.MustMatch("connection", "timeout"),
+		RetryIf:     mustMatch(classes, "connection", "timeout"),
 		OnRetry: func(err error, attempt int) {
 			fmt.Printf("attempt %d failed: %v\n", attempt, err)
 		},
@@ -57,26 +58,26 @@ func ExampleErrorClasses_Match() {
 	fmt.Println(err, "after", calls, "call")
 
 	_, err = classes.Match("connection", "timout")
-	fmt.Println(errors.Is(err, middleware.ErrInvalidConfig), err)
+	fmt.Println(errors.Is(err, errclass.ErrUnknownClass), err)
 	// Output:
 	// attempt 1 failed: dial tcp: connect: connection refused
 	// attempt 2 failed: read body: i/o timeout
 	// embedding <nil>
 	// http 404 after 1 call
-	// true middleware: invalid config: unknown error class "timout" (known: connection, http-429, http-5xx, timeout)
+	// true errclass: unknown error class: "timout" (known: connection, http-429, http-5xx, timeout)
 }
 
 // A class of one's own, registered by name so that a policy file can name
 // it beside the built-ins.
-func ExampleErrorClasses_Register() {
+func ExampleSet_Register() {
 	errQuota := errors.New("quota exceeded")
-	classes := middleware.NewErrorClasses()
+	classes := &errclass.Set{}
 	if err := classes.Register("quota", func(err error) bool { return errors.Is(err, errQuota) }); err != nil {
 		fmt.Println(err)
 	}
 	fmt.Println(classes.Names())
 
-	throttled := classes.MustMatch("quota", "http-429")
+	throttled := mustMatch(classes, "quota", "http-429")
 	fmt.Println(throttled(fmt.Errorf("embed: %w", errQuota)), throttled(classifyHTTPError{429}), throttled(classifyHTTPError{500}))
 
 	err := classes.Register("timeout", func(error) bool { return false })
@@ -84,11 +85,11 @@ func ExampleErrorClasses_Register() {
 	// Output:
 	// [connection http-429 http-5xx quota timeout]
 	// true true false
-	// middleware: invalid config: error class "timeout": already registered (built in)
+	// errclass: invalid error class: "timeout": already registered (built in)
 }
 
 // The built-in classes applied to real network errors on loopback.
-func ExampleIsConnection() {
+func ExampleConnection() {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Println(err)
@@ -98,15 +99,15 @@ func ExampleIsConnection() {
 	ln.Close() // nothing listens there any more
 
 	_, err = net.Dial("tcp", addr)
-	fmt.Println("refused: connection", middleware.IsConnection(err), "timeout", middleware.IsTimeout(err))
+	fmt.Println("refused: connection", errclass.Connection(err), "timeout", errclass.Timeout(err))
 
 	err = fmt.Errorf("decode: %w", io.ErrUnexpectedEOF)
-	fmt.Println("cut short: connection", middleware.IsConnection(err), "timeout", middleware.IsTimeout(err))
+	fmt.Println("cut short: connection", errclass.Connection(err), "timeout", errclass.Timeout(err))
 
-	fmt.Println("end of stream: connection", middleware.IsConnection(io.EOF))
+	fmt.Println("end of stream: connection", errclass.Connection(io.EOF))
 
 	err = &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "api.invalid", IsNotFound: true}}
-	fmt.Println("no such host: connection", middleware.IsConnection(err))
+	fmt.Println("no such host: connection", errclass.Connection(err))
 	// Output:
 	// refused: connection true timeout false
 	// cut short: connection true timeout false
@@ -115,10 +116,10 @@ func ExampleIsConnection() {
 }
 
 // A go-kit HTTP client error that carries its status is classified by it.
-func ExampleIsHTTP5xx() {
+func ExampleHTTP5xx() {
 	for _, status := range []int{500, 503, 429, 404} {
 		err := fmt.Errorf("decode response: %w", classifyHTTPError{status})
-		fmt.Println(status, "5xx", middleware.IsHTTP5xx(err), "429", middleware.IsHTTP429(err))
+		fmt.Println(status, "5xx", errclass.HTTP5xx(err), "429", errclass.HTTP429(err))
 	}
 	// Output:
 	// 500 5xx true 429 false

@@ -77,7 +77,7 @@ func (s Stack) MarshalJSON() ([]byte, error) {
 	type plain Stack
 	return json.Marshal(struct {
 		plain
-		Budget *duration `json:"budget,omitempty"`
+		Budget *duration
 	}{plain: plain(s), Budget: optDuration(s.Budget)})
 }
 

@@ -1,4 +1,4 @@
-package middleware_test
+package errclass_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/middleware"
 )
 
@@ -144,7 +145,7 @@ func classifyDial(t *testing.T, ctx context.Context, addr string) error {
 	return err
 }
 
-func TestErrorClassesBuiltins(t *testing.T) {
+func TestSetBuiltins(t *testing.T) {
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	dnsNotFound := &net.DNSError{Err: "no such host", Name: "api.invalid", IsNotFound: true}
@@ -203,7 +204,7 @@ func TestErrorClassesBuiltins(t *testing.T) {
 		{name: "RetryError around 429", err: &middleware.RetryError{Attempts: 3, Err: classifyStatusError{429}}, want: classes{http429: true}},
 		{name: "outermost status wins", err: fmt.Errorf("%w: %w", classifyStatusError{404}, classifyStatusError{503})},
 	}
-	var reg middleware.ErrorClasses
+	var reg errclass.Set
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			checks := []struct {
@@ -211,10 +212,10 @@ func TestErrorClassesBuiltins(t *testing.T) {
 				fn    func(error) bool
 				want  bool
 			}{
-				{"timeout", middleware.IsTimeout, tt.want.timeout},
-				{"connection", middleware.IsConnection, tt.want.connection},
-				{"http-5xx", middleware.IsHTTP5xx, tt.want.http5xx},
-				{"http-429", middleware.IsHTTP429, tt.want.http429},
+				{"timeout", errclass.Timeout, tt.want.timeout},
+				{"connection", errclass.Connection, tt.want.connection},
+				{"http-5xx", errclass.HTTP5xx, tt.want.http5xx},
+				{"http-429", errclass.HTTP429, tt.want.http429},
 			}
 			for _, c := range checks {
 				if got := c.fn(tt.err); got != c.want {
@@ -232,9 +233,9 @@ func TestErrorClassesBuiltins(t *testing.T) {
 	}
 }
 
-func TestErrorClassesMatch(t *testing.T) {
+func TestSetMatch(t *testing.T) {
 	errCustom := errors.New("custom")
-	reg := middleware.NewErrorClasses()
+	reg := &errclass.Set{}
 	if err := reg.Register("custom", func(err error) bool { return errors.Is(err, errCustom) }); err != nil {
 		t.Fatal(err)
 	}
@@ -265,8 +266,8 @@ func TestErrorClassesMatch(t *testing.T) {
 	}
 }
 
-func TestErrorClassesMatchUnknown(t *testing.T) {
-	reg := middleware.NewErrorClasses()
+func TestSetMatchUnknown(t *testing.T) {
+	reg := &errclass.Set{}
 	tests := []struct {
 		name      string
 		names     []string
@@ -280,8 +281,8 @@ func TestErrorClassesMatchUnknown(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			match, err := reg.Match(tt.names...)
-			if !errors.Is(err, middleware.ErrInvalidConfig) {
-				t.Fatalf("Match(%q) error = %v, want ErrInvalidConfig", tt.names, err)
+			if !errors.Is(err, errclass.ErrUnknownClass) {
+				t.Fatalf("Match(%q) error = %v, want ErrUnknownClass", tt.names, err)
 			}
 			if match != nil {
 				t.Errorf("Match(%q) returned a predicate with its error", tt.names)
@@ -295,19 +296,7 @@ func TestErrorClassesMatchUnknown(t *testing.T) {
 	}
 }
 
-func TestErrorClassesMustMatchPanics(t *testing.T) {
-	defer func() {
-		err, _ := recover().(error)
-		if !errors.Is(err, middleware.ErrInvalidConfig) {
-			t.Errorf("panic value = %v, want an error matching ErrInvalidConfig", err)
-		}
-	}()
-	var reg middleware.ErrorClasses
-	reg.MustMatch("connection", "no-such-class")
-	t.Error("MustMatch did not panic")
-}
-
-func TestErrorClassesRegisterInvalid(t *testing.T) {
+func TestSetRegisterInvalid(t *testing.T) {
 	match := func(error) bool { return true }
 	tests := []struct {
 		name      string
@@ -326,14 +315,14 @@ func TestErrorClassesRegisterInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reg := middleware.NewErrorClasses()
+			reg := &errclass.Set{}
 			if err := reg.Register("taken", match); err != nil {
 				t.Fatalf("Register(taken): %v", err)
 			}
 			before := reg.Names()
 			err := reg.Register(tt.class, tt.match)
-			if !errors.Is(err, middleware.ErrInvalidConfig) {
-				t.Fatalf("Register(%q) = %v, want ErrInvalidConfig", tt.class, err)
+			if !errors.Is(err, errclass.ErrInvalidClass) {
+				t.Fatalf("Register(%q) = %v, want ErrInvalidClass", tt.class, err)
 			}
 			if !strings.Contains(err.Error(), tt.wantNamed) {
 				t.Errorf("error %q does not name %s", err, tt.wantNamed)
@@ -348,9 +337,9 @@ func TestErrorClassesRegisterInvalid(t *testing.T) {
 	}
 }
 
-func TestErrorClassesRegisterLookupNames(t *testing.T) {
+func TestSetRegisterLookupNames(t *testing.T) {
 	errQuota := errors.New("quota")
-	reg := middleware.NewErrorClasses()
+	reg := &errclass.Set{}
 	before, err := reg.Match("timeout")
 	if err != nil {
 		t.Fatal(err)
@@ -380,15 +369,14 @@ func TestErrorClassesRegisterLookupNames(t *testing.T) {
 	}
 }
 
-func TestErrorClassesNilAndZero(t *testing.T) {
+func TestSetNilAndZero(t *testing.T) {
 	builtins := []string{"connection", "http-429", "http-5xx", "timeout"}
 	tests := []struct {
 		name string
-		reg  *middleware.ErrorClasses
+		reg  *errclass.Set
 	}{
 		{name: "nil", reg: nil},
-		{name: "zero", reg: &middleware.ErrorClasses{}},
-		{name: "new", reg: middleware.NewErrorClasses()},
+		{name: "zero", reg: &errclass.Set{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -409,15 +397,15 @@ func TestErrorClassesNilAndZero(t *testing.T) {
 	}
 }
 
-func TestErrorClassesConcurrent(t *testing.T) {
-	reg := middleware.NewErrorClasses()
+func TestSetConcurrent(t *testing.T) {
+	reg := &errclass.Set{}
 	const workers, perWorker = 8, 50
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := range perWorker {
 				name := fmt.Sprintf("w%d-%d", w, i)
-				if err := reg.Register(name, middleware.IsConnection); err != nil {
+				if err := reg.Register(name, errclass.Connection); err != nil {
 					t.Errorf("Register(%q): %v", name, err)
 				}
 				if _, ok := reg.Lookup(name); !ok {
@@ -430,7 +418,7 @@ func TestErrorClassesConcurrent(t *testing.T) {
 			}
 		})
 		// Everyone races to register the same name: exactly one wins.
-		wg.Go(func() { _ = reg.Register("shared", middleware.IsTimeout) })
+		wg.Go(func() { _ = reg.Register("shared", errclass.Timeout) })
 	}
 	wg.Wait()
 	if got, want := len(reg.Names()), 4+workers*perWorker+1; got != want {
@@ -440,12 +428,16 @@ func TestErrorClassesConcurrent(t *testing.T) {
 
 // Retry with RetryIf from named classes retries a real refused connection
 // until the attempts run out and returns a 404 at once.
-func TestErrorClassesWithRetry(t *testing.T) {
-	var reg middleware.ErrorClasses
+func TestSetWithRetry(t *testing.T) {
+	var reg errclass.Set
+	retryIf, err := reg.Match("connection", "timeout", "http-5xx")
+	if err != nil {
+		t.Fatal(err)
+	}
 	retry := middleware.Retry(middleware.RetryConfig{
 		MaxAttempts: 4,
 		NoDelay:     true,
-		RetryIf:     reg.MustMatch("connection", "timeout", "http-5xx"),
+		RetryIf:     retryIf,
 		Observer:    middleware.ObserverFunc(func(context.Context, middleware.Event) {}),
 	})
 	tests := []struct {
@@ -478,57 +470,12 @@ func TestErrorClassesWithRetry(t *testing.T) {
 	}
 }
 
-// classifyResponse is a go-kit style response carrying a business error
-// (it implements go-kit's endpoint.Failer).
-type classifyResponse struct {
-	V   int
-	Err error
-}
 
-func (r classifyResponse) Failed() error { return r.Err }
-
-func TestBusinessError(t *testing.T) {
-	errNotFound := errors.New("user not found")
-	tests := []struct {
-		name string
-		resp any
-		want error
-	}{
-		{name: "nil response", resp: nil, want: nil},
-		{name: "not a Failer", resp: "ok", want: nil},
-		{name: "Failer without error", resp: classifyResponse{V: 1}, want: nil},
-		{name: "Failer with error", resp: classifyResponse{Err: errNotFound}, want: errNotFound},
-		{name: "pointer Failer", resp: &classifyResponse{Err: errNotFound}, want: errNotFound},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := middleware.BusinessError(tt.resp); got != tt.want {
-				t.Errorf("BusinessError(%v) = %v, want %v", tt.resp, got, tt.want)
-			}
-		})
-	}
-}
-
-// A business error travels in the response with a nil error, so Retry calls
-// the endpoint once, whatever its classes say (go-kit's Failer convention).
-func TestBusinessErrorNotRetried(t *testing.T) {
-	calls := 0
-	ep := middleware.Retry(middleware.RetryConfig{
-		MaxAttempts: 3,
-		NoDelay:     true,
-		RetryIf:     func(error) bool { return true },
-	})(func(context.Context, any) (any, error) {
-		calls++
-		return classifyResponse{Err: syscall.ECONNREFUSED}, nil
-	})
-	resp, err := ep(context.Background(), nil)
+// mustMatch is Set.Match for names known to be classes.
+func mustMatch(s *errclass.Set, names ...string) func(error) bool {
+	f, err := s.Match(names...)
 	if err != nil {
-		t.Fatalf("err = %v, want nil", err)
+		panic(err)
 	}
-	if got := middleware.BusinessError(resp); !middleware.IsConnection(got) {
-		t.Errorf("BusinessError(resp) = %v, want the response's connection error", got)
-	}
-	if calls != 1 {
-		t.Errorf("calls = %d, want %d", calls, 1)
-	}
+	return f
 }

@@ -166,8 +166,8 @@ func (c *RetryConfig) UnmarshalJSON(b []byte) error {
 	type plain RetryConfig
 	aux := struct {
 		*plain
-		Delay    json.RawMessage `json:"delay,omitempty"`
-		MaxDelay json.RawMessage `json:"max_delay,omitempty"`
+		Delay    json.RawMessage
+		MaxDelay json.RawMessage
 	}{plain: (*plain)(c)}
 	if err := decodeStrict(b, &aux); err != nil {
 		return fileError("retry", "RetryConfig", err)
@@ -183,8 +183,8 @@ func (c RetryConfig) MarshalJSON() ([]byte, error) {
 	type plain RetryConfig
 	return json.Marshal(struct {
 		plain
-		Delay    *duration `json:"delay,omitempty"`
-		MaxDelay *duration `json:"max_delay,omitempty"`
+		Delay    *duration
+		MaxDelay *duration
 	}{plain: plain(c), Delay: optDuration(c.Delay), MaxDelay: optDuration(c.MaxDelay)})
 }
 
@@ -193,7 +193,7 @@ func (c *TimeoutConfig) UnmarshalJSON(b []byte) error {
 	type plain TimeoutConfig
 	aux := struct {
 		*plain
-		Timeout json.RawMessage `json:"timeout,omitempty"`
+		Timeout json.RawMessage
 	}{plain: (*plain)(c)}
 	if err := decodeStrict(b, &aux); err != nil {
 		return fileError("timeout", "TimeoutConfig", err)
@@ -206,7 +206,7 @@ func (c TimeoutConfig) MarshalJSON() ([]byte, error) {
 	type plain TimeoutConfig
 	return json.Marshal(struct {
 		plain
-		Timeout *duration `json:"timeout,omitempty"`
+		Timeout *duration
 	}{plain: plain(c), Timeout: optDuration(c.Timeout)})
 }
 
@@ -232,7 +232,7 @@ func (c *BulkheadConfig) UnmarshalJSON(b []byte) error {
 	type plain BulkheadConfig
 	aux := struct {
 		*plain
-		MaxWait json.RawMessage `json:"max_wait,omitempty"`
+		MaxWait json.RawMessage
 	}{plain: (*plain)(c)}
 	if err := decodeStrict(b, &aux); err != nil {
 		return fileError("bulkhead", "BulkheadConfig", err)
@@ -245,7 +245,7 @@ func (c BulkheadConfig) MarshalJSON() ([]byte, error) {
 	type plain BulkheadConfig
 	return json.Marshal(struct {
 		plain
-		MaxWait *duration `json:"max_wait,omitempty"`
+		MaxWait *duration
 	}{plain: plain(c), MaxWait: optDuration(c.MaxWait)})
 }
 
@@ -254,7 +254,7 @@ func (c *RateLimitConfig) UnmarshalJSON(b []byte) error {
 	type plain RateLimitConfig
 	aux := struct {
 		*plain
-		MaxWait json.RawMessage `json:"max_wait,omitempty"`
+		MaxWait json.RawMessage
 	}{plain: (*plain)(c)}
 	if err := decodeStrict(b, &aux); err != nil {
 		return fileError("rate_limit", "RateLimitConfig", err)
@@ -267,7 +267,7 @@ func (c RateLimitConfig) MarshalJSON() ([]byte, error) {
 	type plain RateLimitConfig
 	return json.Marshal(struct {
 		plain
-		MaxWait *duration `json:"max_wait,omitempty"`
+		MaxWait *duration
 	}{plain: plain(c), MaxWait: optDuration(c.MaxWait)})
 }
 
@@ -276,8 +276,8 @@ func (c *BreakerConfig) UnmarshalJSON(b []byte) error {
 	type plain BreakerConfig
 	aux := struct {
 		*plain
-		ResetTimeout json.RawMessage `json:"reset_timeout,omitempty"`
-		Window       json.RawMessage `json:"window,omitempty"`
+		ResetTimeout json.RawMessage
+		Window       json.RawMessage
 	}{plain: (*plain)(c)}
 	if err := decodeStrict(b, &aux); err != nil {
 		return fileError("circuit_breaker", "BreakerConfig", err)
@@ -293,7 +293,7 @@ func (c BreakerConfig) MarshalJSON() ([]byte, error) {
 	type plain BreakerConfig
 	return json.Marshal(struct {
 		plain
-		ResetTimeout *duration `json:"reset_timeout,omitempty"`
-		Window       *duration `json:"window,omitempty"`
+		ResetTimeout *duration
+		Window       *duration
 	}{plain: plain(c), ResetTimeout: optDuration(c.ResetTimeout), Window: optDuration(c.Window)})
 }

@@ -28,44 +28,41 @@ const chaosDefaultLatency = 30 * time.Second
 type ChaosConfig struct {
 	// ErrorRate is the fraction of calls that fail with Error without
 	// reaching the endpoint. Between 0 and 1. Default 0.
-	ErrorRate float64 `json:"error_rate,omitempty"`
+	ErrorRate float64
 	// Error is the error injected, returned as it is (so that classifiers
 	// such as [IsConnection] see it: inject a [*net.OpError] or
 	// [io.ErrUnexpectedEOF] to rehearse a connection failure). Default nil:
 	// [ErrInjected].
-	Error error `json:"-"`
+	Error error
 	// LatencyRate is the fraction of calls delayed by Latency before they
 	// go on (to the panic and error draws, then the endpoint). The wait
 	// honours the context: when it ends first, the call returns ctx.Err()
 	// without reaching the endpoint. Between 0 and 1. Default 0.
-	LatencyRate float64 `json:"latency_rate,omitempty"`
+	LatencyRate float64
 	// Latency is the delay injected. Default 0: 30s, as in Polly. Negative
 	// is an error.
-	Latency time.Duration `json:"latency,omitempty"`
+	Latency time.Duration
 	// PanicRate is the fraction of calls that panic with PanicValue without
 	// reaching the endpoint. Between 0 and 1. Default 0.
-	PanicRate float64 `json:"panic_rate,omitempty"`
+	PanicRate float64
 	// PanicValue is the value injected panics carry. Default nil:
 	// [ErrInjected].
-	PanicValue any `json:"-"`
+	PanicValue any
 	// Seed, when not zero, makes the draws a fixed sequence: the n-th draw
 	// after construction (or after [Chaos.Set]) is the same on every run, so
 	// a sequential test or scenario sees the same faults every time. Draws
 	// are made only for rates strictly between 0 and 1. Default 0: draws
 	// from math/rand/v2's global source.
-	Seed uint64 `json:"seed,omitempty"`
+	Seed uint64
 	// Rand, when set, supplies the draws: numbers in [0, 1), a draw below a
 	// rate injecting that fault. It must be safe for concurrent use. It is
 	// an error to set both Rand and Seed. Default nil (see Seed).
-	Rand func() float64 `json:"-"`
+	Rand func() float64
 	// Name names the layer in its events (Event.Name). Default "".
-	Name string `json:"name,omitempty"`
+	Name string
 	// Observer receives an [EventChaos] for every fault injected. Default
-	// nil: a [LogObserver] on Logger.
-	Observer Observer `json:"-"`
-	// Logger logs the events when Observer is nil. Default nil:
-	// [slog.Default].
-	Logger *slog.Logger `json:"-"`
+	// nil: a [LogObserver] on [slog.Default].
+	Observer Observer
 }
 
 // Validate returns nil if c is valid, and else every problem at once: an
@@ -149,7 +146,7 @@ func (c *Chaos) Set(cfg ChaosConfig) error {
 		err:        cfg.Error,
 		latency:    cfg.Latency,
 		panicValue: cfg.PanicValue,
-		obs:        observer(cfg.Observer, cfg.Logger),
+		obs:        observer(cfg.Observer),
 	}
 	if s.err == nil {
 		s.err = ErrInjected
@@ -259,7 +256,7 @@ func (c *ChaosConfig) UnmarshalJSON(b []byte) error {
 	type plain ChaosConfig
 	aux := struct {
 		*plain
-		Latency json.RawMessage `json:"latency,omitempty"`
+		Latency json.RawMessage
 	}{plain: (*plain)(c)}
 	if err := decodeStrict(b, &aux); err != nil {
 		return fileError("chaos", "ChaosConfig", err)
@@ -272,6 +269,6 @@ func (c ChaosConfig) MarshalJSON() ([]byte, error) {
 	type plain ChaosConfig
 	return json.Marshal(struct {
 		plain
-		Latency *duration `json:"latency,omitempty"`
+		Latency *duration
 	}{plain: plain(c), Latency: optDuration(c.Latency)})
 }

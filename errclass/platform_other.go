@@ -1,6 +1,6 @@
 //go:build !windows
 
-package middleware
+package errclass
 
 import "syscall"
 

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/internal/redistest"
+	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/redisstore"
 	"github.com/resiliencekit/resilience/registry"
 )
 
@@ -171,5 +175,163 @@ func TestBreakerBadKeyHarmsThatKeyAlone(t *testing.T) {
 func hset(kv []any) func(context.Context, *redis.Client, string, int64) error {
 	return func(ctx context.Context, c *redis.Client, key string, _ int64) error {
 		return c.HSet(ctx, key, kv...).Err()
+	}
+}
+
+// TestRateLimitBadKeyHarmsThatKeyAlone sweeps bad values written at one
+// rate limit's key with a raw client, and a rate so low that its key's
+// expiry used to overflow: that limit alone decides locally and is
+// reported naming its key, the store as a whole is not reported down,
+// another limit of the same stores stays shared, the value is left as it
+// is, and once the key is deleted the limit is shared again. The low rate
+// is no bad key at all: it works shared.
+func TestRateLimitBadKeyHarmsThatKeyAlone(t *testing.T) {
+	srv := redistest.Start(t)
+	const aheadUs = int64(1e15) // µs past Redis's clock: about 31 years
+	tests := []struct {
+		name  string
+		rate  float64                                                                   // of the bad key's limit; 0: 1 call a second
+		write func(ctx context.Context, c *redis.Client, key string, nowUs int64) error // nil: no bad value, the limit must work shared
+	}{
+		{name: "foreign string", write: set("hello")},
+		{name: "list (WRONGTYPE)", write: func(ctx context.Context, c *redis.Client, key string, _ int64) error {
+			return c.RPush(ctx, key, "a", "b").Err()
+		}},
+		{name: "hash (WRONGTYPE)", write: hset([]any{"tat", "1"})},
+		{name: "nan", write: set("nan")},
+		{name: "inf", write: set("inf")},
+		{name: "-5", write: set("-5")},
+		{name: "TAT far in the future", write: func(ctx context.Context, c *redis.Client, key string, nowUs int64) error {
+			return c.Set(ctx, key, strconv.FormatInt(nowUs+aheadUs, 10), 0).Err()
+		}},
+		{name: "rate 1e-20", rate: 1e-20},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			bad, good := fmt.Sprintf("bad-%d", i), fmt.Sprintf("good-%d", i)
+			badKey := "resilience:rate:" + bad
+			ctx := context.Background()
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+			defer c.Close()
+			now, err := c.Time(ctx).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dump string
+			if tt.write != nil {
+				if err := tt.write(ctx, c, badKey, now.UnixMicro()); err != nil {
+					t.Fatal(err)
+				}
+				dump = c.Dump(ctx, badKey).Val()
+			}
+			r := tt.rate
+			if r == 0 {
+				r = 1
+			}
+
+			type replica struct {
+				log       statusLog
+				store     *redisstore.Store
+				bad, good endpoint.Endpoint
+			}
+			reps := make([]*replica, 2)
+			for j := range reps {
+				rp := &replica{}
+				cfg := testCfg
+				cfg.OnStatus = rp.log.add
+				rp.store = newStore(t, srv.Addr, cfg)
+				rp.bad = rp.store.RateLimit(bad, middleware.RateLimitConfig{Rate: r, Burst: 1, Observer: &eventLog{}})(endpoint.Nop)
+				rp.good = rp.store.RateLimit(good, middleware.RateLimitConfig{Rate: 1, Burst: 1, Observer: &eventLog{}})(endpoint.Nop)
+				reps[j] = rp
+			}
+			a, b := reps[0], reps[1]
+			admitted := func(eps ...endpoint.Endpoint) int {
+				n := 0
+				for _, ep := range eps {
+					_, err := ep(ctx, nil)
+					switch {
+					case err == nil:
+						n++
+					case !errors.Is(err, middleware.ErrRateLimited):
+						t.Errorf("call: %v, want nil or ErrRateLimited", err)
+					}
+				}
+				return n
+			}
+
+			if tt.write == nil {
+				// Not a bad key: the limit is shared, and nothing is reported.
+				if got := admitted(a.bad); got != 1 {
+					t.Errorf("first call of the 1e-20 limit: admitted %d, want 1", got)
+				}
+				if got := admitted(b.bad, a.bad); got != 0 {
+					t.Errorf("later calls of the 1e-20 limit on both replicas: admitted %d of 2, want 0 (shared)", got)
+				}
+				for j, rp := range reps {
+					if rp.log.has(false) {
+						t.Errorf("replica %d: unhealthy status %+v, want none", j, rp.log.list)
+					}
+				}
+				if got := admitted(a.good, b.good); got != 1 {
+					t.Errorf("good limit on two replicas: admitted %d of 2, want 1 (shared)", got)
+				}
+				return
+			}
+
+			// Reported, naming the key; the store as a whole is not down.
+			admitted(a.bad, b.bad)
+			for j, rp := range reps {
+				st, ok := rp.log.find(bad, false)
+				if !ok {
+					t.Fatalf("replica %d: no unhealthy status naming %q; statuses %+v", j, bad, rp.log.list)
+				}
+				var ke *registry.KeyError
+				if !errors.As(st.Err, &ke) || ke.Key != badKey || ke.Name != bad || !errors.Is(st.Err, registry.ErrBadRecord) {
+					t.Errorf("replica %d: status error = %v, want a *registry.KeyError at %q matching ErrBadRecord", j, st.Err, badKey)
+				}
+				if _, down := rp.log.find("", false); down {
+					t.Errorf("replica %d: the store as a whole was reported down", j)
+				}
+				if st := rp.store.LimiterStats(); !st.Healthy || st.BadRecords == 0 {
+					t.Errorf("replica %d: LimiterStats = %+v, want healthy with bad records counted", j, st)
+				}
+			}
+
+			// Another limit of the same stores stays shared.
+			if got := admitted(a.good, b.good); got != 1 {
+				t.Errorf("good limit on two replicas: admitted %d of 2, want 1 (shared)", got)
+			}
+			if got := c.Dump(ctx, badKey).Val(); got != dump {
+				t.Error("the bad key was overwritten, want it left as it was")
+			}
+
+			// Deleted: the limit is shared again, and says so.
+			if err := c.Del(ctx, badKey).Err(); err != nil {
+				t.Fatal(err)
+			}
+			for j, rp := range reps {
+				if _, ok := waitFor(3*resync, func() bool {
+					rp.bad(ctx, nil)
+					_, ok := rp.log.find(bad, true)
+					return ok
+				}); !ok {
+					t.Fatalf("replica %d: no healthy status naming %q after the repair", j, bad)
+				}
+			}
+			if err := c.Del(ctx, badKey).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if got := admitted(a.bad, b.bad); got != 1 {
+				t.Errorf("repaired limit on two replicas: admitted %d of 2, want 1 (shared again)", got)
+			}
+		})
+	}
+}
+
+// set returns a writer of the string v.
+func set(v string) func(context.Context, *redis.Client, string, int64) error {
+	return func(ctx context.Context, c *redis.Client, key string, _ int64) error {
+		return c.Set(ctx, key, v, 0).Err()
 	}
 }

@@ -17,7 +17,9 @@
 // # Rate limits
 //
 // [Store.RateLimit] is [middleware.RateLimit] with one budget for the whole
-// fleet (the generic cell rate algorithm in a Lua script).
+// fleet (the generic cell rate algorithm in a Lua script). A waiting call
+// books no slot further ahead than its deadline and MaxWait, and gives its
+// slot back when its caller leaves during the wait.
 //
 // # Failure of Redis
 //
@@ -31,5 +33,12 @@
 //
 // Every key and channel starts with [Config.Prefix]. Breaker names are
 // bounded by their registry (the cap on names and [registry.CheckName]), and
-// breaker keys expire [Config.KeyTTL] after their last change.
+// breaker keys expire [Config.KeyTTL] after their last change; a rate
+// limit's key expires once its schedule is past.
+//
+// What Redis holds is untrusted: a key that holds another type or a value
+// the scripts did not write is left as it is, and harms that one breaker or
+// rate limit alone, which decides locally and is reported (a
+// [registry.StoreStatus] naming it, with a [*registry.KeyError]) until the
+// key is sane again; the others stay shared.
 package redisstore

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -284,5 +285,184 @@ func TestRateLimitStoreHangs(t *testing.T) {
 	}
 	if took := time.Since(start); took > 20*time.Millisecond {
 		t.Errorf("100 later calls took %v, want no store wait", took)
+	}
+}
+
+// tatAhead returns how far past Redis's clock the TAT at key is (0 when
+// the key is absent).
+func tatAhead(c *redis.Client, key string) (time.Duration, error) {
+	ctx := context.Background()
+	now, err := c.Time(ctx).Result()
+	if err != nil {
+		return 0, err
+	}
+	v, err := c.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	tat, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(tat-float64(now.UnixMicro())) * time.Microsecond, nil
+}
+
+// TestRateLimitSharedCancelledWaitersGiveBack books 100 waiting calls
+// (10 s of a 10/s limit) and cancels them: each gives its slot back, so a
+// fresh waiting call is admitted within about one interval, not after
+// about 10 s.
+func TestRateLimitSharedCancelledWaitersGiveBack(t *testing.T) {
+	srv := redistest.Start(t)
+	const waiters = 100
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	s := newStore(t, srv.Addr, testCfg)
+	ep := s.RateLimit("giveback", middleware.RateLimitConfig{Rate: 10, Burst: 1, Wait: true, MaxWait: time.Minute, Observer: &eventLog{}})(endpoint.Nop)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	var canceled atomic.Int64
+	for range waiters {
+		wg.Go(func() {
+			_, err := ep(ctx, nil)
+			switch {
+			case errors.Is(err, context.Canceled):
+				canceled.Add(1)
+			case err != nil:
+				t.Errorf("waiter: %v, want nil or context.Canceled", err)
+			}
+		})
+	}
+	var ahead time.Duration
+	if _, ok := waitFor(5*time.Second, func() bool {
+		var err error
+		ahead, err = tatAhead(c, "resilience:rate:giveback")
+		return err == nil && ahead >= 9*time.Second
+	}); !ok {
+		t.Fatalf("the waiters booked %v ahead, want about 10s", ahead)
+	}
+	cancel()
+	wg.Wait()
+	if got := canceled.Load(); got < waiters-2 {
+		t.Errorf("cancelled waiters = %d, want at least %d", got, waiters-2)
+	}
+	if ahead, err := tatAhead(c, "resilience:rate:giveback"); err != nil || ahead > 200*time.Millisecond {
+		t.Errorf("after the cancellations the TAT is %v ahead (%v), want at most about one interval", ahead, err)
+	}
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer fcancel()
+	start := time.Now()
+	_, err := ep(fctx, nil)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("fresh call: %v, want admitted", err)
+	}
+	if took > 300*time.Millisecond {
+		t.Errorf("fresh call waited %v, want about one interval (100ms) at most", took)
+	}
+}
+
+// TestRateLimitSharedWaitBound checks that no shared wait books further
+// ahead than MaxWait: a call whose slot would come later is rejected at
+// once, without waiting and without booking it, whatever its deadline.
+func TestRateLimitSharedWaitBound(t *testing.T) {
+	srv := redistest.Start(t)
+	tests := []struct {
+		name         string
+		rate         float64       // calls a second, burst 1
+		deadline     time.Duration // 0: none
+		wantWait     bool          // admitted after about one interval
+		wantDeadline bool          // rejected, matching context.DeadlineExceeded
+	}{
+		{name: "no deadline", rate: 0.5},
+		{name: "deadline past MaxWait", rate: 0.5, deadline: time.Minute},
+		{name: "deadline before MaxWait", rate: 0.5, deadline: 500 * time.Millisecond, wantDeadline: true},
+		{name: "slot within MaxWait", rate: 4, wantWait: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+			defer c.Close()
+			key := "bound-" + tt.name
+			ep := newStore(t, srv.Addr, testCfg).RateLimit(key, middleware.RateLimitConfig{Rate: tt.rate, Burst: 1, Wait: true, MaxWait: time.Second, Observer: &eventLog{}})(endpoint.Nop)
+			if _, err := ep(context.Background(), nil); err != nil {
+				t.Fatalf("first call: %v, want admitted", err)
+			}
+			ctx := context.Background()
+			if tt.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.deadline)
+				defer cancel()
+			}
+			before, err := tatAhead(c, "resilience:rate:"+key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_, err = ep(ctx, nil)
+			took := time.Since(start)
+			if tt.wantWait {
+				if err != nil {
+					t.Fatalf("second call: %v, want admitted after a wait", err)
+				}
+				if took < 150*time.Millisecond || took > 600*time.Millisecond {
+					t.Errorf("second call waited %v, want about 250ms", took)
+				}
+				return
+			}
+			e, ok := errors.AsType[*middleware.RateLimitError](err)
+			if !ok {
+				t.Fatalf("second call: %v (after %v), want a *middleware.RateLimitError", err, took)
+			}
+			if took > 100*time.Millisecond {
+				t.Errorf("rejection took %v, want at once", took)
+			}
+			if got := errors.Is(err, context.DeadlineExceeded); got != tt.wantDeadline {
+				t.Errorf("errors.Is(err, DeadlineExceeded) = %v, want %v", got, tt.wantDeadline)
+			}
+			if d := e.RetryAfter(); d <= time.Second || d > 2*time.Second {
+				t.Errorf("RetryAfter = %v, want in (1s, 2s]", d)
+			}
+			if after, err := tatAhead(c, "resilience:rate:"+key); err != nil || after > before {
+				t.Errorf("TAT ahead %v before the rejection, %v after (%v): want no slot booked", before, after, err)
+			}
+		})
+	}
+}
+
+// TestRateLimitSharedGiveBackLeavesForeignValue checks that a waiter that
+// gives its slot back leaves a key that no longer holds a sane TAT as it
+// is.
+func TestRateLimitSharedGiveBackLeavesForeignValue(t *testing.T) {
+	srv := redistest.Start(t)
+	const key = "resilience:rate:foreign-giveback"
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	ep := newStore(t, srv.Addr, testCfg).RateLimit("foreign-giveback", middleware.RateLimitConfig{Rate: 1, Burst: 1, Wait: true, Observer: &eventLog{}})(endpoint.Nop)
+	if _, err := ep(context.Background(), nil); err != nil {
+		t.Fatalf("first call: %v, want admitted", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := ep(ctx, nil)
+		done <- err
+	}()
+	if _, ok := waitFor(bound, func() bool { d, err := tatAhead(c, key); return err == nil && d > time.Second }); !ok {
+		t.Fatal("the waiter booked no slot")
+	}
+	if err := c.Set(context.Background(), key, "hello", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("waiter: %v, want context.Canceled", err)
+	}
+	if got, err := c.Get(context.Background(), key).Result(); err != nil || got != "hello" {
+		t.Errorf("key = %q (%v) after the give-back, want %q left as it was", got, err, "hello")
 	}
 }

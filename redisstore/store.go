@@ -41,14 +41,17 @@ type Config struct {
 	// Default 100ms ([registry.DefaultStoreTimeout]).
 	Timeout time.Duration
 	// ResyncInterval is the registries' resync period (see
-	// [registry.StoreConfig]) and how long a rate limit decides locally
-	// after Redis failed before it tries Redis again. Default 1s
+	// [registry.StoreConfig]) and how long the rate limits decide locally
+	// after Redis failed (or one rate limit after its key was found bad)
+	// before they try Redis again. Default 1s
 	// ([registry.DefaultResyncInterval]).
 	ResyncInterval time.Duration
 	// OnStatus, when set, is told when Redis becomes unreachable and when
-	// it is reachable again: by each registry made with [Store.Registry]
-	// (from its goroutine) and by the rate limits (from the call that
-	// noticed), so calls may overlap; by [Open] when its first ping fails.
+	// it is reachable again (Name ""), and when one breaker's or rate
+	// limit's key is found bad and when it is sane again (Name names it):
+	// by each registry made with [Store.Registry] (from its goroutine) and
+	// by the rate limits (from the call that noticed), so calls may
+	// overlap; by [Open] when its first ping fails.
 	// A panic in OnStatus is recovered and logged on Logger at Error with
 	// its stack, wherever it runs, and the store goes on: a status hook is
 	// never a verdict on the call that happened to notice. Default nil.
@@ -71,6 +74,7 @@ type Store struct {
 	limDown     atomic.Int64 // rate limits: UnixNano until which they decide locally; 0 when Redis is up
 	limReported atomic.Bool  // rate limits: a down status was reported
 	limErrs     atomic.Uint64
+	limBad      atomic.Uint64 // rate limits: keys found bad
 	limLocal    atomic.Uint64
 
 	mu   sync.Mutex

@@ -1,36 +1,34 @@
-package middleware
+package chaos
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/middleware"
 )
 
 // ErrInjected is the error a [Chaos] layer injects when its config sets no
 // Error of its own, and the value it panics with when it sets no PanicValue.
-var ErrInjected = errors.New("middleware: chaos: injected fault")
+var ErrInjected = errors.New("chaos: injected fault")
 
 // chaosDefaultLatency is Polly's default injected latency.
 const chaosDefaultLatency = 30 * time.Second
 
-// ChaosConfig configures a [Chaos] layer: which faults it injects and how
+// Config configures a [Chaos] layer: which faults it injects and how
 // often. The zero value injects nothing. Each rate is the fraction of calls,
 // from 0 (never) to 1 (every call), that get that fault; the three draws are
 // independent, made in the order latency, panic, error.
-type ChaosConfig struct {
+type Config struct {
 	// ErrorRate is the fraction of calls that fail with Error without
 	// reaching the endpoint. Between 0 and 1. Default 0.
 	ErrorRate float64
 	// Error is the error injected, returned as it is (so that classifiers
-	// such as [IsConnection] see it: inject a [*net.OpError] or
+	// such as errclass.Connection see it: inject a [*net.OpError] or
 	// [io.ErrUnexpectedEOF] to rehearse a connection failure). Default nil:
 	// [ErrInjected].
 	Error error
@@ -60,35 +58,42 @@ type ChaosConfig struct {
 	Rand func() float64
 	// Name names the layer in its events (Event.Name). Default "".
 	Name string
-	// Observer receives an [EventChaos] for every fault injected. Default
-	// nil: a [LogObserver] on [slog.Default].
-	Observer Observer
+	// Observer receives a [middleware.EventChaos] for every fault
+	// injected. Default nil: a [middleware.LogObserver] on [slog.Default].
+	Observer middleware.Observer
 }
 
 // Validate returns nil if c is valid, and else every problem at once: an
-// [errors.Join] of [*ConfigError], each matching [ErrInvalidConfig].
-func (c ChaosConfig) Validate() error {
-	p := problems{layer: "chaos", goType: "ChaosConfig"}
+// [errors.Join] of [*middleware.ConfigError], each matching
+// [middleware.ErrInvalidConfig] and naming the field.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(path, field string, v any, reason string) {
+		errs = append(errs, &middleware.ConfigError{Path: "chaos." + path, Field: "chaos.Config." + field, Value: v, Reason: reason})
+	}
 	rate := func(path, field string, v float64) {
 		if math.IsNaN(v) || v < 0 || v > 1 {
-			p.add(path, field, v, "must be between 0 and 1")
+			add(path, field, v, "must be between 0 and 1")
 		}
 	}
 	rate("error_rate", "ErrorRate", c.ErrorRate)
 	rate("latency_rate", "LatencyRate", c.LatencyRate)
 	rate("panic_rate", "PanicRate", c.PanicRate)
 	if c.Latency < 0 {
-		p.add("latency", "Latency", c.Latency, "must not be negative (0 means the default 30s)")
+		add("latency", "Latency", c.Latency, "must not be negative (0 means the default 30s)")
 	}
 	if c.Seed != 0 && c.Rand != nil {
-		p.add("seed", "Seed", c.Seed, "must be zero when Rand is set")
+		add("seed", "Seed", c.Seed, "must be zero when Rand is set")
 	}
-	return p.err()
+	if f, ok := c.Observer.(middleware.ObserverFunc); ok && f == nil {
+		add("observer", "Observer", nil, "is a nil ObserverFunc (leave it nil for the default)")
+	}
+	return errors.Join(errs...)
 }
 
 // Chaos injects faults into the calls of the endpoints its [Chaos.Middleware]
 // wraps, in the manner of Polly's chaos strategies: errors, latency and
-// panics, each at its own rate (see [ChaosConfig]). Use it to rehearse
+// panics, each at its own rate (see [Config]). Use it to rehearse
 // failure on purpose: in your own tests, to drive the resilience layers
 // above it through their failure paths with real (not scripted) endpoints,
 // and on game days, to degrade one dependency of a running service and watch
@@ -97,12 +102,11 @@ func (c ChaosConfig) Validate() error {
 // Put it innermost, right around the endpoint it degrades, so that every
 // layer above sees its faults as the endpoint's:
 //
-//	chaos := middleware.NewChaos(middleware.ChaosConfig{ErrorRate: 0.2})
-//	ep = mw(chaos.Middleware()(ep))
+//	c := chaos.New(chaos.Config{ErrorRate: 0.2})
+//	ep = mw(c.Middleware()(ep))
 //
 // Its rates change at run time with [Chaos.Set], and [Chaos.Disable] turns
-// it off at once (an off or all-zero Chaos costs one or two atomic loads a
-// call and no allocation). A Chaos is safe for concurrent use: calls in
+// it off at once (an off or all-zero Chaos allocates nothing). A Chaos is safe for concurrent use: calls in
 // flight keep the configuration they started with.
 type Chaos struct {
 	state   atomic.Pointer[chaosState]
@@ -111,22 +115,24 @@ type Chaos struct {
 
 // chaosState is one configuration of a Chaos, resolved.
 type chaosState struct {
-	cfg                         ChaosConfig
+	cfg                         Config
 	errRate, latRate, panicRate float64
 	err                         error
 	latency                     time.Duration
 	panicValue                  any
 	active                      bool // some rate is above zero
-	obs                         Observer
+	obs                         middleware.Observer
 	draws                       atomic.Uint64 // for Seed
 }
 
-// NewChaos returns an enabled Chaos injecting the faults cfg describes. It
-// panics with cfg.Validate's error (matching [ErrInvalidConfig]) when cfg is
-// not valid.
-func NewChaos(cfg ChaosConfig) *Chaos {
+// New returns an enabled Chaos injecting the faults cfg describes. It
+// panics with cfg.Validate's error (matching [middleware.ErrInvalidConfig])
+// when cfg is not valid.
+func New(cfg Config) *Chaos {
 	c := new(Chaos)
-	mustValid(c.Set(cfg))
+	if err := c.Set(cfg); err != nil {
+		panic(err)
+	}
 	c.enabled.Store(true)
 	return c
 }
@@ -134,7 +140,7 @@ func NewChaos(cfg ChaosConfig) *Chaos {
 // Set replaces the configuration of c, for the calls that start from now
 // on, and restarts a seeded sequence of draws. It returns cfg.Validate's
 // error, leaving c unchanged, when cfg is not valid.
-func (c *Chaos) Set(cfg ChaosConfig) error {
+func (c *Chaos) Set(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -146,7 +152,10 @@ func (c *Chaos) Set(cfg ChaosConfig) error {
 		err:        cfg.Error,
 		latency:    cfg.Latency,
 		panicValue: cfg.PanicValue,
-		obs:        observer(cfg.Observer),
+		obs:        cfg.Observer,
+	}
+	if s.obs == nil {
+		s.obs = middleware.LogObserver(nil)
 	}
 	if s.err == nil {
 		s.err = ErrInjected
@@ -163,7 +172,7 @@ func (c *Chaos) Set(cfg ChaosConfig) error {
 }
 
 // Config returns the configuration c was last given.
-func (c *Chaos) Config() ChaosConfig { return c.state.Load().cfg }
+func (c *Chaos) Config() Config { return c.state.Load().cfg }
 
 // Enable turns fault injection on (a new Chaos is on).
 func (c *Chaos) Enable() { c.enabled.Store(true) }
@@ -180,12 +189,12 @@ func (c *Chaos) Enabled() bool { return c.enabled.Load() }
 // draws latency waits (or returns ctx.Err() if the context ends first); one
 // that draws a panic panics with the PanicValue; one that draws an error
 // returns the Error with a nil response; the others reach the endpoint. Each
-// fault is reported once as an [EventChaos] (Layer "chaos") before it takes
-// effect.
+// fault is reported once as a [middleware.EventChaos] (Layer "chaos") before
+// it takes effect.
 func (c *Chaos) Middleware() endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		if next == nil {
-			panic(fmt.Errorf("%w: chaos: nil endpoint", ErrInvalidConfig))
+			panic(&middleware.ConfigError{Path: "chaos.endpoint", Reason: "must not be nil"})
 		}
 		return func(ctx context.Context, req any) (any, error) {
 			s := c.state.Load()
@@ -200,7 +209,7 @@ func (c *Chaos) Middleware() endpoint.Middleware {
 // call injects the faults drawn for one call.
 func (s *chaosState) call(ctx context.Context, next endpoint.Endpoint, req any) (any, error) {
 	if s.draw(s.latRate) {
-		s.obs.Observe(ctx, Event{Kind: EventChaos, Layer: "chaos", Name: s.cfg.Name, Delay: s.latency})
+		s.obs.Observe(ctx, middleware.Event{Kind: middleware.EventChaos, Layer: "chaos", Name: s.cfg.Name, Wait: s.latency})
 		t := time.NewTimer(s.latency)
 		select {
 		case <-t.C:
@@ -210,11 +219,11 @@ func (s *chaosState) call(ctx context.Context, next endpoint.Endpoint, req any) 
 		}
 	}
 	if s.draw(s.panicRate) {
-		s.obs.Observe(ctx, Event{Kind: EventChaos, Layer: "chaos", Name: s.cfg.Name, Err: &PanicError{Value: s.panicValue}})
+		s.obs.Observe(ctx, middleware.Event{Kind: middleware.EventChaos, Layer: "chaos", Name: s.cfg.Name, Err: &middleware.PanicError{Value: s.panicValue}})
 		panic(s.panicValue)
 	}
 	if s.draw(s.errRate) {
-		s.obs.Observe(ctx, Event{Kind: EventChaos, Layer: "chaos", Name: s.cfg.Name, Err: s.err})
+		s.obs.Observe(ctx, middleware.Event{Kind: middleware.EventChaos, Layer: "chaos", Name: s.cfg.Name, Err: s.err})
 		return nil, s.err
 	}
 	return next(ctx, req)
@@ -244,31 +253,4 @@ func seeded(seed, n uint64) float64 {
 	z = (z ^ z>>27) * 0x94d049bb133111eb
 	z ^= z >> 31
 	return float64(z>>11) / (1 << 53)
-}
-
-// UnmarshalJSON decodes a ChaosConfig in the file form of the other
-// configs (see [LoadStacks]): latency as a string ("250ms") or a number of
-// seconds, unknown keys rejected, so a game-day plan can be written as JSON
-// or YAML:
-//
-//	{"error_rate": 0.2, "latency_rate": 0.5, "latency": "2s", "seed": 7}
-func (c *ChaosConfig) UnmarshalJSON(b []byte) error {
-	type plain ChaosConfig
-	aux := struct {
-		*plain
-		Latency json.RawMessage
-	}{plain: (*plain)(c)}
-	if err := decodeStrict(b, &aux); err != nil {
-		return fileError("chaos", "ChaosConfig", err)
-	}
-	return setDuration("chaos", "latency", "ChaosConfig.Latency", aux.Latency, &c.Latency)
-}
-
-// MarshalJSON encodes a ChaosConfig in the file form, latency as a string.
-func (c ChaosConfig) MarshalJSON() ([]byte, error) {
-	type plain ChaosConfig
-	return json.Marshal(struct {
-		plain
-		Latency *duration
-	}{plain: plain(c), Latency: optDuration(c.Latency)})
 }

@@ -1,4 +1,4 @@
-package middleware_test
+package chaos_test
 
 import (
 	"context"

@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"runtime"
 	"time"
@@ -233,8 +232,8 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 			Kind:  EventStateChange,
 			Layer: "circuit_breaker",
 			Name:  c.Name,
-			From:  c.From.String(),
-			To:    c.To.String(),
+			From:  c.From,
+			To:    c.To,
 		})
 	})
 	runtime.AddCleanup(cl, func(cancel func()) { cancel() }, cancel)

@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -37,7 +36,6 @@ type BulkheadConfig struct {
 	// Observer receives the layer's events: [EventRejected] for each call
 	// turned away. Default nil: a [LogObserver] on [slog.Default].
 	Observer Observer
-
 }
 
 // Validate returns every problem in c at once, joined with [errors.Join],
@@ -243,6 +241,6 @@ func (b *bulkhead) ended(ctx context.Context, waited time.Duration) error {
 }
 
 func (b *bulkhead) reject(ctx context.Context, err error, waited time.Duration) error {
-	b.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "bulkhead", Name: b.name, Delay: waited, Err: err})
+	b.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "bulkhead", Name: b.name, Wait: waited, Err: err})
 	return err
 }

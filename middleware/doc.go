@@ -55,7 +55,7 @@
 // # Errors
 //
 // Static conditions are sentinel errors ([ErrTimeout], [ErrInvalidConfig],
-// [ErrTooManyAbandoned], [ErrRateLimited], [ErrBulkheadFull],
+// [ErrRateLimited], [ErrBulkheadFull],
 // [ErrCircuitOpen]); conditions with data are types with Unwrap
 // ([*RetryError], [*PanicError], [*ConfigError]). The cause is never hidden:
 // errors.Is(err, cause) holds for the endpoint's own error through every

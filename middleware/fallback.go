@@ -3,8 +3,6 @@ package middleware
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"reflect"
 
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/internal/callctx"
@@ -34,14 +32,14 @@ type FallbackConfig struct {
 
 	// Endpoint, when set, is called with the caller's context and request
 	// in place of a failure, and its response is returned with a nil error.
-	// When it fails, the call returns a nil response and a [*FallbackError]
+	// When it fails, the call returns a nil response and a error
 	// matching both errors. Default nil. Not serialisable.
 	Endpoint endpoint.Endpoint
 
 	// Func, when set, is called with the caller's context, the request and
 	// the endpoint's error, in place of a failure, and its response is
 	// returned with a nil error. When it fails, the call returns a nil
-	// response and a [*FallbackError] matching both errors. A Func may
+	// response and a error matching both errors. A Func may
 	// decline to fall back by returning the very error it was given: that
 	// error is then returned unchanged and no event is reported. Default
 	// nil. Not serialisable.
@@ -65,7 +63,6 @@ type FallbackConfig struct {
 	// Observer receives an [EventFallback] each time the fallback is used.
 	// Default nil: a [LogObserver] on [slog.Default].
 	Observer Observer
-
 }
 
 // Validate returns nil when c is usable, and otherwise every problem at once,
@@ -89,25 +86,20 @@ func (c FallbackConfig) Validate() error {
 	return p.err()
 }
 
-// FallbackError is returned by a fallback layer when its fallback endpoint or
+// fallbackError is returned by a fallback layer when its fallback endpoint or
 // func itself fails. It unwraps to both errors, so [errors.Is] matches the
 // endpoint's original error and the fallback's error alike, and
 // [errors.AsType] finds a typed error in either (the original first).
-type FallbackError struct {
-	// Err is the wrapped endpoint's error, which the fallback was to
-	// replace.
-	Err error
-	// FallbackErr is the error the fallback returned.
-	FallbackErr error
+type fallbackError struct {
+	err   error // the wrapped endpoint's error, which the fallback was to replace
+	fbErr error // the error the fallback returned
 }
 
-// Error implements error.
-func (e *FallbackError) Error() string {
-	return fmt.Sprintf("middleware: fallback failed: %v (replacing: %v)", e.FallbackErr, e.Err)
+func (e *fallbackError) Error() string {
+	return fmt.Sprintf("middleware: fallback failed: %v (replacing: %v)", e.fbErr, e.err)
 }
 
-// Unwrap returns the original error and the fallback's error.
-func (e *FallbackError) Unwrap() []error { return []error{e.Err, e.FallbackErr} }
+func (e *fallbackError) Unwrap() []error { return []error{e.err, e.fbErr} }
 
 // Fallback returns a middleware that calls fb with the caller's context and
 // request when the wrapped endpoint fails: the guide's
@@ -149,7 +141,7 @@ func FallbackValue(v any) endpoint.Middleware {
 // passes the filter (FallbackOn, FallbackIf) and whose context has not ended,
 // the fallback is used exactly once and an [EventFallback] (layer "fallback")
 // is reported to the layer's observer after it returns; the event's Err is
-// the endpoint's error, or the [*FallbackError] when the fallback failed
+// the endpoint's error, or the error when the fallback failed
 // (which matches the endpoint's error too). Other failures are returned
 // unchanged, with the endpoint's response; successes pass through untouched
 // and cost nothing but the error check. A panic, in the endpoint or in the
@@ -209,7 +201,7 @@ func (f *fallback) fail(ctx context.Context, req, resp any, err error) (any, err
 		fbResp = f.value
 	}
 	if fbErr != nil {
-		fe := &FallbackError{Err: err, FallbackErr: fbErr}
+		fe := &fallbackError{err: err, fbErr: fbErr}
 		f.obs.Observe(ctx, Event{Kind: EventFallback, Layer: "fallback", Name: f.name, Err: fe})
 		return nil, fe
 	}
@@ -224,7 +216,11 @@ func (f *fallback) matches(err error) bool {
 
 // sameError reports whether a and b are the same error value, without
 // panicking on errors of an incomparable dynamic type.
-func sameError(a, b error) bool {
-	ta := reflect.TypeOf(a)
-	return ta == reflect.TypeOf(b) && ta.Comparable() && a == b
+func sameError(a, b error) (same bool) {
+	defer func() {
+		if recover() != nil { // comparing two incomparable values of one type
+			same = false
+		}
+	}()
+	return a == b
 }

@@ -2,8 +2,6 @@ package middleware
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
@@ -67,7 +65,7 @@ func Measure(cfg MeasureConfig) endpoint.Middleware {
 			if err != nil {
 				outcome = outcomeOf(ctx, err)
 			}
-			obs.Observe(ctx, Event{Kind: EventCall, Layer: "measure", Name: name, Delay: latency, Err: err, Outcome: outcome})
+			obs.Observe(ctx, Event{Kind: EventCall, Layer: "measure", Name: name, Latency: latency, Err: err, Outcome: outcome})
 			return response, err
 		}
 	}
@@ -77,7 +75,7 @@ func Measure(cfg MeasureConfig) endpoint.Middleware {
 // (internal/callctx, as the breaker does): canceled when the caller has gone,
 // whatever err says, or on a cancellation; a failure when a deadline of the
 // library's own cut the call.
-func outcomeOf(ctx context.Context, err error) string {
+func outcomeOf(ctx context.Context, err error) Outcome {
 	switch {
 	case rejection(err):
 		return OutcomeRejected
@@ -85,24 +83,4 @@ func outcomeOf(ctx context.Context, err error) string {
 		return OutcomeCanceled
 	}
 	return OutcomeFailure
-}
-
-// RejectedBy returns the layer that rejected a call with err, as named in
-// [Event].Layer: "circuit_breaker" ([ErrCircuitOpen]), "rate_limit"
-// ([ErrRateLimited]), "bulkhead" ([ErrBulkheadFull]) or "timeout"
-// ([ErrTooManyAbandoned]); and "" when err is not a rejection.
-func RejectedBy(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, ErrCircuitOpen):
-		return "circuit_breaker"
-	case errors.Is(err, ErrRateLimited):
-		return "rate_limit"
-	case errors.Is(err, ErrBulkheadFull):
-		return "bulkhead"
-	case errors.Is(err, ErrTooManyAbandoned):
-		return "timeout"
-	}
-	return ""
 }

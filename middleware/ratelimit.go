@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -44,8 +43,8 @@ type RateLimitConfig struct {
 	// whatever its context's deadline (or lack of one): a call whose token
 	// would come more than MaxWait after it arrived is rejected at once, so
 	// no wait books a token further ahead. Default 0:
-	// [DefaultRateLimitMaxWait] (10s). Negative, above
-	// [MaxRateLimitMaxWait] (24h), or set without Wait is an error.
+	// defaultRateLimitMaxWait (10s). Negative, above
+	// maxRateLimitMaxWait (24h), or set without Wait is an error.
 	MaxWait time.Duration
 
 	// Limiter, when set, is the limiter the layer draws its tokens from, in
@@ -73,23 +72,22 @@ type RateLimitConfig struct {
 	// Observer receives the layer's events: [EventRejected] for each call
 	// turned away. Default nil: a [LogObserver] on [slog.Default].
 	Observer Observer
-
 }
 
 // Bounds of [RateLimitConfig.MaxWait].
 const (
-	// DefaultRateLimitMaxWait is the MaxWait of a waiting rate limit whose
+	// defaultRateLimitMaxWait is the MaxWait of a waiting rate limit whose
 	// MaxWait is zero.
-	DefaultRateLimitMaxWait = 10 * time.Second
-	// MaxRateLimitMaxWait is the largest MaxWait accepted.
-	MaxRateLimitMaxWait = 24 * time.Hour
+	defaultRateLimitMaxWait = 10 * time.Second
+	// maxRateLimitMaxWait is the largest MaxWait accepted.
+	maxRateLimitMaxWait = 24 * time.Hour
 )
 
 // WaitBound returns how long a call may wait for its token: MaxWait, or
-// [DefaultRateLimitMaxWait] when it is zero. Meaningful with Wait only.
+// defaultRateLimitMaxWait when it is zero. Meaningful with Wait only.
 func (c RateLimitConfig) WaitBound() time.Duration {
 	if c.MaxWait == 0 {
-		return DefaultRateLimitMaxWait
+		return defaultRateLimitMaxWait
 	}
 	return c.MaxWait
 }
@@ -101,9 +99,9 @@ func (c RateLimitConfig) Validate() error {
 	p := problems{layer: "rate_limit", goType: "RateLimitConfig"}
 	switch {
 	case c.MaxWait < 0:
-		p.add("max_wait", "MaxWait", c.MaxWait, "must not be negative (0 means the default, "+DefaultRateLimitMaxWait.String()+")")
-	case c.MaxWait > MaxRateLimitMaxWait:
-		p.add("max_wait", "MaxWait", c.MaxWait, "must be at most "+MaxRateLimitMaxWait.String())
+		p.add("max_wait", "MaxWait", c.MaxWait, "must not be negative (0 means the default, "+defaultRateLimitMaxWait.String()+")")
+	case c.MaxWait > maxRateLimitMaxWait:
+		p.add("max_wait", "MaxWait", c.MaxWait, "must be at most "+maxRateLimitMaxWait.String())
 	case c.MaxWait > 0 && !c.Wait:
 		p.add("max_wait", "MaxWait", c.MaxWait, "must be zero unless wait is true (no call waits)")
 	}
@@ -277,12 +275,12 @@ func (l *rateLimiter) reject(ctx context.Context, now time.Time) error {
 }
 
 func (l *rateLimiter) rejected(ctx context.Context, err *RateLimitError) error {
-	l.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "rate_limit", Name: l.name, Delay: err.Delay, Err: err})
+	l.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "rate_limit", Name: l.name, Err: err})
 	return err
 }
 
 // untilToken returns how long after now the limiter will have a whole token,
-// rounded up to the nanosecond, or [InfiniteDelay] when it never will.
+// rounded up to the nanosecond, or infiniteDelay when it never will.
 func (l *rateLimiter) untilToken(now time.Time) time.Duration {
 	missing := 1 - l.lim.TokensAt(now)
 	if missing <= 0 {
@@ -290,11 +288,11 @@ func (l *rateLimiter) untilToken(now time.Time) time.Duration {
 	}
 	limit := float64(l.lim.Limit())
 	if limit <= 0 {
-		return InfiniteDelay
+		return infiniteDelay
 	}
 	d := math.Ceil(missing / limit * float64(time.Second))
 	if d >= float64(math.MaxInt64) {
-		return InfiniteDelay
+		return infiniteDelay
 	}
 	return time.Duration(d)
 }
@@ -312,11 +310,11 @@ func (l *rateLimiter) untilToken(now time.Time) time.Duration {
 // its reservation.
 func (l *rateLimiter) wait(ctx context.Context) error {
 	arrived := time.Now()
-	if l.untilToken(arrived) >= InfiniteDelay {
+	if l.untilToken(arrived) >= infiniteDelay {
 		// No token will ever come (a shared limiter whose limit was set to
 		// 0), or not within the range of a time.Duration: a reservation
 		// would be due past the end of time.
-		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: InfiniteDelay})
+		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: infiniteDelay})
 	}
 	turn, ahead := l.join()
 	defer l.leave(turn)
@@ -325,7 +323,7 @@ func (l *rateLimiter) wait(ctx context.Context) error {
 		// this one takes one interval more.
 		est := l.untilToken(arrived)
 		if limit := float64(l.lim.Limit()); limit > 0 {
-			est += time.Duration(min(float64(ahead-1)/limit*float64(time.Second), float64(InfiniteDelay-est)))
+			est += time.Duration(min(float64(ahead-1)/limit*float64(time.Second), float64(infiniteDelay-est)))
 		}
 		if err := l.beyond(ctx, arrived, est); err != nil {
 			return err
@@ -340,7 +338,7 @@ func (l *rateLimiter) wait(ctx context.Context) error {
 	r := l.lim.ReserveN(now, 1)
 	if !r.OK() {
 		// A shared limiter whose burst was set below 1.
-		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: InfiniteDelay})
+		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: infiniteDelay})
 	}
 	d := r.DelayFrom(now)
 	if d == 0 {
@@ -375,10 +373,10 @@ func (l *rateLimiter) beyond(ctx context.Context, arrived time.Time, wait time.D
 	return nil
 }
 
-// InfiniteDelay is the RetryAfter of a [*RateLimitError] from a limiter that
+// infiniteDelay is the RetryAfter of a [*RateLimitError] from a limiter that
 // will never have a token again (a shared limiter whose limit was set to 0).
 // It is the longest [time.Duration], as x/time/rate's InfDuration.
-const InfiniteDelay = time.Duration(math.MaxInt64)
+const infiniteDelay = time.Duration(math.MaxInt64)
 
 // RateLimitError is the error a [RateLimit] layer returns when it turns a
 // call away. It matches [ErrRateLimited] and, when the layer waits for tokens
@@ -389,7 +387,7 @@ type RateLimitError struct {
 	Name string
 	// Delay is how long after the rejection the limiter expected a token to
 	// be free for this call: at least that long, since other callers may take
-	// it first. [InfiniteDelay] when no token will ever come.
+	// it first. infiniteDelay when no token will ever come.
 	Delay time.Duration
 	// Cause is [context.DeadlineExceeded] when a waiting layer rejected the
 	// call because its wait would have reached the context's deadline, and
@@ -406,7 +404,7 @@ func (e *RateLimitError) Error() string {
 		msg += ": " + e.Name
 	}
 	switch {
-	case e.Delay >= InfiniteDelay:
+	case e.Delay >= infiniteDelay:
 		return msg + " (no token will come)"
 	case e.Cause != nil:
 		return msg + " (waiting " + e.Delay.String() + " for a token would pass the context deadline)"

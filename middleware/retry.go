@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -80,10 +79,9 @@ type RetryConfig struct {
 	Name string
 
 	// Observer receives the layer's events: [EventRetry] before each wait
-	// and [EventRetryExhausted] when Retry gives up with a [*RetryError].
+	// and when Retry gives up (Err a [*RetryError]).
 	// Default (nil): a [LogObserver] on [slog.Default].
 	Observer Observer
-
 }
 
 // Validate returns nil if c is a usable configuration, or else every problem
@@ -136,11 +134,11 @@ func (c RetryConfig) Validate() error {
 //     is no time left to retry in;
 //   - an error matching [context.Canceled], whoever canceled;
 //   - the toolkit's own rejections: [ErrCircuitOpen], [ErrRateLimited],
-//     [ErrBulkheadFull], [ErrTooManyAbandoned].
+//     [ErrBulkheadFull].
 //
 // An attempt's [context.DeadlineExceeded] while the caller's context is still
 // alive (a per-attempt timeout, such as an inner [Timeout]) is retried like
-// any other error. A Retry-After hint (see [RetryAfterer]) longer than the
+// any other error. A Retry-After hint (see retryAfterer) longer than the
 // wait is waited out, up to MaxDelay; a longer hint stops retrying.
 //
 // Retry never waits past the context's deadline: if the next wait would reach
@@ -155,8 +153,8 @@ func (c RetryConfig) Validate() error {
 // attempt's response with a [*RetryError] holding the number of attempts,
 // the last error and, when the context stopped retrying early, the context's
 // error as Cause; errors.Is matches both the last error and the Cause.
-// Retry reports [EventRetry] before each wait and [EventRetryExhausted]
-// whenever it returns a *RetryError.
+// Retry reports an [EventRetry] before each wait, and one with Err a
+// [*RetryError] whenever it gives up.
 //
 // Panics from the endpoint, RetryIf or OnRetry pass through untouched.
 func Retry(cfg RetryConfig) endpoint.Middleware {
@@ -225,7 +223,7 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 		if attempt >= r.attempts || callctx.Neutral(ctx, failure) || !r.retryable(failure) {
 			if attempt == 1 || err == nil {
 				if attempt > 1 {
-					r.obs.Observe(ctx, Event{Kind: EventRetryExhausted, Layer: "retry", Name: r.name, Attempt: attempt, Err: failure})
+					r.obs.Observe(ctx, Event{Kind: EventRetry, Layer: "retry", Name: r.name, Attempt: attempt, Err: &RetryError{Attempts: attempt, Err: failure}})
 				}
 				return resp, err
 			}
@@ -257,7 +255,7 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 		if r.onRetry != nil {
 			r.onRetry(failure, attempt)
 		}
-		r.obs.Observe(ctx, Event{Kind: EventRetry, Layer: "retry", Name: r.name, Attempt: attempt, Delay: d, Err: failure})
+		r.obs.Observe(ctx, Event{Kind: EventRetry, Layer: "retry", Name: r.name, Attempt: attempt, Wait: d, Err: failure})
 		if cerr := sleep(ctx, d); cerr != nil {
 			if err == nil {
 				return resp, nil
@@ -286,9 +284,10 @@ func (r *retrier) retryable(err error) bool {
 	return r.filter.matches(err)
 }
 
-// giveUp reports EventRetryExhausted and returns the *RetryError for
+// giveUp reports the EventRetry of giving up and returns the *RetryError for
 // attempts calls ending in err, stopped early by cause when it is not nil.
 func (r *retrier) giveUp(ctx context.Context, attempts int, err, cause error) error {
-	r.obs.Observe(ctx, Event{Kind: EventRetryExhausted, Layer: "retry", Name: r.name, Attempt: attempts, Err: err})
-	return &RetryError{Attempts: attempts, Err: err, Cause: cause}
+	re := &RetryError{Attempts: attempts, Err: err, Cause: cause}
+	r.obs.Observe(ctx, Event{Kind: EventRetry, Layer: "retry", Name: r.name, Attempt: attempts, Err: re})
+	return re
 }

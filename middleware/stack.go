@@ -3,7 +3,6 @@ package middleware
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -15,10 +14,10 @@ import (
 // Whatever order the fields are written in, [Stack.Build] always composes the
 // layers in this order:
 //
-//	caller → Fallback → Measure → Budget → Bulkhead → RateLimit → CircuitBreaker → Retry → Timeout → endpoint
+//	caller → Fallback → Measure → Budget → Bulkhead → RateLimit → CircuitBreaker → Retry → Timeout → Recover → endpoint
 //
 // A layer is in the stack when its field is set: a config that is not its
-// type's zero value, Measure true, Budget above zero. A field left zero is
+// type's zero value, Measure or Recover true, Budget above zero. A field left zero is
 // no layer and costs nothing at run time. (So a retry with every default is
 // written RetryConfig{MaxAttempts: 3}, or with any other field set.)
 //
@@ -52,6 +51,12 @@ type Stack struct {
 	Retry RetryConfig
 	// Timeout bounds each attempt.
 	Timeout TimeoutConfig
+	// Recover, innermost, turns a panic of the endpoint into a
+	// [*PanicError] ([Recover], reporting to the stack's Observer with the
+	// stack's Name), so the layers above see it as a failure: counted by
+	// the breaker, retried, served by the fallback. Default false: a
+	// panic goes on up, the layers releasing what they hold.
+	Recover bool
 
 	// Budget bounds the whole call, retries and waits included: a deadline
 	// applied just inside the fallback (so the fallback can still serve
@@ -172,6 +177,10 @@ func (s Stack) layers() []layer {
 	if c := s.Timeout; !c.isZero() {
 		s.inherit(&c.Observer, &c.Name)
 		ls = append(ls, layer{"timeout", describeTimeout(c), c.Validate, func() endpoint.Middleware { return TimeoutWith(c) }})
+	}
+	if s.Recover {
+		name, obs := s.Name, s.Observer
+		ls = append(ls, layer{"recover", "recover", func() error { return nil }, func() endpoint.Middleware { return recoverWith(name, obs) }})
 	}
 	return ls
 }

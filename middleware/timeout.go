@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -13,9 +12,9 @@ import (
 	"github.com/resiliencekit/resilience/internal/callctx"
 )
 
-// DefaultMaxAbandoned is the cap on abandoned calls still running that a
+// defaultMaxAbandoned is the cap on abandoned calls still running that a
 // [TimeoutConfig] with MaxAbandoned 0 uses.
-const DefaultMaxAbandoned = 1000
+const defaultMaxAbandoned = 1000
 
 // TimeoutConfig configures [TimeoutWith]. The zero value is not usable on its
 // own: Timeout has no default and must be set. Every other field's zero value
@@ -35,8 +34,8 @@ type TimeoutConfig struct {
 
 	// MaxAbandoned caps the abandoned calls still running, per wrapped
 	// endpoint, in abandon mode: once that many are running, new calls are
-	// rejected at once with [ErrTooManyAbandoned], not queued. Default 0
-	// means [DefaultMaxAbandoned] (1000); negative is an error. Ignored
+	// rejected at once with an error matching [ErrBulkheadFull], not queued. Default 0
+	// means defaultMaxAbandoned (1000); negative is an error. Ignored
 	// unless Abandon is set.
 	MaxAbandoned int
 
@@ -56,10 +55,9 @@ type TimeoutConfig struct {
 	Name string
 
 	// Observer receives the layer's events: [EventTimeout],
-	// [EventTimeoutRejected] and, in abandon mode, [EventPanic]. Default nil:
+	// [EventRejected] and, in abandon mode, [EventPanic]. Default nil:
 	// a [LogObserver] on [slog.Default].
 	Observer Observer
-
 }
 
 // Validate returns every problem in c at once, joined with [errors.Join],
@@ -71,7 +69,7 @@ func (c TimeoutConfig) Validate() error {
 	}
 	if c.MaxAbandoned < 0 {
 		p.add("max_abandoned", "MaxAbandoned", c.MaxAbandoned,
-			fmt.Sprintf("must not be negative (0 means the default, %d)", DefaultMaxAbandoned))
+			fmt.Sprintf("must not be negative (0 means the default, %d)", defaultMaxAbandoned))
 	}
 	if c.Default != nil && !c.ReturnDefault {
 		p.add("default", "Default", c.Default, "is set but return_default is false, so it would never be returned")
@@ -121,9 +119,9 @@ func Timeout(d time.Duration) endpoint.Middleware {
 // returns the context's error without starting a worker.
 //
 // Abandoned workers still running are counted per wrapped endpoint. Once there
-// are cfg.MaxAbandoned of them (default [DefaultMaxAbandoned]), new calls are
-// rejected at once with [ErrTooManyAbandoned], without calling the endpoint,
-// and reported as [EventTimeoutRejected]; calls are admitted again as
+// are cfg.MaxAbandoned of them (default defaultMaxAbandoned), new calls are
+// rejected at once with an error matching [ErrBulkheadFull], without calling the endpoint,
+// and reported as [EventRejected]; calls are admitted again as
 // abandoned workers finish. The cap is checked when a call starts, so calls
 // already running may take the count past it.
 //
@@ -162,7 +160,7 @@ func TimeoutWith(cfg TimeoutConfig) endpoint.Middleware {
 	}
 	maxAbandoned := int64(cfg.MaxAbandoned)
 	if maxAbandoned == 0 {
-		maxAbandoned = DefaultMaxAbandoned
+		maxAbandoned = defaultMaxAbandoned
 	}
 	abandon := cfg.Abandon
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
@@ -210,7 +208,7 @@ func (s *timeoutLayer) result(ctx, ctx2 context.Context, resp any, err error) (a
 // the endpoint's error, or nil when the endpoint was abandoned.
 func (s *timeoutLayer) timedOut(ctx context.Context, cause error) (any, error) {
 	err := &timeoutAfterError{d: s.d, err: cause}
-	s.obs.Observe(ctx, Event{Kind: EventTimeout, Layer: "timeout", Name: s.name, Delay: s.d, Err: err})
+	s.obs.Observe(ctx, Event{Kind: EventTimeout, Layer: "timeout", Name: s.name, Latency: s.d, Err: err})
 	if s.returnDefault {
 		return s.def, nil
 	}
@@ -280,8 +278,8 @@ func (a *abandoningEndpoint) call(ctx context.Context, req any) (any, error) {
 		return nil, err
 	}
 	if a.abandoned.Load() >= a.max {
-		a.obs.Observe(ctx, Event{Kind: EventTimeoutRejected, Layer: "timeout", Name: a.name, Err: ErrTooManyAbandoned})
-		return nil, ErrTooManyAbandoned
+		a.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "timeout", Name: a.name, Err: errTooManyAbandoned})
+		return nil, errTooManyAbandoned
 	}
 	ctx2, cancel := context.WithTimeoutCause(ctx, a.d, a.cause)
 	defer cancel()

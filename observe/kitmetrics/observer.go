@@ -116,21 +116,21 @@ func (o *Observer) Observe(_ context.Context, e middleware.Event) {
 			}
 		}
 	case middleware.EventRetry:
-		o.add(o.m.Retries, kRetries, "name", e.Name, "", "")
-	case middleware.EventRetryExhausted:
-		o.add(o.m.RetriesExhausted, kRetriesExhausted, "name", e.Name, "", "")
+		if _, gaveUp := e.Err.(*middleware.RetryError); gaveUp {
+			o.add(o.m.RetriesExhausted, kRetriesExhausted, "name", e.Name, "", "")
+		} else {
+			o.add(o.m.Retries, kRetries, "name", e.Name, "", "")
+		}
 	case middleware.EventTimeout:
 		o.add(o.m.Timeouts, kTimeouts, "name", e.Name, "", "")
 	case middleware.EventFallback:
 		o.add(o.m.Fallbacks, kFallbacks, "name", e.Name, "", "")
 	case middleware.EventRejected:
 		o.add(o.m.Rejections, kRejections, "name", e.Name, "layer", e.Layer)
-	case middleware.EventTimeoutRejected:
-		o.add(o.m.Rejections, kRejections, "name", e.Name, "layer", "timeout")
 	case middleware.EventPanic:
 		o.add(o.m.Panics, kPanics, "name", e.Name, "layer", e.Layer)
 	case middleware.EventStateChange:
-		o.stateChange(e.Name, e.From, e.To, time.Now())
+		o.stateChange(e.Name, e.From.String(), e.To.String(), time.Now())
 	}
 }
 
@@ -142,14 +142,15 @@ type callSeries struct {
 }
 
 func (o *Observer) call(e middleware.Event) {
-	key := seriesKey{kind: kCalls, v1: e.Name, v2: e.Outcome}
+	outcome := e.Outcome.String()
+	key := seriesKey{kind: kCalls, v1: e.Name, v2: outcome}
 	s, ok := o.calls.get(key)
 	if !ok {
 		if c := o.m.Calls; c != nil {
-			s.calls = c.With(labels("name", e.Name, "outcome", e.Outcome)...)
+			s.calls = c.With(labels("name", e.Name, "outcome", outcome)...)
 		}
 		if h := o.m.CallDuration; h != nil {
-			s.duration = h.With(labels("name", e.Name, "outcome", e.Outcome)...)
+			s.duration = h.With(labels("name", e.Name, "outcome", outcome)...)
 		}
 		s = o.calls.put(key, s)
 	}
@@ -157,7 +158,7 @@ func (o *Observer) call(e middleware.Event) {
 		s.calls.Add(1)
 	}
 	if s.duration != nil {
-		s.duration.Observe(e.Delay.Seconds())
+		s.duration.Observe(e.Latency.Seconds())
 	}
 }
 

@@ -1,4 +1,4 @@
-package middleware
+package http
 
 import (
 	"context"
@@ -10,11 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/resiliencekit/resilience/middleware"
 )
 
 // HTTPError is an error response from an HTTP service, as [DecodeHTTPError]
-// reads it. Its StatusCode method makes the "http-5xx" and "http-429" error
-// classes ([IsHTTP5xx], [IsHTTP429]) match it, and its RetryAfter method
+// reads it. Its StatusCode method makes the error classes errclass.HTTP5xx
+// and errclass.HTTP429 match it, and its RetryAfter method
 // carries the response's Retry-After header to the retry layer.
 type HTTPError struct {
 	// Status is the response's status code.
@@ -26,9 +28,9 @@ type HTTPError struct {
 	Body string
 }
 
-// Error implements error: "middleware: http 503 Service Unavailable: body".
+// Error implements error: "http 503 Service Unavailable: body".
 func (e *HTTPError) Error() string {
-	msg := fmt.Sprintf("middleware: http %d %s", e.Status, http.StatusText(e.Status))
+	msg := fmt.Sprintf("http %d %s", e.Status, http.StatusText(e.Status))
 	if e.Body != "" {
 		msg += ": " + e.Body
 	}
@@ -50,7 +52,7 @@ const maxErrorBody = 512
 // DecodeResponseFunc:
 //
 //	func decode(ctx context.Context, r *http.Response) (any, error) {
-//		if err := middleware.DecodeHTTPError(r); err != nil {
+//		if err := http.DecodeHTTPError(r); err != nil {
 //			return nil, err
 //		}
 //		...
@@ -95,7 +97,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // too many abandoned calls, 429 for a rate limit, 504 for a timeout, the
 // status of an error with a StatusCode method (an [*HTTPError] from
 // upstream, go-kit's StatusCoder), and 500 otherwise. When the error carries a
-// delay ([RetryAfterer]) it is written as a Retry-After header in whole
+// delay (a RetryAfter() time.Duration method, as [middleware.CircuitOpenError],
+// [middleware.RateLimitError] and [HTTPError] have) it is written as a Retry-After header in whole
 // seconds, rounded up. The body is the error's text, as go-kit's default
 // encoder writes it.
 func EncodeHTTPError(_ context.Context, err error, w http.ResponseWriter) {
@@ -115,11 +118,11 @@ func HTTPStatus(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusOK
-	case errors.Is(err, ErrRateLimited):
+	case errors.Is(err, middleware.ErrRateLimited):
 		return http.StatusTooManyRequests
-	case errors.Is(err, ErrCircuitOpen), errors.Is(err, ErrBulkheadFull), errors.Is(err, ErrTooManyAbandoned):
+	case errors.Is(err, middleware.ErrCircuitOpen), errors.Is(err, middleware.ErrBulkheadFull):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, ErrTimeout):
+	case errors.Is(err, middleware.ErrTimeout):
 		return http.StatusGatewayTimeout
 	}
 	var sc interface{ StatusCode() int }
@@ -129,4 +132,14 @@ func HTTPStatus(err error) int {
 		}
 	}
 	return http.StatusInternalServerError
+}
+
+// retryAfter returns the hint of the first error in err's tree with a
+// RetryAfter() time.Duration method.
+func retryAfter(err error) (time.Duration, bool) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfter(), true
+	}
+	return 0, false
 }

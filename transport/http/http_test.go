@@ -1,4 +1,4 @@
-package middleware_test
+package http_test
 
 import (
 	"context"

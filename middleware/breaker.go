@@ -134,13 +134,17 @@ func (c BreakerConfig) validate(p *problems) {
 	}
 	validateObserver(p, c.Observer)
 	if len(p.errs) == 0 {
-		if err := c.settings().Validate(); err != nil {
+		if err := c.Settings().Validate(); err != nil {
 			p.add("window", "Window", c.Window, fmt.Sprintf("must be at least window_buckets nanoseconds (%v)", err))
 		}
 	}
 }
 
-func (c BreakerConfig) settings() registry.Settings {
+// Settings returns the breaker settings c gives the registry: the fields
+// that shape the breaker (thresholds, reset timeout, ratio rule). Two
+// BreakerConfigs of one name must give the same Settings, or the registry
+// refuses the second (see [registry.Registry.Breaker]).
+func (c BreakerConfig) Settings() registry.Settings {
 	return registry.Settings{
 		FailureThreshold: c.FailureThreshold,
 		SuccessThreshold: c.SuccessThreshold,
@@ -217,7 +221,7 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 	if reg == nil {
 		reg = registry.Default
 	}
-	b, err := reg.Breaker(name, cfg.settings())
+	b, err := reg.Breaker(name, cfg.Settings())
 	if err != nil {
 		panic(fmt.Errorf("%w: circuit_breaker.name: %w", ErrInvalidConfig, err))
 	}

@@ -191,7 +191,7 @@ func (s Stack) Explain() string {
 		line("rate_limit: %g calls/s, burst %d; %s", c.Rate, c.Burst, mode)
 	}
 	if c := &s.CircuitBreaker; !c.isZero() {
-		st := c.settings()
+		st := c.Settings()
 		ft, sth, rt := st.FailureThreshold, st.SuccessThreshold, st.ResetTimeout
 		if ft == 0 {
 			ft = registry.DefaultFailureThreshold

@@ -1,4 +1,4 @@
-package middleware_test
+package policy_test
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package middleware
+package policy
 
 import (
 	"bytes"
@@ -7,19 +7,20 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/resiliencekit/resilience/middleware"
 )
 
-// The bounds [LoadStacks] applies to a policy file. Every size taken from the
-// file is bounded before it costs memory or time: a file past a bound is an
-// error matching [ErrInvalidConfig] that names the bound.
+// The bounds a policy file is read within. Every size taken from the file is
+// bounded before it costs memory or time: a file past a bound is an error
+// matching middleware.ErrInvalidConfig that names the bound.
 const (
-	// DefaultMaxPolicyBytes is the largest policy file LoadStacks reads
-	// (1 MiB), unless [LoadOptions].MaxBytes says otherwise.
-	DefaultMaxPolicyBytes = 1 << 20
+	// DefaultMaxBytes is the largest policy file read (1 MiB), unless
+	// [Config].MaxBytes says otherwise.
+	DefaultMaxBytes = 1 << 20
 	// maxPolicyTokens bounds the YAML tokens (keys, values, items) a file may
 	// hold before it is parsed: a policy file has tens of them.
 	maxPolicyTokens = 20_000
@@ -30,64 +31,13 @@ const (
 	maxPolicyDepth = 64
 )
 
-// LoadOptions bounds what [LoadStacksWith] reads. The zero value is the
-// defaults.
-type LoadOptions struct {
-	// MaxBytes is the largest input read, in bytes; a larger one is an
-	// error naming the limit, read no further. Default
-	// [DefaultMaxPolicyBytes] (1 MiB).
-	MaxBytes int64
-}
-
-// LoadStacksWith is [LoadStacks] with bounds of the caller's: any input up to
-// opts.MaxBytes loads or fails with an error, in time and memory bounded by
-// its size; an input that is larger, or whose aliases would expand past a
-// bound, is an error naming the bound.
-func LoadStacksWith(src any, opts LoadOptions) (map[string]Stack, error) {
-	max := opts.MaxBytes
-	if max < 0 {
-		return nil, fmt.Errorf("%w: LoadOptions.MaxBytes: %d must not be negative", ErrInvalidConfig, max)
-	}
-	if max == 0 {
-		max = DefaultMaxPolicyBytes
-	}
-	var (
-		r    io.Reader
-		file string
-	)
-	switch v := src.(type) {
-	case string:
-		f, err := os.Open(v)
-		if err != nil {
-			return nil, fmt.Errorf("middleware: LoadStacks: %w", err)
-		}
-		defer f.Close()
-		r, file = f, v
-	case io.Reader:
-		r, file = v, "policy"
-		if n, ok := v.(interface{ Name() string }); ok {
-			file = n.Name()
-		}
-	default:
-		return nil, fmt.Errorf("%w: LoadStacks: source is a %T, want a path (string) or an io.Reader", ErrInvalidConfig, src)
-	}
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("middleware: LoadStacks: %w", err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s: %w: larger than the limit of %d bytes (LoadOptions.MaxBytes)", file, ErrInvalidConfig, max)
-	}
-	return decodeStacks(file, data)
-}
-
 // parseBounded parses one YAML (or JSON) document into plain values
 // (map[string]any, []any, scalars) with every bound applied: tokens counted
 // before parsing, depth and alias expansion counted on the tree, and keys
 // exact (plain strings, unique, and lowercase where the schema is).
 func parseBounded(file string, data []byte) (any, error) {
 	if n := countTokens(data); n > maxPolicyTokens {
-		return nil, fmt.Errorf("%s: %w: more than %d keys and values", file, ErrInvalidConfig, maxPolicyTokens)
+		return nil, fmt.Errorf("%s: %w: more than %d keys and values", file, middleware.ErrInvalidConfig, maxPolicyTokens)
 	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -95,11 +45,11 @@ func parseBounded(file string, data []byte) (any, error) {
 		if err == io.EOF {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("%s: %w: %v", file, ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%s: %w: %v", file, middleware.ErrInvalidConfig, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
-		return nil, fmt.Errorf("%s: %w: one YAML document expected", file, ErrInvalidConfig)
+		return nil, fmt.Errorf("%s: %w: one YAML document expected", file, middleware.ErrInvalidConfig)
 	}
 	c := converter{file: file}
 	v, err := c.convert(&root, 0, "")
@@ -133,10 +83,10 @@ type converter struct {
 func (c *converter) convert(n *yaml.Node, depth int, path string) (any, error) {
 	c.nodes++
 	if c.nodes > maxPolicyNodes {
-		return nil, fmt.Errorf("%s: %w: more than %d values with aliases expanded", c.file, ErrInvalidConfig, maxPolicyNodes)
+		return nil, fmt.Errorf("%s: %w: more than %d values with aliases expanded", c.file, middleware.ErrInvalidConfig, maxPolicyNodes)
 	}
 	if depth > maxPolicyDepth {
-		return nil, fmt.Errorf("%s: %s: %w: nested deeper than %d levels", c.file, path, ErrInvalidConfig, maxPolicyDepth)
+		return nil, fmt.Errorf("%s: %s: %w: nested deeper than %d levels", c.file, path, middleware.ErrInvalidConfig, maxPolicyDepth)
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
@@ -169,10 +119,10 @@ func (c *converter) convert(n *yaml.Node, depth int, path string) (any, error) {
 				kp = path + "." + k
 			}
 			if k == "<<" {
-				return nil, fmt.Errorf("%s: %s: %w: merge keys (<<) are not supported", c.file, kp, ErrInvalidConfig)
+				return nil, fmt.Errorf("%s: %s: %w: merge keys (<<) are not supported", c.file, kp, middleware.ErrInvalidConfig)
 			}
 			if prev, dup := spelled[k]; dup {
-				return nil, fmt.Errorf("%s: %s: %w: key given twice (%q and %q)", c.file, kp, ErrInvalidConfig, prev, n.Content[i].Value)
+				return nil, fmt.Errorf("%s: %s: %w: key given twice (%q and %q)", c.file, kp, middleware.ErrInvalidConfig, prev, n.Content[i].Value)
 			}
 			spelled[k] = n.Content[i].Value
 			v, err := c.convert(n.Content[i+1], depth+1, kp)
@@ -185,7 +135,7 @@ func (c *converter) convert(n *yaml.Node, depth int, path string) (any, error) {
 	case yaml.ScalarNode:
 		return scalar(c.file, path, n)
 	}
-	return nil, fmt.Errorf("%s: %s: %w: unexpected YAML node", c.file, path, ErrInvalidConfig)
+	return nil, fmt.Errorf("%s: %s: %w: unexpected YAML node", c.file, path, middleware.ErrInvalidConfig)
 }
 
 // key returns a mapping key as its string. Keys are exact: a stack's layer
@@ -197,15 +147,15 @@ func (c *converter) key(n *yaml.Node, depth int, path string) (string, error) {
 		n = n.Alias
 	}
 	if n.Kind != yaml.ScalarNode {
-		return "", fmt.Errorf("%s: %s: %w: a key must be a plain string", c.file, path, ErrInvalidConfig)
+		return "", fmt.Errorf("%s: %s: %w: a key must be a plain string", c.file, path, middleware.ErrInvalidConfig)
 	}
 	switch n.ShortTag() {
 	case "!!str", "!!int", "!!bool", "!!float", "!!null":
 	case "!!binary":
 		b, _ := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(n.Value), ""))
-		return "", fmt.Errorf("%s: %s: %w: key %q is !!binary (%q): keys must be plain strings", c.file, path, ErrInvalidConfig, n.Value, b)
+		return "", fmt.Errorf("%s: %s: %w: key %q is !!binary (%q): keys must be plain strings", c.file, path, middleware.ErrInvalidConfig, n.Value, b)
 	default:
-		return "", fmt.Errorf("%s: %s: %w: key %q has tag %s: keys must be plain strings", c.file, path, ErrInvalidConfig, n.Value, n.ShortTag())
+		return "", fmt.Errorf("%s: %s: %w: key %q has tag %s: keys must be plain strings", c.file, path, middleware.ErrInvalidConfig, n.Value, n.ShortTag())
 	}
 	k := n.Value
 	if (depth == 1 || depth == 2) && k != strings.ToLower(k) {
@@ -213,7 +163,7 @@ func (c *converter) key(n *yaml.Node, depth int, path string) (string, error) {
 		if path != "" {
 			kp = path + "." + k
 		}
-		return "", fmt.Errorf("%s: %s: %w: keys are exact and lowercase (did you mean %q?)", c.file, kp, ErrInvalidConfig, strings.ToLower(k))
+		return "", fmt.Errorf("%s: %s: %w: keys are exact and lowercase (did you mean %q?)", c.file, kp, middleware.ErrInvalidConfig, strings.ToLower(k))
 	}
 	return k, nil
 }
@@ -231,17 +181,17 @@ func scalar(file, path string, n *yaml.Node) (any, error) {
 		}
 		var v any
 		if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("%s: %s: %w: %q is not a number", file, path, ErrInvalidConfig, n.Value)
+			return nil, fmt.Errorf("%s: %s: %w: %q is not a number", file, path, middleware.ErrInvalidConfig, n.Value)
 		}
 		if fv, ok := v.(float64); ok && (math.IsNaN(fv) || math.IsInf(fv, 0)) {
 			stack, field, _ := strings.Cut(path, ".")
-			return nil, fmt.Errorf("%s: stack %q: %w", file, stack, &ConfigError{Path: field, Value: n.Value, Reason: "must be a finite number"})
+			return nil, fmt.Errorf("%s: stack %q: %w", file, stack, &middleware.ConfigError{Path: field, Value: n.Value, Reason: "must be a finite number"})
 		}
 		return v, nil
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w: %v", file, path, ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%s: %s: %w: %v", file, path, middleware.ErrInvalidConfig, err)
 	}
 	return v, nil
 }

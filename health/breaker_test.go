@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/health"
+	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/registry"
 )
 
@@ -24,11 +25,11 @@ func TestBreakerCheck(t *testing.T) {
 		if _, err := reg.Breaker("chromadb", registry.Settings{}); err != nil {
 			t.Fatal(err)
 		}
-		c := health.NewChecker()
-		if err := c.Register("circuits", health.BreakerCheck(reg)); err != nil {
+		c := health.NewChecker(health.Config{})
+		if err := c.Register(health.Check{Name: "circuits", Func: health.BreakerCheck(reg)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Register("chromadb circuit", health.BreakerCheck(reg, "chromadb")); err != nil {
+		if err := c.Register(health.Check{Name: "chromadb circuit", Func: health.BreakerCheck(reg, "chromadb")}); err != nil {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
@@ -40,8 +41,8 @@ func TestBreakerCheck(t *testing.T) {
 
 		api.Trip()
 		st, _ = c.Check(ctx, "circuits")
-		if st.Result != health.Fail || !errors.Is(st.Error, health.ErrCircuitOpen) || !strings.Contains(st.Error.Error(), "embedding_api") {
-			t.Errorf("open: result = %s, error = %v, want fail naming embedding_api", st.Result, st.Error)
+		if st.Result != health.Fail || !errors.Is(st.Error, registry.ErrOpen) || !errors.Is(st.Error, middleware.ErrCircuitOpen) || !strings.Contains(st.Error.Error(), "embedding_api") {
+			t.Errorf("open: result = %s, error = %v, want fail matching registry.ErrOpen and middleware.ErrCircuitOpen, naming embedding_api", st.Result, st.Error)
 		}
 		if st, _ := c.Check(ctx, "chromadb circuit"); st.Result != health.Pass {
 			t.Errorf("check of chromadb only: result = %s, want pass", st.Result)

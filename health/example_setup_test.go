@@ -24,17 +24,17 @@ var (
 // The guide's Setup: register the checks. A boolean check such as
 // Path("corpus").exists() goes through health.Bool.
 func Example_setup() {
-	c := health.NewChecker()
+	c := health.NewChecker(health.Config{})
 
-	c.MustRegister("chromadb", chromaClient.Heartbeat)
-	c.MustRegister("embedding_api", api.Heartbeat, health.Timeout(2*time.Second))
-	c.MustRegister("filesystem", health.Bool(func() bool {
+	c.MustRegister(health.Check{Name: "chromadb", Func: chromaClient.Heartbeat})
+	c.MustRegister(health.Check{Name: "embedding_api", Func: api.Heartbeat, Timeout: 2 * time.Second})
+	c.MustRegister(health.Check{Name: "filesystem", Func: health.Bool(func() bool {
 		_, err := os.Stat("testdata")
 		return err == nil
-	}))
+	})})
 
 	// Registering a name twice is an error.
-	err := c.Register("chromadb", chromaClient.Heartbeat)
+	err := c.Register(health.Check{Name: "chromadb", Func: chromaClient.Heartbeat})
 	fmt.Println(err)
 	fmt.Println(errors.Is(err, health.ErrDuplicateCheck))
 	// Output:

@@ -276,15 +276,15 @@ func TestHealthStatus(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSpace()
 		obs := kitmetrics.New(s.metrics())
-		checker := health.NewChecker(health.WithObserver(obs.HealthStatus))
+		checker := health.NewChecker(health.Config{Observer: obs.HealthStatus})
 		fail := false
-		checker.MustRegister("db", func(context.Context) error {
+		checker.MustRegister(health.Check{Name: "db", Func: func(context.Context) error {
 			time.Sleep(20 * time.Millisecond)
 			if fail {
 				return errors.New("down")
 			}
 			return nil
-		})
+		}})
 		checker.CheckAll(t.Context())
 		fail = true
 		checker.CheckAll(t.Context())

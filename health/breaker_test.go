@@ -60,3 +60,45 @@ func TestBreakerCheck(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckTimeoutIsVerdictInside: a check's own timeout is a deadline of
+// the library's own, so a circuit breaker the check calls through counts a
+// call it cut as a failure, as it would a Timeout layer's (with a plain
+// context deadline the breaker took it for a caller who left, and stayed
+// closed whatever the dependency did). The run is shared and detached from
+// its callers, so a caller leaving early changes nothing.
+func TestCheckTimeoutIsVerdictInside(t *testing.T) {
+	tests := []struct {
+		name   string
+		caller time.Duration // the caller's own deadline; 0: none
+	}{
+		{name: "caller waits"},
+		{name: "caller leaves first", caller: 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				reg := registry.New()
+				hang := func(ctx context.Context, _ any) (any, error) { <-ctx.Done(); return nil, context.Cause(ctx) }
+				call := middleware.CircuitBreaker("upstream", middleware.BreakerConfig{FailureThreshold: 1, Registry: reg, Observer: middleware.Discard})(hang)
+				c := health.NewChecker(health.Config{})
+				c.MustRegister(health.Check{Name: "upstream", Timeout: time.Second, Func: func(ctx context.Context) error {
+					_, err := call(ctx, nil)
+					return err
+				}})
+				ctx := t.Context()
+				if tt.caller > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tt.caller)
+					defer cancel()
+				}
+				c.Check(ctx, "upstream")
+				time.Sleep(2 * time.Second) // the run ends at its timeout either way
+				synctest.Wait()
+				if got, want := reg.States()["upstream"].State, registry.StateOpen; got != want {
+					t.Errorf("breaker state = %v, want %v", got, want)
+				}
+			})
+		})
+	}
+}

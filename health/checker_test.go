@@ -659,3 +659,95 @@ func TestRequireNoCritical(t *testing.T) {
 		t.Errorf("Require with only optional checks = %v, want nil", err)
 	}
 }
+
+// TestCheckTimeoutCause: the check's own timeout is the library's own
+// deadline: the check sees it as its context's cause, matching
+// middleware.ErrTimeout, and is reported with it. A deadline of the check's
+// making, or the caller's, is not the check's timeout: its error is the
+// check's own and does not match middleware.ErrTimeout.
+func TestCheckTimeoutCause(t *testing.T) {
+	tests := []struct {
+		name        string
+		fn          func(ctx context.Context, cause *error) error
+		wantElapsed time.Duration
+		wantTimeout bool // Status.Error and the cause seen match middleware.ErrTimeout
+	}{
+		{name: "cooperative check cut by its timeout", wantElapsed: 2 * time.Second, wantTimeout: true,
+			fn: func(ctx context.Context, cause *error) error {
+				<-ctx.Done()
+				*cause = context.Cause(ctx)
+				return ctx.Err()
+			}},
+		{name: "check returns the cause", wantElapsed: 2 * time.Second, wantTimeout: true,
+			fn: func(ctx context.Context, cause *error) error {
+				<-ctx.Done()
+				*cause = context.Cause(ctx)
+				return context.Cause(ctx)
+			}},
+		{name: "check's own shorter deadline", wantElapsed: 500 * time.Millisecond,
+			fn: func(ctx context.Context, cause *error) error {
+				ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				defer cancel()
+				<-ctx.Done()
+				*cause = context.Cause(ctx)
+				return ctx.Err()
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var cause error
+				c := health.NewChecker(health.Config{})
+				c.MustRegister(health.Check{Name: "db", Timeout: 2 * time.Second, Func: func(ctx context.Context) error { return tt.fn(ctx, &cause) }})
+				start := time.Now()
+				s, _ := c.Check(t.Context(), "db")
+				if got := time.Since(start); got != tt.wantElapsed {
+					t.Errorf("elapsed = %v, want %v", got, tt.wantElapsed)
+				}
+				synctest.Wait()
+				if got := errors.Is(cause, middleware.ErrTimeout); got != tt.wantTimeout {
+					t.Errorf("context.Cause seen by the check = %v; matches middleware.ErrTimeout = %v, want %v", cause, got, tt.wantTimeout)
+				}
+				if got := errors.Is(s.Error, middleware.ErrTimeout); got != tt.wantTimeout {
+					t.Errorf("Status.Error = %v; matches middleware.ErrTimeout = %v, want %v", s.Error, got, tt.wantTimeout)
+				}
+				if !errors.Is(s.Error, context.DeadlineExceeded) || s.Healthy {
+					t.Errorf("status = %v %v, want unhealthy with DeadlineExceeded", s.Healthy, s.Error)
+				}
+				if tt.wantTimeout && !strings.Contains(s.Error.Error(), `"db"`) {
+					t.Errorf("Status.Error = %q, want it to name the check", s.Error)
+				}
+			})
+		})
+	}
+}
+
+// TestCallerDeadlineIsNotCheckTimeout: a caller whose own deadline ends
+// before the check's timeout is never told that the check timed out: its
+// status matches its own deadline and ErrNotChecked, not
+// middleware.ErrTimeout, and the run's own result is still the check's.
+func TestCallerDeadlineIsNotCheckTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var observed []error
+		var mu sync.Mutex
+		c := health.NewChecker(health.Config{Observer: func(s health.Status) {
+			mu.Lock()
+			observed = append(observed, s.Error)
+			mu.Unlock()
+		}})
+		c.MustRegister(health.Check{Name: "db", Timeout: 2 * time.Second, Func: sleeper(time.Hour, nil)})
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		s, _ := c.Check(ctx, "db")
+		if errors.Is(s.Error, middleware.ErrTimeout) || !errors.Is(s.Error, health.ErrNotChecked) || !errors.Is(s.Error, context.DeadlineExceeded) {
+			t.Errorf("caller's status error = %v, want ErrNotChecked and the caller's DeadlineExceeded, not middleware.ErrTimeout", s.Error)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(observed) != 1 || !errors.Is(observed[0], middleware.ErrTimeout) {
+			t.Errorf("observed %v, want one run cut by its own timeout", observed)
+		}
+	})
+}

@@ -301,14 +301,19 @@ func TestRegisterWhileStarted(t *testing.T) {
 	})
 }
 
-// TestStartJitter: waits stay within interval ± jitter and are not all equal.
+// TestStartJitter: waits stay within interval ± jitter and are not all
+// equal; the zero Config jitters by DefaultJitter, and DisableJitter makes
+// every wait exactly the interval.
 func TestStartJitter(t *testing.T) {
 	tests := []struct {
 		name   string
-		jitter float64
+		cfg    health.Config
+		jitter float64 // the jitter the waits must show
 	}{
-		{name: "default", jitter: health.DefaultJitter},
-		{name: "half", jitter: 0.5},
+		{name: "zero is the default", jitter: health.DefaultJitter},
+		{name: "default", cfg: health.Config{Jitter: health.DefaultJitter}, jitter: health.DefaultJitter},
+		{name: "half", cfg: health.Config{Jitter: 0.5}, jitter: 0.5},
+		{name: "disabled", cfg: health.Config{DisableJitter: true}, jitter: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,7 +321,7 @@ func TestStartJitter(t *testing.T) {
 				const interval = 10 * time.Second
 				var mu sync.Mutex
 				var at []time.Time
-				c := health.NewChecker(health.Config{Jitter: tt.jitter})
+				c := health.NewChecker(tt.cfg)
 				c.MustRegister(health.Check{Name: "db", Func: func(context.Context) error {
 					mu.Lock()
 					at = append(at, time.Now())
@@ -340,8 +345,11 @@ func TestStartJitter(t *testing.T) {
 					}
 					distinct[gap] = true
 				}
-				if len(at) < 30 || len(distinct) < 2 {
-					t.Errorf("%d runs with %d distinct gaps, want ≥30 runs and jittered gaps", len(at), len(distinct))
+				if len(at) < 30 {
+					t.Errorf("%d runs, want ≥30", len(at))
+				}
+				if jittered := len(distinct) > 1; jittered != (tt.jitter > 0) {
+					t.Errorf("%d distinct gaps, want jittered = %v", len(distinct), tt.jitter > 0)
 				}
 			})
 		})

@@ -270,7 +270,7 @@ func TestNilMetrics(t *testing.T) {
 	obs.HealthStatus(health.Status{Name: "db", Result: health.Pass})
 }
 
-// HealthStatus, given to health.WithObserver, keeps each check's result and
+// HealthStatus, given as health.Config.Observer, keeps each check's result and
 // latency.
 func TestHealthStatus(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

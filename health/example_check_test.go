@@ -29,7 +29,7 @@ type stdout struct{}
 
 func (stdout) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
 
-// The guide's Check Health: check all services, then one.
+// Check all services, concurrently, then one.
 func Example_checkHealth() {
 	ctx := context.Background()
 	c := health.NewChecker(health.Config{})
@@ -43,8 +43,8 @@ func Example_checkHealth() {
 		if !status.Healthy {
 			logger.Error("service is unhealthy", "service", name, "error", status.Error)
 		} else {
-			// A real service would log status.Latency too (the guide's
-			// latency_ms); it varies, so this example leaves it out.
+			// A real service would log status.Latency too; it varies,
+			// so this example leaves it out.
 			logger.Info("service OK", "service", name)
 		}
 	}

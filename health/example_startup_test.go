@@ -8,7 +8,7 @@ import (
 	"github.com/resiliencekit/resilience/health"
 )
 
-// The guide's Startup Health Check: refuse to start without the required
+// A startup check: refuse to start without the required
 // services.
 func Example_startup() {
 	startup := func(ctx context.Context) error {

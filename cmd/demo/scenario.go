@@ -381,8 +381,8 @@ func round(d time.Duration) time.Duration {
 }
 
 func (d *demo) startup(ctx context.Context) error {
-	checker := health.NewChecker(health.WithDefaultTimeout(time.Second))
-	if err := checker.Register("embedding_api", heartbeat(d.client, d.up.URL)); err != nil {
+	checker := health.NewChecker(health.Config{DefaultTimeout: time.Second})
+	if err := checker.Register(health.Check{Name: "embedding_api", Func: heartbeat(d.client, d.up.URL)}); err != nil {
 		return err
 	}
 	require := func() error {

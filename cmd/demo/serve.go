@@ -112,10 +112,10 @@ func newService(opts serveOptions, logger *slog.Logger) (*service, error) {
 	}
 
 	metrics.Sync(s.reg)
-	s.checker = health.NewChecker(health.WithDefaultTimeout(time.Second), health.WithObserver(metrics.HealthStatus))
-	s.checker.MustRegister("embedding_api", heartbeat(s.client, s.up.URL))
-	s.checker.MustRegister("circuits", health.BreakerCheck(s.reg))
-	s.report = health.Endpoint(s.checker, health.WithErrorDetails())
+	s.checker = health.NewChecker(health.Config{DefaultTimeout: time.Second, Observer: metrics.HealthStatus})
+	s.checker.MustRegister(health.Check{Name: "embedding_api", Func: heartbeat(s.client, s.up.URL)})
+	s.checker.MustRegister(health.Check{Name: "circuits", Func: health.BreakerCheck(s.reg)})
+	s.report = health.Endpoint(s.checker, health.HandlerConfig{ErrorDetails: true})
 	return s, nil
 }
 
@@ -198,7 +198,7 @@ func (s *service) routes() http.Handler {
 		writeJSON(w, search(r.Context(), s.degradable, r.URL.Query().Get("q")))
 	})
 	mux.Handle("GET /healthz", health.LivenessHandler())
-	mux.Handle("GET /readyz", health.Handler(s.checker, health.WithErrorDetails()))
+	mux.Handle("GET /readyz", health.Handler(s.checker, health.HandlerConfig{ErrorDetails: true}))
 	mux.HandleFunc("GET /debug/breakers", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, s.reg.States())
 	})

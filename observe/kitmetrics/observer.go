@@ -225,10 +225,10 @@ func (o *Observer) stateChange(name, from, to string, at time.Time) {
 // healthResults are the results of a health check, in label order.
 var healthResults = [...]health.Result{health.Pass, health.Warn, health.Fail}
 
-// HealthStatus records one run of a health check: pass it to
-// [health.WithObserver]:
+// HealthStatus records one run of a health check: give it to a checker as
+// [health.Config].Observer:
 //
-//	checker := health.NewChecker(health.WithObserver(obs.HealthStatus))
+//	checker := health.NewChecker(health.Config{Observer: obs.HealthStatus})
 func (o *Observer) HealthStatus(s health.Status) {
 	if g := o.m.HealthStatus; g != nil {
 		for _, r := range healthResults {

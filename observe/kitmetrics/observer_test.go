@@ -270,21 +270,21 @@ func TestNilMetrics(t *testing.T) {
 	obs.HealthStatus(health.Status{Name: "db", Result: health.Pass})
 }
 
-// HealthStatus, given to health.WithObserver, keeps each check's result and
+// HealthStatus, given as health.Config.Observer, keeps each check's result and
 // latency.
 func TestHealthStatus(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSpace()
 		obs := kitmetrics.New(s.metrics())
-		checker := health.NewChecker(health.WithObserver(obs.HealthStatus))
+		checker := health.NewChecker(health.Config{Observer: obs.HealthStatus})
 		fail := false
-		checker.MustRegister("db", func(context.Context) error {
+		checker.MustRegister(health.Check{Name: "db", Func: func(context.Context) error {
 			time.Sleep(20 * time.Millisecond)
 			if fail {
 				return errors.New("down")
 			}
 			return nil
-		})
+		}})
 		checker.CheckAll(t.Context())
 		fail = true
 		checker.CheckAll(t.Context())

@@ -41,7 +41,7 @@ type Config struct {
 	// Default 100ms ([registry.DefaultStoreTimeout]).
 	Timeout time.Duration
 	// ResyncInterval is the registries' resync period (see
-	// [registry.StoreConfig]) and how long a rate limit decides locally
+	// [registry.Config.ResyncInterval]) and how long a rate limit decides locally
 	// after Redis failed before it tries Redis again. Default 1s
 	// ([registry.DefaultResyncInterval]).
 	ResyncInterval time.Duration
@@ -144,17 +144,31 @@ func (s *Store) status(st registry.StoreStatus) {
 	callback.Log(s.logger(), callback.Call("redisstore Config.OnStatus", func() { s.cfg.OnStatus(st) }))
 }
 
-// Registry returns a new registry whose breakers are shared through s
-// (see [registry.WithStore]), with s's Timeout, ResyncInterval and
-// OnStatus, and opts. [Store.Close] closes it.
+// Registry returns a new registry whose breakers are shared through s: it
+// is [registry.New] with cfg.Store set to s (whatever cfg.Store held), and
+// the zero StoreTimeout, ResyncInterval, OnStoreStatus and Logger of cfg
+// taken from s's Timeout, ResyncInterval, OnStatus and Logger. The zero
+// Config gives a registry with the defaults on s. [Store.Close] closes it.
 //
 //	s := redisstore.Open("localhost:6379")
 //	defer s.Close()
-//	reg := s.Registry()
+//	reg := s.Registry(registry.Config{})
 //	mw := middleware.CircuitBreaker("payments", middleware.BreakerConfig{Registry: reg})
-func (s *Store) Registry(opts ...registry.Option) *registry.Registry {
-	sc := registry.StoreConfig{Timeout: s.cfg.Timeout, ResyncInterval: s.cfg.ResyncInterval, OnStatus: s.cfg.OnStatus, Logger: s.cfg.Logger}
-	r := registry.New(append([]registry.Option{registry.WithStore(s, sc)}, opts...)...)
+func (s *Store) Registry(cfg registry.Config) *registry.Registry {
+	cfg.Store = s
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = s.cfg.Timeout
+	}
+	if cfg.ResyncInterval <= 0 {
+		cfg.ResyncInterval = s.cfg.ResyncInterval
+	}
+	if cfg.OnStoreStatus == nil {
+		cfg.OnStoreStatus = s.cfg.OnStatus
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = s.cfg.Logger
+	}
+	r := registry.New(cfg)
 	s.mu.Lock()
 	s.regs = append(s.regs, r)
 	s.mu.Unlock()

@@ -280,8 +280,9 @@ elseif gen == g then
     if op == 1 then move(1)
     elseif op == 0 then
       k = k + 1; dirty = true
+      if p < k then p = k end
       if k >= st then move(0) end
-    elseif op == 2 and p > 0 then p = p - 1; dirty = true end
+    elseif op == 2 and p > k then p = p - 1; dirty = true end
   end
 end
 if changed or dirty or (not fresh and v[8] ~= fp) then

@@ -323,7 +323,7 @@ func breakerContenders(open bool) []contender {
 	}
 	return []contender{
 		{"resilience", func() endpoint.Endpoint {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			e := ourBreaker(reg, "bench")(next)
 			if open {
 				trip(reg, "bench")
@@ -402,7 +402,7 @@ func stackContenders(open bool) []contender {
 	}
 	ours := func(mw func(*registry.Registry, middleware.Observer, bool) endpoint.Middleware, obs middleware.Observer, timeout bool) func() endpoint.Endpoint {
 		return func() endpoint.Endpoint {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			e := mw(reg, obs, timeout)(next)
 			if open {
 				trip(reg, "embedding_api")
@@ -452,7 +452,7 @@ func depthContenders() []contender {
 	for _, k := range kinds {
 		for _, n := range []int{1, 2, 4, 8} {
 			cs = append(cs, contender{fmt.Sprintf("%s_x%d", k.name, n), func() endpoint.Endpoint {
-				reg := registry.New()
+				reg := registry.New(registry.Config{})
 				e := endpoint.Endpoint(endpoint.Nop)
 				for i := range n {
 					e = k.layer(reg, i)(e)
@@ -543,9 +543,9 @@ func suiteRows() []row {
 		{name: "stack_open", impls: stackContenders(true)},
 		{name: "depth", impls: depthContenders()},
 		{name: "registry_size", impls: []contender{
-			{"breakers_1", func() endpoint.Endpoint { return ourBreaker(registry.New(), "bench")(endpoint.Nop) }},
+			{"breakers_1", func() endpoint.Endpoint { return ourBreaker(registry.New(registry.Config{}), "bench")(endpoint.Nop) }},
 			{"breakers_10000", func() endpoint.Endpoint {
-				reg := registry.New(registry.WithMaxBreakers(0))
+				reg := registry.New(registry.Config{MaxBreakers: -1})
 				for i := range 9_999 {
 					if _, err := reg.Breaker(fmt.Sprintf("other-%d", i), registry.Settings{}); err != nil {
 						panic(err)

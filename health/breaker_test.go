@@ -17,7 +17,7 @@ import (
 // half-open one degrades it to a warning; closed passes.
 func TestBreakerCheck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reg := registry.New()
+		reg := registry.New(registry.Config{})
 		api, err := reg.Breaker("embedding_api", registry.Settings{ResetTimeout: time.Minute})
 		if err != nil {
 			t.Fatal(err)

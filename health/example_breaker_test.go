@@ -11,7 +11,7 @@ import (
 // Circuit states as a health check: one line turns every open circuit into a
 // failing check.
 func ExampleBreakerCheck() {
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	b, _ := reg.Breaker("chromadb", registry.Settings{})
 
 	checker := health.NewChecker(health.Config{})

@@ -101,12 +101,12 @@ func newLayerConfig(t *testing.T, layer string, set map[string]any) layerConfig 
 			},
 			func() endpoint.Middleware {
 				d := *c
-				d.Registry = registry.New()
+				d.Registry = registry.New(registry.Config{})
 				return middleware.CircuitBreaker("", d)
 			},
 			func() middleware.Stack {
 				d := *c
-				d.Registry = registry.New()
+				d.Registry = registry.New(registry.Config{})
 				return middleware.Stack{CircuitBreaker: &d}
 			}}
 	default:

@@ -197,7 +197,7 @@ func TestCompositionDeadline(t *testing.T) {
 						rc := r.cfg
 						rc.Observer = quiet
 						mw, err := middleware.Stack{
-							CircuitBreaker: &middleware.BreakerConfig{Name: "deadline", Registry: registry.New(), FailureThreshold: 100},
+							CircuitBreaker: &middleware.BreakerConfig{Name: "deadline", Registry: registry.New(registry.Config{}), FailureThreshold: 100},
 							Retry:          &rc,
 							Timeout:        &middleware.TimeoutConfig{Timeout: perTry, Abandon: abandon},
 							Observer:       quiet,

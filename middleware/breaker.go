@@ -183,7 +183,7 @@ func (c BreakerConfig) Settings() registry.Settings {
 // cfg.Logger) as an [EventStateChange], outside every lock, on the goroutine
 // that caused it: the caller's for a change a call makes, the breaker
 // timer's for the move to half-open when no call comes first (see
-// [registry.WithListener], which also says what a panicking observer does).
+// [registry.Config.Listeners], which also says what a panicking observer does).
 // Several CircuitBreakers of one name with the same observer report each
 // change once: the same comparable value, the same [ObserverFunc] value, or
 // the default logger on the same Logger.

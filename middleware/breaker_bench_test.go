@@ -34,12 +34,12 @@ func BenchmarkCircuitBreaker(b *testing.B) {
 			benchRun(b, endpoint.Chain(nopMiddleware)(endpoint.Nop), parallel)
 		})
 		b.Run("success"+suffix, func(b *testing.B) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			e := middleware.CircuitBreaker("bench", middleware.BreakerConfig{Registry: reg})(endpoint.Nop)
 			benchRun(b, e, parallel)
 		})
 		b.Run("open_rejection"+suffix, func(b *testing.B) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			e := middleware.CircuitBreaker("bench", middleware.BreakerConfig{Registry: reg, Observer: middleware.ObserverFunc(func(context.Context, middleware.Event) {})})(failing)
 			br, _ := reg.Get("bench")
 			br.Trip()
@@ -47,7 +47,7 @@ func BenchmarkCircuitBreaker(b *testing.B) {
 			benchRun(b, e, parallel)
 		})
 		b.Run("failure_ratio_success"+suffix, func(b *testing.B) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			e := middleware.CircuitBreaker("bench", middleware.BreakerConfig{Registry: reg, FailureRatio: 0.5})(endpoint.Nop)
 			benchRun(b, e, parallel)
 		})

@@ -181,7 +181,7 @@ func newModelRun(t *rapid.T) *modelRun {
 	// the bubble's fake clock).
 	rt := time.Duration(rapid.IntRange(1, 5).Draw(t, "reset_timeout_10ms")) * 10 * time.Millisecond
 	failOnAll := rapid.Bool().Draw(t, "fail_on_every_error")
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	cfg := middleware.BreakerConfig{Registry: reg, FailureThreshold: ft, SuccessThreshold: st, ResetTimeout: rt, Observer: quiet}
 	if !failOnAll {
 		cfg.FailOn = []error{errWatched}

@@ -78,7 +78,7 @@ func TestCircuitBreakerIgnoresInnerRejections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			ep := endpoint.Chain(
 				middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: reg, FailureThreshold: 3, Observer: quiet}),
 				tt.inner,

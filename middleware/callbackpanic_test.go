@@ -122,7 +122,7 @@ func TestCallbackPanicReleasesEverything(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				reg := registry.New()
+				reg := registry.New(registry.Config{})
 				bulkhead := middleware.Bulkhead(middleware.BulkheadConfig{MaxConcurrent: 1, Observer: quiet})
 				layers := tt.chain(reg)
 				var inner endpoint.Endpoint

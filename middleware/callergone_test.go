@@ -183,7 +183,7 @@ func TestCallerGoneSweep(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Run("breaker", func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
-					reg := registry.New()
+					reg := registry.New(registry.Config{})
 					e := apply(t, stackFor(tt, middleware.Stack{
 						CircuitBreaker: &middleware.BreakerConfig{Name: "svc", Registry: reg},
 					}), tt.endpoint)
@@ -268,7 +268,7 @@ func TestCallerGoneSweep(t *testing.T) {
 // failing sibling's error as the cause, which net/http returns).
 func TestErrgroupRoundsKeepHealthyBreakersClosed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reg := registry.New()
+		reg := registry.New(registry.Config{})
 		cfg := middleware.BreakerConfig{Registry: reg, FailureThreshold: 3, Observer: quiet}
 		failing := middleware.CircuitBreaker("failing", cfg)(func(context.Context, any) (any, error) {
 			time.Sleep(10 * time.Millisecond)
@@ -315,7 +315,7 @@ func TestBudgetOpensBreakerAgainstHangingEndpoint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				reg := registry.New()
+				reg := registry.New(registry.Config{})
 				const threshold = 5
 				var calls atomic.Int64
 				e := apply(t, middleware.Stack{

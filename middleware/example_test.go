@@ -39,7 +39,7 @@ func Example() {
 		middleware.CircuitBreaker("embedding_api", middleware.BreakerConfig{
 			FailureThreshold: 1,
 			ResetTimeout:     2 * time.Minute,
-			Registry:         registry.New(),
+			Registry:         registry.New(registry.Config{}),
 			Observer:         printEvents,
 		}),
 		// Layer 3: retry transient failures (connection errors, timeouts).

@@ -141,7 +141,7 @@ func TestLogObserverCallLevels(t *testing.T) {
 func TestObserversSubscribeOnce(t *testing.T) {
 	a, b := &recorder{}, &recorder{}
 	obs := middleware.Observers(a, b)
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	cfg := middleware.BreakerConfig{FailureThreshold: 1, Registry: reg, Observer: obs}
 	ep1 := middleware.CircuitBreaker("api", cfg)(func(context.Context, any) (any, error) { return nil, errors.New("down") })
 	_ = middleware.CircuitBreaker("api", cfg)(func(context.Context, any) (any, error) { return nil, nil })

@@ -27,10 +27,10 @@ var middlewareConstructors = []struct {
 	gap  string // a known gap in a file this suite's owner does not own: skipped, with the reason
 }{
 	{name: "CircuitBreaker", mw: func(*testing.T) endpoint.Middleware {
-		return middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: registry.New(), Observer: quiet})
+		return middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: registry.New(registry.Config{}), Observer: quiet})
 	}},
 	{name: "CircuitBreaker", mode: "business errors", mw: func(*testing.T) endpoint.Middleware {
-		return middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: registry.New(), Observer: quiet, CountBusinessErrors: true})
+		return middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: registry.New(registry.Config{}), Observer: quiet, CountBusinessErrors: true})
 	}},
 	{name: "Bulkhead", mw: func(*testing.T) endpoint.Middleware {
 		return middleware.Bulkhead(middleware.BulkheadConfig{MaxConcurrent: 1, Observer: quiet})
@@ -67,7 +67,7 @@ var middlewareConstructors = []struct {
 	{name: "Stack.Build", mode: "guide's stack", mw: func(t *testing.T) endpoint.Middleware {
 		mw, err := middleware.Stack{
 			Fallback:       &middleware.FallbackConfig{Value: []float32{}},
-			CircuitBreaker: &middleware.BreakerConfig{Name: "svc", Registry: registry.New()},
+			CircuitBreaker: &middleware.BreakerConfig{Name: "svc", Registry: registry.New(registry.Config{})},
 			Retry:          &middleware.RetryConfig{},
 			Observer:       quiet,
 		}.Build()
@@ -83,7 +83,7 @@ var middlewareConstructors = []struct {
 			Budget:         time.Minute,
 			Bulkhead:       &middleware.BulkheadConfig{MaxConcurrent: 1},
 			RateLimit:      &middleware.RateLimitConfig{Rate: 1, Burst: 1},
-			CircuitBreaker: &middleware.BreakerConfig{Name: "svc", Registry: registry.New()},
+			CircuitBreaker: &middleware.BreakerConfig{Name: "svc", Registry: registry.New(registry.Config{})},
 			Retry:          &middleware.RetryConfig{},
 			Timeout:        &middleware.TimeoutConfig{Timeout: time.Second},
 			Observer:       quiet,
@@ -223,7 +223,7 @@ func TestNilObserverFuncRefused(t *testing.T) {
 		gap       string
 	}{
 		{name: "BreakerConfig", field: "BreakerConfig.Observer", construct: func() {
-			middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: registry.New(), Observer: nilObs})
+			middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: registry.New(registry.Config{}), Observer: nilObs})
 		}},
 		{name: "BulkheadConfig", field: "BulkheadConfig.Observer", construct: func() {
 			middleware.Bulkhead(middleware.BulkheadConfig{MaxConcurrent: 1, Observer: nilObs})

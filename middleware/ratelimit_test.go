@@ -686,7 +686,7 @@ func TestRateLimitAndBulkheadJSONNames(t *testing.T) {
 // error.
 func TestRateLimitSharedByName(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reg := registry.New()
+		reg := registry.New(registry.Config{})
 		cfg := middleware.RateLimitConfig{Rate: 1, Burst: 2, Name: "search_api", Shared: true, Registry: reg, Observer: discard}
 		a := middleware.RateLimit(cfg)(endpoint.Nop)
 		b, err := middleware.Stack{RateLimit: &cfg}.Apply(endpoint.Nop)

@@ -178,7 +178,7 @@ func TestSoak(t *testing.T) {
 		obs := &soakObserver{counts: map[string]int{}}
 		var illegal atomic.Int64
 		var transitions sync.Map // "from->to" -> *atomic.Int64
-		reg := registry.New(registry.WithListener(func(c registry.StateChange) {
+		reg := registry.New(registry.Config{Listeners: []func(registry.StateChange){func(c registry.StateChange) {
 			legal := (c.From == registry.StateClosed && c.To == registry.StateOpen) ||
 				(c.From == registry.StateOpen && c.To == registry.StateHalfOpen) ||
 				(c.From == registry.StateHalfOpen && (c.To == registry.StateOpen || c.To == registry.StateClosed))
@@ -187,7 +187,7 @@ func TestSoak(t *testing.T) {
 			}
 			n, _ := transitions.LoadOrStore(c.From.String()+"->"+c.To.String(), new(atomic.Int64))
 			n.(*atomic.Int64).Add(1)
-		}))
+		}}})
 
 		raw := endpointtest.Count(func(ctx context.Context, req any) (any, error) {
 			a := req.(*soakAttempt)

@@ -30,7 +30,7 @@ func TestLoadStacksPolicies(t *testing.T) {
 	if len(stacks) != len(want) {
 		t.Errorf("loaded %d stacks, want %d", len(stacks), len(want))
 	}
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	for name, s := range stacks {
 		if got := s.String(); got != want[name] {
 			t.Errorf("%s: String() = %q, want %q", name, got, want[name])
@@ -122,7 +122,7 @@ func TestStackRuns(t *testing.T) {
 	s := middleware.Stack{
 		Timeout:        &middleware.TimeoutConfig{Timeout: 1e9},
 		Retry:          &middleware.RetryConfig{MaxAttempts: 2, NoDelay: true},
-		CircuitBreaker: &middleware.BreakerConfig{Name: "runs", Registry: registry.New()},
+		CircuitBreaker: &middleware.BreakerConfig{Name: "runs", Registry: registry.New(registry.Config{})},
 		Fallback:       &middleware.FallbackConfig{Value: "cached"},
 		Observer:       obs,
 	}
@@ -173,7 +173,7 @@ func TestStackBuildErrors(t *testing.T) {
 // TestStackBreakerConflict: the same breaker name with other settings is a
 // Build error, not a panic.
 func TestStackBreakerConflict(t *testing.T) {
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	a := middleware.Stack{CircuitBreaker: &middleware.BreakerConfig{Name: "svc", FailureThreshold: 3, Registry: reg}}
 	b := middleware.Stack{CircuitBreaker: &middleware.BreakerConfig{Name: "svc", FailureThreshold: 4, Registry: reg}}
 	if _, err := a.Build(); err != nil {
@@ -209,7 +209,7 @@ func ExampleStack() {
 	s := middleware.Stack{
 		Retry:          &middleware.RetryConfig{MaxAttempts: 3, NoDelay: true},
 		Fallback:       &middleware.FallbackConfig{Value: []float32{}},
-		CircuitBreaker: &middleware.BreakerConfig{Name: "embedding_api", FailureThreshold: 5, Registry: registry.New()},
+		CircuitBreaker: &middleware.BreakerConfig{Name: "embedding_api", FailureThreshold: 5, Registry: registry.New(registry.Config{})},
 		Observer:       middleware.ObserverFunc(func(context.Context, middleware.Event) {}),
 	}
 	fmt.Println(s)
@@ -256,7 +256,7 @@ s:
 		t.Fatal(err)
 	}
 	s := stacks["s"]
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	s.CircuitBreaker.Registry = reg
 	s.Observer = discard
 	tests := []struct {
@@ -332,7 +332,7 @@ func TestStackName(t *testing.T) {
 	if got, want := s.String(), "circuit_breaker(search_api) → retry(3 attempts) → endpoint"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	s.CircuitBreaker.Registry = reg
 	var names []string
 	s.Observer = middleware.ObserverFunc(func(_ context.Context, e middleware.Event) { names = append(names, e.Layer+"="+e.Name) })

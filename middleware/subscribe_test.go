@@ -100,7 +100,7 @@ func TestBreakerOneSubscriptionPerObserver(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			build, hears := tt.setup()
 			for range tt.builds {
 				build(reg)
@@ -126,7 +126,7 @@ func TestBreakerOneSubscriptionPerObserver(t *testing.T) {
 // hearing.
 func TestBreakerSubscriptionsGoWithTheMiddleware(t *testing.T) {
 	const builds = 1000
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	var heard atomic.Int64
 	build := func() endpoint.Middleware {
 		var mine atomic.Int64 // a fresh closure per build

@@ -41,7 +41,7 @@ func FuzzLoadStacks(f *testing.F) {
 			}
 			return
 		}
-		reg := registry.New()
+		reg := registry.New(registry.Config{})
 		for name, s := range stacks {
 			js, err := json.Marshal(s)
 			if err != nil {

@@ -26,12 +26,12 @@ func BenchmarkSharedBreaker(b *testing.B) {
 	settings := middleware.BreakerConfig{FailureThreshold: 1 << 30, ResetTimeout: time.Minute, Observer: &eventLog{}}
 	local := func() middleware.BreakerConfig {
 		c := settings
-		c.Registry = registry.New()
+		c.Registry = registry.New(registry.Config{})
 		return c
 	}
 	shared := func(b *testing.B) (middleware.BreakerConfig, *redistest.Server) {
 		c := settings
-		c.Registry = newStore(b, srv.Addr, testCfg).Registry()
+		c.Registry = newStore(b, srv.Addr, testCfg).Registry(registry.Config{})
 		return c, srv
 	}
 	run := func(b *testing.B, ep endpoint.Endpoint) {

@@ -458,7 +458,7 @@ func (b *Breaker) Allow() (Ticket, error) {
 }
 
 // AllowContext is [Breaker.Allow] with a context that bounds the store
-// operation a shared breaker may make (see [WithStore]): only a half-open
+// operation a shared breaker may make (see [Config.Store]): only a half-open
 // shared breaker asks the store, for a probe slot. For a breaker without a
 // store it is Allow.
 func (b *Breaker) AllowContext(ctx context.Context) (Ticket, error) {
@@ -538,7 +538,7 @@ func (b *Breaker) Done(t Ticket, o Outcome) {
 
 // DoneContext is [Breaker.Done] with a context that bounds the store
 // operation a shared breaker may make to record the outcome (see
-// [WithStore]). For a breaker without a store it is Done.
+// [Store]). For a breaker without a store it is Done.
 func (b *Breaker) DoneContext(ctx context.Context, t Ticket, o Outcome) {
 	if o != Failure && b.gate.Load() == t.gate|1 {
 		return
@@ -702,7 +702,7 @@ func (b *Breaker) Trip() {
 
 // Subscribe adds fn to the functions called with each state change of this
 // breaker, after the registry's own listeners, with the same guarantees (see
-// [WithListener]), and returns a function that cancels the subscription.
+// [Config.Listeners]), and returns a function that cancels the subscription.
 //
 // Subscriptions with the same key are one subscriber: the first fn is kept
 // and called once per change, for as long as at least one of those

@@ -133,6 +133,9 @@ func (b *Breaker) adopt(ss SharedState, force bool) {
 		b.streak = ss.Failures
 	case b.state == StateHalfOpen && ss.State == StateHalfOpen:
 		sh.probes, sh.succ = ss.Probes, ss.Successes
+		if sh.probes < b.settings.SuccessThreshold {
+			sh.fullUntil = time.Time{} // a slot is free: ask the store again
+		}
 	}
 }
 

@@ -258,7 +258,7 @@ func run(ctx context.Context, w io.Writer, opts demoOptions) ([]string, error) {
 		stack.CircuitBreaker.ResetTimeout = opts.reset
 	}
 	tl := newTimeline(w)
-	d := &demo{tl: tl, opts: opts, client: newHTTPClient(), reg: registry.New()}
+	d := &demo{tl: tl, opts: opts, client: newHTTPClient(), reg: registry.New(registry.Config{})}
 	defer d.client.CloseIdleConnections()
 
 	// The upstream and its twin inject the same faults; the twin serves the

@@ -73,11 +73,11 @@ func newService(opts serveOptions, logger *slog.Logger) (*service, error) {
 		return nil, err
 	}
 	stack = scaleStack(stack, opts.scale)
-	s := &service{opts: opts, client: newHTTPClient(), reg: registry.New(), events: newEventLog(300), from: from}
+	s := &service{opts: opts, client: newHTTPClient(), reg: registry.New(registry.Config{}), events: newEventLog(300), from: from}
 	if opts.redis != "" {
 		// Replicas started with the same -redis share one breaker.
 		s.store = redisstore.Open(opts.redis)
-		s.reg = s.store.Registry()
+		s.reg = s.store.Registry(registry.Config{})
 	}
 	prom := prometheus.NewRegistry()
 	metrics, err := kitmetrics.NewPrometheus("", prom)

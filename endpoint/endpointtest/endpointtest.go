@@ -54,7 +54,7 @@ var ErrScripted = errors.New("endpointtest: scripted failure")
 // closed.
 func Registry(tb testing.TB) *registry.Registry {
 	tb.Helper()
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	tb.Cleanup(func() { _ = reg.Close() })
 	return reg
 }

@@ -41,7 +41,7 @@ func successPaths(obs middleware.Observer) []struct {
 	name string
 	ep   endpoint.Endpoint
 } {
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	stack := func() endpoint.Middleware {
 		return endpoint.Chain(
 			middleware.FallbackWith(middleware.FallbackConfig{Name: "embed", Value: []float32{}, Observer: obs}),

@@ -163,10 +163,10 @@ func (o *Observer) call(e middleware.Event) {
 }
 
 // StateChange records one transition of a registry's breaker: pass it to
-// [registry.WithListener] to keep the breaker metrics of every breaker in the
+// [registry.Config.Listeners] to keep the breaker metrics of every breaker in the
 // registry, whichever middleware (or none) uses them:
 //
-//	reg := registry.New(registry.WithListener(obs.StateChange))
+//	reg := registry.New(registry.Config{Listeners: []func(registry.StateChange){obs.StateChange}})
 //
 // Do not also give the Observer to the breakers' middleware, or each
 // transition counts twice.

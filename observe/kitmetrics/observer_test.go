@@ -93,7 +93,7 @@ func TestScriptedRuns(t *testing.T) {
 				s := newSpace()
 				obs := kitmetrics.New(s.metrics())
 				script := endpointtest.Script(tt.script...)
-				ep := guideStack(obs, registry.New(), tt.breaker, tt.attempts, script.Call)
+				ep := guideStack(obs, registry.New(registry.Config{}), tt.breaker, tt.attempts, script.Call)
 				start := time.Now()
 				for _, a := range tt.actions {
 					if a != "call" {
@@ -164,7 +164,7 @@ func TestStackObservers(t *testing.T) {
 	all := middleware.Observers(middleware.LogObserver(quiet), obs, rec)
 	stack := middleware.Stack{
 		Fallback:       &middleware.FallbackConfig{Name: "search", Value: "cached"},
-		CircuitBreaker: &middleware.BreakerConfig{Name: "search", FailureThreshold: 1, Registry: registry.New()},
+		CircuitBreaker: &middleware.BreakerConfig{Name: "search", FailureThreshold: 1, Registry: registry.New(registry.Config{})},
 		Retry:          &middleware.RetryConfig{Name: "search", MaxAttempts: 2, NoDelay: true},
 		Observer:       all,
 	}
@@ -197,13 +197,13 @@ func TestStackObservers(t *testing.T) {
 	}
 }
 
-// StateChange, given to registry.WithListener, keeps the breaker metrics of
+// StateChange, given to registry.Config.Listeners, keeps the breaker metrics of
 // every breaker of the registry.
 func TestStateChangeListener(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSpace()
 		obs := kitmetrics.New(s.metrics())
-		reg := registry.New(registry.WithListener(obs.StateChange))
+		reg := registry.New(registry.Config{Listeners: []func(registry.StateChange){obs.StateChange}})
 		b, err := reg.Breaker("db", registry.Settings{ResetTimeout: time.Minute})
 		if err != nil {
 			t.Fatal(err)
@@ -305,7 +305,7 @@ func TestHealthStatus(t *testing.T) {
 func TestSync(t *testing.T) {
 	s := newSpace()
 	obs := kitmetrics.New(s.metrics())
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	if _, err := reg.Breaker("db", registry.Settings{}); err != nil {
 		t.Fatal(err)
 	}

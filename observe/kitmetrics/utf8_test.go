@@ -105,7 +105,7 @@ func TestInvalidUTF8Labels(t *testing.T) {
 			obs.StateChange(registry.StateChange{Name: bad, From: registry.StateOpen, To: registry.StateHalfOpen, At: now.Add(time.Second)})
 		}},
 		{"sync", "breaker_state", func(t *testing.T, obs *kitmetrics.Observer) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			if _, err := reg.Breaker(bad, registry.Settings{}); err != nil {
 				t.Skipf("registry refuses the name: %v", err)
 			}

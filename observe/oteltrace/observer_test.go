@@ -84,7 +84,7 @@ func TestSpanEvents(t *testing.T) {
 				tp, sr := tracer(t)
 				obs := oteltrace.New()
 				b := tt.breaker
-				b.Registry, b.Observer = registry.New(), obs
+				b.Registry, b.Observer = registry.New(registry.Config{}), obs
 				ep := endpoint.Chain(
 					middleware.FallbackWith(middleware.FallbackConfig{Name: "embed", Value: []float32{}, Observer: obs}),
 					middleware.Measure(middleware.MeasureConfig{Name: "embed", Observer: obs}),

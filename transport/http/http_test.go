@@ -75,7 +75,7 @@ func TestDecodeHTTPError(t *testing.T) {
 
 func TestEncodeHTTPError(t *testing.T) {
 	openErr := func() error {
-		reg := registry.New()
+		reg := registry.New(registry.Config{})
 		ep := middleware.CircuitBreaker("enc", middleware.BreakerConfig{FailureThreshold: 1, ResetTimeout: 90 * time.Second, Registry: reg, Observer: discard})(endpointtest.Script("err").Endpoint())
 		ep(context.Background(), nil)
 		_, err := ep(context.Background(), nil)
@@ -196,7 +196,7 @@ func TestBusinessErrors(t *testing.T) {
 	})
 	for _, count := range []bool{false, true} {
 		t.Run(fmt.Sprintf("breaker CountBusinessErrors=%t", count), func(t *testing.T) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			ep := middleware.CircuitBreaker("biz", middleware.BreakerConfig{FailureThreshold: 2, Registry: reg, CountBusinessErrors: count, Observer: discard})(endpointtest.New(business).Endpoint())
 			for range 2 {
 				if resp, err := ep(context.Background(), nil); err != nil || resp != (failed{errBusiness}) {

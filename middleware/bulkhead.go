@@ -72,9 +72,8 @@ func (c BulkheadConfig) Validate() error {
 // separate compartments. The middleware, and every endpoint it returns, is
 // safe for concurrent use.
 //
-// A call that finds a free slot takes it and runs at once; this costs two
-// atomic operations (a channel send and receive when cfg.MaxWait is set) and
-// no allocation. A call that finds none is rejected at
+// A call that finds a free slot takes it and runs at once, allocating
+// nothing. A call that finds none is rejected at
 // once with ErrBulkheadFull, unless cfg.MaxWait is set: then it waits up to
 // MaxWait for a slot, in turn with the other waiting calls (at most
 // cfg.MaxQueue of them; one more is rejected at once). A call still waiting

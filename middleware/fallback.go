@@ -10,12 +10,10 @@ import (
 
 // FallbackConfig configures a [FallbackWith] layer: what to serve when the
 // wrapped endpoint fails, and which failures to serve it for. The zero value
-// is the guide's @with_fallback_value(None): every failure is replaced by a
-// nil response and a nil error.
+// replaces every failure by a nil response and a nil error.
 //
-// The fallback is one of, in order of precedence: Endpoint (the guide's
-// @fallback(get_from_cache)), Func, or else Value (the guide's
-// @with_fallback_value). At most one of Endpoint and Func may be set, and
+// The fallback is one of, in order of precedence: Endpoint (another
+// endpoint, a cache say), Func, or else Value. At most one of Endpoint and Func may be set, and
 // Value must be nil when either is.
 //
 // A fallback is never used on success, nor when the caller has gone (its
@@ -103,7 +101,7 @@ func (e *fallbackError) Unwrap() []error { return []error{e.err, e.fbErr} }
 
 // Fallback returns a middleware that calls fb with the caller's context and
 // request when the wrapped endpoint fails: the guide's
-// @fallback(get_from_cache). It is [FallbackWith] with Endpoint set; see
+// It is [FallbackWith] with Endpoint set; see
 // [FallbackConfig] for when the fallback is used and what a failing fallback
 // returns. Fallback panics with an error matching [ErrInvalidConfig] if fb is
 // nil.
@@ -130,7 +128,7 @@ func FallbackFunc(f func(ctx context.Context, req any, err error) (any, error)) 
 }
 
 // FallbackValue returns a middleware that returns (v, nil) when the wrapped
-// endpoint fails: the guide's @with_fallback_value([]). v may be nil (the
+// endpoint fails. v may be nil (the
 // guide's None). It is [FallbackWith] with Value set.
 func FallbackValue(v any) endpoint.Middleware {
 	return FallbackWith(FallbackConfig{Value: v})

@@ -47,9 +47,8 @@ func (c MeasureConfig) Validate() error {
 //		middleware.Retry(middleware.RetryConfig{Observer: obs}),
 //	)(embed)
 //
-// Measure is the one layer that reads the clock on the success path (twice a
-// call, monotonic); it allocates nothing and takes no lock, so its cost is
-// the observer's. A call that panics is not reported: the panic goes on up
+// Measure is the one layer that reads the clock on the success path; it
+// allocates nothing and takes no lock. A call that panics is not reported: the panic goes on up
 // ([Recover] reports panics). Measure never changes the call's result.
 func Measure(cfg MeasureConfig) endpoint.Middleware {
 	mustValid(cfg.Validate())

@@ -149,8 +149,8 @@ func (c RateLimitConfig) Validate() error {
 // or set cfg.Limiter to share one limiter between separately built layers.
 // The middleware, and every endpoint it returns, is safe for concurrent use.
 //
-// A call that finds a token is passed on at once; this costs one lock of
-// the limiter and no allocation. A call that finds none is, by default,
+// A call that finds a token is passed on at once, allocating nothing. A call
+// that finds none is, by default,
 // rejected at once with a [*RateLimitError] whose RetryAfter is the time
 // until a token will be free. With cfg.Wait the call instead waits for its
 // token, in turn with the other waiting calls of the layer (they are served

@@ -17,8 +17,8 @@ import (
 //
 // Each recovered panic is reported once, as an [EventPanic] (layer
 // "recover", Err the *PanicError), logged with [slog.Default]; in a [Stack]
-// (Recover true) it goes to the stack's Observer, with the stack's Name. A call that does not
-// panic costs one deferred call and allocates nothing. [runtime.Goexit] (as
+// (Recover true) it goes to the stack's Observer, with the stack's Name. A
+// call that does not panic allocates nothing. [runtime.Goexit] (as
 // in t.FailNow) is not a panic and is never stopped.
 //
 // The other layers of this package never swallow panics; put Recover inside

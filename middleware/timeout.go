@@ -27,8 +27,7 @@ type TimeoutConfig struct {
 	// Abandon makes the layer stop waiting at the deadline even when the
 	// endpoint ignores its context: the endpoint runs in a goroutine of its
 	// own, which is left running ("abandoned") when the deadline passes, and
-	// whose late result is dropped. It costs a goroutine and a few
-	// allocations per call. Default false: cooperative, no goroutine, and the
+	// whose late result is dropped: a goroutine per call. Default false: cooperative, no goroutine, and the
 	// endpoint must honour its context.
 	Abandon bool
 
@@ -78,8 +77,8 @@ func (c TimeoutConfig) Validate() error {
 	return p.err()
 }
 
-// Timeout returns a middleware that bounds each call to d: the guide's
-// @with_timeout(d). It is TimeoutWith(TimeoutConfig{Timeout: d}): cooperative,
+// Timeout returns a middleware that bounds each call to d. It is
+// TimeoutWith(TimeoutConfig{Timeout: d}): cooperative,
 // so the endpoint must honour its context. A call that outlives d fails with
 // an error matching [ErrTimeout] and [context.DeadlineExceeded]; see
 // [TimeoutWith] for the details. Timeout panics with an error matching
@@ -96,9 +95,8 @@ func Timeout(d time.Duration) endpoint.Middleware {
 // # Cooperative (the default)
 //
 // The endpoint is called on the caller's goroutine with a context whose
-// deadline is cfg.Timeout away (or the caller's deadline, if earlier). No
-// goroutine is started; a call that succeeds costs one
-// [context.WithTimeoutCause] and its cancel. The endpoint must honour its
+// deadline is cfg.Timeout away (or the caller's deadline, if earlier),
+// made with [context.WithTimeoutCause]; no goroutine is started. The endpoint must honour its
 // context: return soon after ctx.Done() is closed. One that ignores it keeps
 // the caller waiting until it returns; use Abandon for such endpoints. A
 // success is returned as is, even one that came after the deadline.

@@ -95,6 +95,14 @@ func (b *Breaker) moveShared(next State, openedAt time.Time) {
 	}
 }
 
+// catchUpShared half-opens an open shared breaker whose reset timeout has
+// ended, whether or not its timer has run yet. Called with b.mu held.
+func (b *Breaker) catchUpShared() {
+	if b.state == StateOpen && !time.Now().Before(b.halfOpenAt) {
+		b.moveShared(StateHalfOpen, time.Time{})
+	}
+}
+
 // adoptShared takes the store's state ss (from a push or a resync).
 func (b *Breaker) adoptShared(ss SharedState, force bool) {
 	b.mu.Lock()
@@ -143,6 +151,7 @@ func (b *Breaker) adopt(ss SharedState, force bool) {
 func (b *Breaker) allowShared(ctx context.Context) (Ticket, error) {
 	b.mu.Lock()
 	sh := b.sh
+	b.catchUpShared()
 	if b.state != StateHalfOpen || sh.local() {
 		t, rej := b.allowLocal()
 		b.updateGate()

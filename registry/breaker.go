@@ -269,7 +269,8 @@ type Breaker struct {
 	m          machine // nil for a shared breaker
 	epoch      uint64  // bumped at every state change and machine swap
 	state      State
-	streak     int // consecutive failures in the closed state
+	streak     int       // consecutive failures in the closed state
+	next       *Settings // settings Update left for the next close (a local breaker's SuccessThreshold, ResetTimeout)
 	openedAt   time.Time
 	halfOpenAt time.Time
 	timer      *time.Timer
@@ -394,6 +395,9 @@ func (b *Breaker) tick(ep uint64) {
 // updateGate publishes the epoch and whether the fast path may admit calls.
 // Called with b.mu held, after every change.
 func (b *Breaker) updateGate() {
+	if b.next != nil && b.state == StateClosed {
+		b.applySettings(*b.next)
+	}
 	g := b.epoch << 1
 	if b.fast && b.state == StateClosed && b.streak == 0 {
 		g |= 1
@@ -408,8 +412,17 @@ func (b *Breaker) closeGate() { b.gate.Store(b.epoch << 1) }
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.name }
 
-// Settings returns the breaker's settings, defaults applied.
-func (b *Breaker) Settings() Settings { return b.settings }
+// Settings returns the breaker's settings, defaults applied: after
+// [Registry.Update], the new ones (even those waiting for the breaker to
+// close).
+func (b *Breaker) Settings() Settings {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.next != nil {
+		return *b.next
+	}
+	return b.settings
+}
 
 // Allow asks to make one call. It returns a ticket to hand to [Breaker.Done]
 // with the call's outcome, or a [*CircuitOpenError] when the breaker rejects
@@ -616,6 +629,9 @@ func (b *Breaker) Snapshot() Snapshot {
 		TotalExclusions:     int(c.TotalExclusions),
 		OpenedAt:            b.openedAt,
 		Settings:            b.settings,
+	}
+	if b.next != nil {
+		s.Settings = *b.next
 	}
 	if b.sh != nil {
 		b.snapshotShared(&s)
@@ -826,4 +842,45 @@ func (b *Breaker) unlockAndDeliver() *callback.Panic {
 	over = true
 	b.mu.Unlock()
 	return first.P
+}
+
+// setSettings gives b the settings s (defaults applied), keeping its state,
+// failure streak and open spell (see [Registry.Update]). Called with b.mu
+// held.
+func (b *Breaker) setSettings(s Settings) {
+	b.next = nil
+	old := b.settings
+	if b.sh != nil || b.state == StateClosed ||
+		(s.SuccessThreshold == old.SuccessThreshold && s.ResetTimeout == old.ResetTimeout) {
+		b.applySettings(s)
+		return
+	}
+	// gobreaker holds SuccessThreshold and ResetTimeout: they take effect
+	// when the breaker next closes, with a fresh gobreaker; the rest now.
+	now := s
+	now.SuccessThreshold, now.ResetTimeout = old.SuccessThreshold, old.ResetTimeout
+	b.applySettings(now)
+	b.next = &s
+}
+
+// applySettings makes s the breaker's settings now. A local breaker whose
+// SuccessThreshold or ResetTimeout changes (only ever while closed) gets a
+// fresh gobreaker: its failure streak is kept, the results of calls in
+// flight are dropped. Called with b.mu held.
+func (b *Breaker) applySettings(s Settings) {
+	old := b.settings
+	b.next = nil
+	b.settings = s
+	b.fast = s.FailureRatio == 0
+	switch {
+	case s.FailureRatio == 0:
+		b.win = nil
+	case b.win == nil || s.Window != old.Window || s.WindowBuckets != old.WindowBuckets:
+		b.win = newWindow(s)
+	}
+	if b.sh == nil && (s.SuccessThreshold != old.SuccessThreshold || s.ResetTimeout != old.ResetTimeout) {
+		streak := b.streak
+		b.newMachine()
+		b.streak = streak
+	}
 }

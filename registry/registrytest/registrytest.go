@@ -536,7 +536,6 @@ func testResetTimeoutEdges(t *testing.T, h Harness) {
 			}
 		}
 		e.call(registry.Failure) // opens again at once, for a whole ResetTimeout
-		start = time.Now()
 		e.sleep(s.ResetTimeout - before)
 		e.wantState("just before ResetTimeout after the failed probe", registry.StateOpen)
 		e.sleep(before + after)

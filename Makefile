@@ -94,7 +94,7 @@ STRESS_RUN   ?= Stress|Concurrent|Race|Contention|MixedLoad|Herd|UnderConcurrenc
 # minutes): `make test` runs it with -race in its short form.
 soak: ## long forms: 1M-call chaos soak, 10,000 breaker model sequences, 10,000-call timeout bound
 	$(GO) test -race -count=1 -timeout 60m -run '^TestSoak$$' -v ./middleware -soak.calls=$(SOAK_CALLS)
-	RAPID_CHECKS=10000 RAPID_STEPS=500 $(GO) test -count=1 -timeout 60m -run '^TestBreakerModel$$' -v ./middleware
+	RAPID_CHECKS=10000 RAPID_STEPS=500 $(GO) test -count=1 -timeout 60m -run '^TestConformance$$/^local$$/^Sequences$$' -v ./registry
 	$(GO) test -count=1 -run '^TestTimeoutAbandonLatencyBound$$' -v ./middleware -timeout.calls=10000 -timeout.strict
 
 .PHONY: fuzz

@@ -245,11 +245,8 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 		return func(next endpoint.Endpoint) endpoint.Endpoint {
 			mustEndpoint("circuit_breaker", next)
 			return func(ctx context.Context, request any) (response any, err error) {
-				t, open, ok := b.AllowFast()
+				t, ok := b.AllowFast()
 				if !ok {
-					if open != nil {
-						return nil, open
-					}
 					if t, err = b.AllowContext(ctx); err != nil {
 						return nil, err
 					}
@@ -280,11 +277,8 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		mustEndpoint("circuit_breaker", next)
 		return func(ctx context.Context, request any) (response any, err error) {
-			t, open, ok := b.AllowFast() // inlined: one or two atomic loads
+			t, ok := b.AllowFast()
 			if !ok {
-				if open != nil {
-					return nil, open
-				}
 				if t, err = b.AllowContext(ctx); err != nil {
 					return nil, err
 				}

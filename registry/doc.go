@@ -52,6 +52,6 @@
 // With the consecutive rule alone, a call on a closed breaker with no failure
 // streak costs one atomic load before and one after, with no lock, no clock
 // read, no allocation and no write to shared memory; an open breaker rejects
-// with one atomic load more and no allocation. Everything else goes through
+// with one atomic load more and a clock read, and no allocation. Everything else goes through
 // gobreaker. The middleware package wraps all of this for go-kit endpoints.
 package registry

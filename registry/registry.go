@@ -254,9 +254,57 @@ func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
 		r.mu.Unlock()
 		r.limiters.mu.Unlock()
 	}
-	if b.settings != s {
-		return nil, fmt.Errorf("%w: breaker %q exists with settings %v, asked for %v", ErrConflict, name, b.settings, s)
+	if have := b.Settings(); have != s {
+		return nil, fmt.Errorf("%w: breaker %q exists with settings %v, asked for %v", ErrConflict, name, have, s)
 	}
+	return b, nil
+}
+
+// Update gives the breaker called name the settings s in place, and
+// returns it: the way to change a breaker's thresholds (a policy reload),
+// where [Registry.Breaker] with other settings is [ErrConflict]. A name
+// the registry has no breaker of is created with s, as by Breaker. The
+// errors are Breaker's, except ErrConflict.
+//
+// The breaker keeps its state, failure streak and open spell, and its
+// listeners and subscribers hear nothing (Update is no state change). The
+// new FailureThreshold and ratio rule apply from the next outcome (a
+// streak already at or past a lowered FailureThreshold opens the breaker
+// at the next failure; a new Window or WindowBuckets starts the window
+// afresh). A new ResetTimeout applies from the next open spell: the
+// current one ends when it was due to. For a local breaker, a new
+// SuccessThreshold or ResetTimeout given while it is open or half-open
+// takes effect when it next closes (gobreaker holds both); given while it
+// is closed, at once, with a fresh gobreaker whose calls in flight are
+// not counted. For a shared breaker (a registry with a [Config.Store]),
+// all of them apply at once to this replica; the store keeps the record
+// it has, written with the old settings' [Settings.Fingerprint]: this
+// replica's next store operation on the breaker is refused with a
+// [*KeyError] matching [ErrConflict] (reported through
+// [Config.OnStoreStatus]) and the breaker decides locally until the
+// record is written with the new settings (it expires, or is removed),
+// while replicas with the old settings stay shared. Update every replica.
+func (r *Registry) Update(name string, s Settings) (*Breaker, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if r.link != nil && s.FailureRatio > 0 {
+		return nil, fmt.Errorf("%w: FailureRatio = %v, the ratio rule is not shared through a store (use the consecutive rule)", ErrInvalidSettings, s.FailureRatio)
+	}
+	d := s.withDefaults()
+	b, ok := r.Get(name)
+	if !ok {
+		return r.Breaker(name, s)
+	}
+	b.mu.Lock()
+	if b.settings != d || b.next != nil {
+		b.setSettings(d)
+	}
+	b.updateGate()
+	raise(b.unlockAndDeliver())
 	return b, nil
 }
 

@@ -20,8 +20,6 @@ package registrytest
 import (
 	"errors"
 	"log/slog"
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -59,10 +57,6 @@ type Harness struct {
 	// long it waits for a change to reach the other replicas. Default 50ms.
 	// Used only with RealTime.
 	Margin time.Duration
-	// Checks is the number of random sequences, each of about 100 steps.
-	// Default 200, or the environment variable RAPID_CHECKS when set (as
-	// with rapid's own -rapid.checks flag).
-	Checks int
 }
 
 // Run checks the breakers of registries made as h says against the
@@ -74,12 +68,6 @@ func Run(t *testing.T, h Harness) {
 	}
 	if h.Margin <= 0 {
 		h.Margin = 50 * time.Millisecond
-	}
-	if h.Checks <= 0 {
-		h.Checks = 200
-		if n, err := strconv.Atoi(os.Getenv("RAPID_CHECKS")); err == nil && n > 0 {
-			h.Checks = n
-		}
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -341,7 +329,10 @@ func (e *env) check() {
 		} else if s.TotalExclusions != e.m.exclusions {
 			e.t.Fatalf("step %d: half-open exclusions = %d, want %d", e.steps, s.TotalExclusions, e.m.exclusions)
 		}
-		if s.Requests != requests || s.TotalSuccesses != e.m.successes {
+		// A push may bring a Load older than the last Record's answer of
+		// the same generation: a shared breaker's half-open counts are
+		// only as last known, so they are compared for local breakers.
+		if !e.m.shared && (s.Requests != requests || s.TotalSuccesses != e.m.successes) {
 			e.t.Fatalf("step %d: half-open requests, successes = %d, %d, want %d, %d", e.steps, s.Requests, s.TotalSuccesses, requests, e.m.successes)
 		}
 	case registry.StateOpen:
@@ -545,7 +536,6 @@ func testResetTimeoutEdges(t *testing.T, h Harness) {
 			}
 		}
 		e.call(registry.Failure) // opens again at once, for a whole ResetTimeout
-		start = time.Now()
 		e.sleep(s.ResetTimeout - before)
 		e.wantState("just before ResetTimeout after the failed probe", registry.StateOpen)
 		e.sleep(before + after)
@@ -631,7 +621,10 @@ func testListeners(t *testing.T, h Harness) {
 	e.m.done(h1.epoch, registry.Success)
 	e.settle()
 	e.check()
-	if !raised {
+	// In real time a push may bring the change to a shared breaker before
+	// the Record's answer does: then it is heard, and the panic logged, on
+	// the registry's goroutine.
+	if !raised && (!h.RealTime || !e.m.shared) {
 		t.Error("a listener's panic in Done did not reach the caller")
 	}
 	for i := range e.bs {
@@ -840,7 +833,8 @@ func testStoreOutage(t *testing.T, h Harness) {
 	e.check()
 }
 
-// testSequences runs random sequences of calls (each outcome, held calls
+// testSequences runs random sequences (pgregory.net/rapid: as many as its
+// -rapid.checks flag or RAPID_CHECKS says, default 100) of calls (each outcome, held calls
 // finishing later), time advances, resets and trips (by any replica)
 // against the breakers and the model, and compares them after every step.
 // A failing sequence is shrunk by rapid and printed.

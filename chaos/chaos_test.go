@@ -321,7 +321,7 @@ func TestChaosConfigValidate(t *testing.T) {
 			}
 			defer func() {
 				if r, _ := recover().(error); !errors.Is(r, middleware.ErrInvalidConfig) {
-					t.Errorf("NewChaos panic = %v, want ErrInvalidConfig", r)
+					t.Errorf("chaos.New panic = %v, want ErrInvalidConfig", r)
 				}
 			}()
 			chaos.New(tt.cfg)

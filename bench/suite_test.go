@@ -283,13 +283,13 @@ func guideHand(reg *registry.Registry, obs middleware.Observer, timeout bool) en
 // guideStack is the same stack declared with middleware.Stack.
 func guideStack(reg *registry.Registry, obs middleware.Observer, timeout bool) endpoint.Middleware {
 	s := middleware.Stack{
-		Fallback:       &middleware.FallbackConfig{Value: fallbackV},
-		CircuitBreaker: &middleware.BreakerConfig{Name: "embedding_api", Registry: reg, FailureThreshold: 5, ResetTimeout: 2 * time.Minute},
-		Retry:          &middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, RetryOn: []error{errDown, middleware.ErrTimeout}},
+		Fallback:       middleware.FallbackConfig{Value: fallbackV},
+		CircuitBreaker: middleware.BreakerConfig{Name: "embedding_api", Registry: reg, FailureThreshold: 5, ResetTimeout: 2 * time.Minute},
+		Retry:          middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, RetryOn: []error{errDown, middleware.ErrTimeout}},
 		Observer:       obs,
 	}
 	if timeout {
-		s.Timeout = &middleware.TimeoutConfig{Timeout: 10 * time.Second}
+		s.Timeout = middleware.TimeoutConfig{Timeout: 10 * time.Second}
 	}
 	mw, err := s.Build()
 	if err != nil {
@@ -438,9 +438,9 @@ func depthContenders() []contender {
 		}},
 		{"guide", func(reg *registry.Registry, i int) endpoint.Middleware {
 			mw, err := middleware.Stack{
-				Fallback:       &middleware.FallbackConfig{Value: fallbackV},
-				CircuitBreaker: &middleware.BreakerConfig{Name: fmt.Sprintf("g%d", i), Registry: reg},
-				Retry:          &middleware.RetryConfig{NoDelay: true},
+				Fallback:       middleware.FallbackConfig{Value: fallbackV},
+				CircuitBreaker: middleware.BreakerConfig{Name: fmt.Sprintf("g%d", i), Registry: reg},
+				Retry:          middleware.RetryConfig{NoDelay: true},
 				Observer:       quiet,
 			}.Build()
 			if err != nil {
@@ -536,7 +536,7 @@ func suiteRows() []row {
 		}},
 		{name: "recover_success", impls: []contender{
 			{"resilience", func() endpoint.Endpoint {
-				return middleware.RecoverWith(middleware.RecoverConfig{Observer: quiet})(endpoint.Nop)
+				return middleware.Recover()(endpoint.Nop)
 			}},
 		}},
 		{name: "stack_success", impls: stackContenders(false)},

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	kitendpoint "github.com/go-kit/kit/endpoint"
+	"github.com/resiliencekit/resilience/chaos"
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/middleware"
 )
@@ -28,18 +29,18 @@ func BenchmarkChaos(b *testing.B) {
 	quiet := middleware.ObserverFunc(func(context.Context, middleware.Event) {})
 	tests := []struct {
 		name     string
-		cfg      middleware.ChaosConfig
+		cfg      chaos.Config
 		disabled bool
 	}{
-		{name: "zero_rates", cfg: middleware.ChaosConfig{}},
-		{name: "disabled", cfg: middleware.ChaosConfig{ErrorRate: 1}, disabled: true},
-		{name: "draw_no_fault", cfg: middleware.ChaosConfig{ErrorRate: 1e-9, LatencyRate: 1e-9, Observer: quiet}},
-		{name: "draw_no_fault_seeded", cfg: middleware.ChaosConfig{ErrorRate: 1e-9, LatencyRate: 1e-9, Seed: 1, Observer: quiet}},
-		{name: "error_injected", cfg: middleware.ChaosConfig{ErrorRate: 1, Observer: quiet}},
+		{name: "zero_rates", cfg: chaos.Config{}},
+		{name: "disabled", cfg: chaos.Config{ErrorRate: 1}, disabled: true},
+		{name: "draw_no_fault", cfg: chaos.Config{ErrorRate: 1e-9, LatencyRate: 1e-9, Observer: quiet}},
+		{name: "draw_no_fault_seeded", cfg: chaos.Config{ErrorRate: 1e-9, LatencyRate: 1e-9, Seed: 1, Observer: quiet}},
+		{name: "error_injected", cfg: chaos.Config{ErrorRate: 1, Observer: quiet}},
 	}
 	for _, tt := range tests {
 		b.Run(tt.name, func(b *testing.B) {
-			c := middleware.NewChaos(tt.cfg)
+			c := chaos.New(tt.cfg)
 			if tt.disabled {
 				c.Disable()
 			}

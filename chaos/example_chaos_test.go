@@ -7,7 +7,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/resiliencekit/resilience/chaos"
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/middleware"
 )
 
@@ -18,7 +20,7 @@ func ExampleChaos() {
 	show := middleware.ObserverFunc(func(_ context.Context, e middleware.Event) {
 		fmt.Printf("%s %s: %v\n", e.Layer, e.Kind, e.Err)
 	})
-	chaos := middleware.NewChaos(middleware.ChaosConfig{
+	outage := chaos.New(chaos.Config{
 		ErrorRate: 1,
 		Error:     io.ErrUnexpectedEOF, // a connection dropped mid-answer
 		Observer:  show,
@@ -26,21 +28,21 @@ func ExampleChaos() {
 	embed := func(context.Context, any) (any, error) { return []float32{0.1, 0.2}, nil }
 	getEmbeddings := endpoint.Chain(
 		middleware.FallbackWith(middleware.FallbackConfig{Value: []float32{}, Observer: show}),
-		middleware.Retry(middleware.RetryConfig{MaxAttempts: 2, NoDelay: true, RetryIf: middleware.IsConnection, Observer: show}),
-		chaos.Middleware(), // innermost: the faults look like the endpoint's own
+		middleware.Retry(middleware.RetryConfig{MaxAttempts: 2, NoDelay: true, RetryIf: errclass.Connection, Observer: show}),
+		outage.Middleware(), // innermost: the faults look like the endpoint's own
 	)(embed)
 
 	v, _ := getEmbeddings(context.Background(), "text")
 	fmt.Println("during the outage:", v)
 
-	chaos.Disable()
+	outage.Disable()
 	v, _ = getEmbeddings(context.Background(), "text")
 	fmt.Println("after it:", v)
 	// Output:
 	// chaos chaos: unexpected EOF
 	// retry retry: unexpected EOF
 	// chaos chaos: unexpected EOF
-	// retry retry_exhausted: unexpected EOF
+	// retry retry: middleware: retry gave up after 2 attempts: unexpected EOF
 	// fallback fallback: middleware: retry gave up after 2 attempts: unexpected EOF
 	// during the outage: []
 	// after it: [0.1 0.2]
@@ -50,19 +52,19 @@ func ExampleChaos() {
 // slow dependency, cut by a timeout layer above it. A seeded Chaos injects the
 // same faults on every run.
 func ExampleChaos_Set() {
-	chaos := middleware.NewChaos(middleware.ChaosConfig{Seed: 1})
+	outage := chaos.New(chaos.Config{Seed: 1})
 	query := endpoint.Chain(
 		middleware.TimeoutWith(middleware.TimeoutConfig{Timeout: 5 * time.Millisecond, Observer: middleware.ObserverFunc(func(context.Context, middleware.Event) {})}),
-		chaos.Middleware(),
+		outage.Middleware(),
 	)(endpoint.Nop)
 
 	_, err := query(context.Background(), nil)
 	fmt.Println("healthy:", err)
 
-	err = chaos.Set(middleware.ChaosConfig{
+	err = outage.Set(chaos.Config{
 		LatencyRate: 1,
 		Latency:     time.Minute,
-		Observer:    middleware.ObserverFunc(func(_ context.Context, e middleware.Event) { fmt.Println("injected", e.Delay) }),
+		Observer:    middleware.ObserverFunc(func(_ context.Context, e middleware.Event) { fmt.Println("injected", e.Wait) }),
 	})
 	if err != nil {
 		panic(err)

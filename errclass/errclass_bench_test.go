@@ -21,7 +21,7 @@ var classifyBenchSink bool
 // and on a RetryError (whose Unwrap allocates its slice).
 func BenchmarkErrorClass(b *testing.B) {
 	var classes errclass.Set
-	transient := mustMatch(classes, "connection", "timeout", "http-5xx", "http-429")
+	transient := mustMatch(&classes, "connection", "timeout", "http-5xx", "http-429")
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	plain := errors.New("bad request")
 	tests := []struct {
@@ -73,7 +73,7 @@ func BenchmarkErrorClassRetry(b *testing.B) {
 			ep := middleware.Retry(middleware.RetryConfig{
 				MaxAttempts: 3,
 				NoDelay:     true,
-				RetryIf:     mustMatch(classes, "connection", "timeout"),
+				RetryIf:     mustMatch(&classes, "connection", "timeout"),
 				Observer:    middleware.ObserverFunc(func(context.Context, middleware.Event) {}),
 			})(func(context.Context, any) (any, error) { return nil, tt.err })
 			ctx := context.Background()

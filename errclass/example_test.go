@@ -25,10 +25,15 @@ func (e classifyHTTPError) StatusCode() int { return e.status }
 // connection and timeout errors are retried, a 404 is returned at once.
 func ExampleSet_Match() {
 	var classes errclass.Set // the built-in classes
+	transient, err := classes.Match("connection", "timeout")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	retry := middleware.Retry(middleware.RetryConfig{
 		MaxAttempts: 3,
 		NoDelay:     true,
-		RetryIf:     mustMatch(classes, "connection", "timeout"),
+		RetryIf:     transient,
 		OnRetry: func(err error, attempt int) {
 			fmt.Printf("attempt %d failed: %v\n", attempt, err)
 		},
@@ -77,10 +82,14 @@ func ExampleSet_Register() {
 	}
 	fmt.Println(classes.Names())
 
-	throttled := mustMatch(classes, "quota", "http-429")
+	throttled, err := classes.Match("quota", "http-429")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	fmt.Println(throttled(fmt.Errorf("embed: %w", errQuota)), throttled(classifyHTTPError{429}), throttled(classifyHTTPError{500}))
 
-	err := classes.Register("timeout", func(error) bool { return false })
+	err = classes.Register("timeout", func(error) bool { return false })
 	fmt.Println(err)
 	// Output:
 	// [connection http-429 http-5xx quota timeout]

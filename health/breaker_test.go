@@ -78,7 +78,7 @@ func TestCheckTimeoutIsVerdictInside(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				reg := registry.New()
+				reg := registry.New(registry.Config{})
 				hang := func(ctx context.Context, _ any) (any, error) { <-ctx.Done(); return nil, context.Cause(ctx) }
 				call := middleware.CircuitBreaker("upstream", middleware.BreakerConfig{FailureThreshold: 1, Registry: reg, Observer: middleware.Discard})(hang)
 				c := health.NewChecker(health.Config{})

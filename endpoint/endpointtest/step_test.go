@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint/endpointtest"
-	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/errclass"
 )
 
 // stepCase is one row of testdata/endpointtest_steps.json.
@@ -126,7 +126,7 @@ func TestParseStep(t *testing.T) {
 				t.Errorf("Err = %q, want %q", got.Err, tt.Error)
 			}
 			// It belongs to exactly the error classes listed.
-			classes := middleware.NewErrorClasses()
+			var classes errclass.Set
 			for _, class := range []string{"connection", "timeout", "http-5xx", "http-429"} {
 				match, ok := classes.Lookup(class)
 				if !ok {
@@ -143,8 +143,11 @@ func TestParseStep(t *testing.T) {
 				}
 			}
 			var gotAfter time.Duration
-			var ra middleware.RetryAfterer
-			if errors.As(got.Err, &ra) {
+			// An error with a RetryAfter method is a hint the retry layer honours.
+			if ra, ok := errors.AsType[interface {
+				error
+				RetryAfter() time.Duration
+			}](got.Err); ok {
 				gotAfter = ra.RetryAfter()
 			}
 			if gotAfter != wantAfter {

@@ -98,7 +98,7 @@ func BenchmarkObserverEvent(b *testing.B) {
 		name string
 		e    middleware.Event
 	}{
-		{"call", middleware.Event{Kind: middleware.EventCall, Name: "embed", Outcome: middleware.OutcomeSuccess, Delay: 1e6}},
+		{"call", middleware.Event{Kind: middleware.EventCall, Name: "embed", Outcome: middleware.OutcomeSuccess, Latency: 1e6}},
 		{"retry", middleware.Event{Kind: middleware.EventRetry, Name: "embed", Attempt: 1}},
 	}
 	for _, tt := range events {

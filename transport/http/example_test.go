@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/middleware"
+	resiliencehttp "github.com/resiliencekit/resilience/transport/http"
 )
 
 // A go-kit client decoder turns an upstream's 503 with Retry-After into an
@@ -22,14 +24,14 @@ func ExampleDecodeHTTPError() {
 		Header:     http.Header{"Retry-After": {"2"}},
 		Body:       io.NopCloser(strings.NewReader("overloaded")),
 	}
-	err := middleware.DecodeHTTPError(resp)
+	err := resiliencehttp.DecodeHTTPError(resp)
 	fmt.Println(err)
-	fmt.Println(middleware.IsHTTP5xx(err))
-	if ra, ok := errors.AsType[*middleware.HTTPError](err); ok {
+	fmt.Println(errclass.HTTP5xx(err))
+	if ra, ok := errors.AsType[*resiliencehttp.HTTPError](err); ok {
 		fmt.Println(ra.RetryAfter())
 	}
 	// Output:
-	// middleware: http 503 Service Unavailable: overloaded
+	// http 503 Service Unavailable: overloaded
 	// true
 	// 2s
 }
@@ -39,7 +41,7 @@ func ExampleDecodeHTTPError() {
 func ExampleEncodeHTTPError() {
 	rec := httptest.NewRecorder()
 	err := &middleware.RateLimitError{Delay: 1500 * time.Millisecond}
-	middleware.EncodeHTTPError(context.Background(), err, rec)
+	resiliencehttp.EncodeHTTPError(context.Background(), err, rec)
 	fmt.Println(rec.Code, rec.Header().Get("Retry-After"))
 	// Output:
 	// 429 2

@@ -8,14 +8,38 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint/endpointtest"
+	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/registry"
+	resiliencehttp "github.com/resiliencekit/resilience/transport/http"
 )
+
+// discard is an Observer that drops every event.
+var discard = middleware.ObserverFunc(func(context.Context, middleware.Event) {})
+
+// recorder is an Observer that keeps every event it is given.
+type recorder struct {
+	mu     sync.Mutex
+	events []middleware.Event
+}
+
+func (r *recorder) Observe(_ context.Context, e middleware.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) Events() []middleware.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]middleware.Event(nil), r.events...)
+}
 
 func TestDecodeHTTPError(t *testing.T) {
 	date := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
@@ -30,11 +54,11 @@ func TestDecodeHTTPError(t *testing.T) {
 	}{
 		{name: "ok is no error", status: 200, wantNil: true},
 		{name: "redirect is no error", status: 304, wantNil: true},
-		{name: "503 with seconds", status: 503, retryAfter: "7", body: "down", wantDelay: 7 * time.Second, wantClass: middleware.IsHTTP5xx},
-		{name: "429 with a date", status: 429, retryAfter: date, wantDelay: 80 * time.Second, wantClass: middleware.IsHTTP429},
-		{name: "500 without header", status: 500, wantClass: middleware.IsHTTP5xx},
-		{name: "malformed header is no delay", status: 503, retryAfter: "soon", wantClass: middleware.IsHTTP5xx},
-		{name: "negative seconds is no delay", status: 503, retryAfter: "-3", wantClass: middleware.IsHTTP5xx},
+		{name: "503 with seconds", status: 503, retryAfter: "7", body: "down", wantDelay: 7 * time.Second, wantClass: errclass.HTTP5xx},
+		{name: "429 with a date", status: 429, retryAfter: date, wantDelay: 80 * time.Second, wantClass: errclass.HTTP429},
+		{name: "500 without header", status: 500, wantClass: errclass.HTTP5xx},
+		{name: "malformed header is no delay", status: 503, retryAfter: "soon", wantClass: errclass.HTTP5xx},
+		{name: "negative seconds is no delay", status: 503, retryAfter: "-3", wantClass: errclass.HTTP5xx},
 		{name: "long body is cut", status: 400, body: strings.Repeat("x", 2000)},
 	}
 	for _, tt := range tests {
@@ -43,14 +67,14 @@ func TestDecodeHTTPError(t *testing.T) {
 			if tt.retryAfter != "" {
 				r.Header.Set("Retry-After", tt.retryAfter)
 			}
-			err := middleware.DecodeHTTPError(r)
+			err := resiliencehttp.DecodeHTTPError(r)
 			if tt.wantNil {
 				if err != nil {
 					t.Fatalf("err = %v, want nil", err)
 				}
 				return
 			}
-			he, ok := errors.AsType[*middleware.HTTPError](err)
+			he, ok := errors.AsType[*resiliencehttp.HTTPError](err)
 			if !ok {
 				t.Fatalf("err = %v, want *HTTPError", err)
 			}
@@ -91,14 +115,14 @@ func TestEncodeHTTPError(t *testing.T) {
 		{"rate limited", &middleware.RateLimitError{Delay: 1500 * time.Millisecond}, 429, "2"},
 		{"bulkhead full", fmt.Errorf("x: %w", middleware.ErrBulkheadFull), 503, ""},
 		{"timeout", fmt.Errorf("x: %w", middleware.ErrTimeout), 504, ""},
-		{"upstream status", &middleware.HTTPError{Status: 502}, 502, ""},
-		{"upstream 429 with delay", &middleware.HTTPError{Status: 429, Delay: 3 * time.Second}, 429, "3"},
+		{"upstream status", &resiliencehttp.HTTPError{Status: 502}, 502, ""},
+		{"upstream 429 with delay", &resiliencehttp.HTTPError{Status: 429, Delay: 3 * time.Second}, 429, "3"},
 		{"anything else", errors.New("boom"), 500, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			middleware.EncodeHTTPError(context.Background(), tt.err, rec)
+			resiliencehttp.EncodeHTTPError(context.Background(), tt.err, rec)
 			if rec.Code != tt.wantStatus {
 				t.Errorf("status = %d, want %d", rec.Code, tt.wantStatus)
 			}
@@ -129,7 +153,7 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				upstream := &middleware.HTTPError{Status: 503, Delay: tt.hint}
+				upstream := &resiliencehttp.HTTPError{Status: 503, Delay: tt.hint}
 				ep := endpointtest.New(endpointtest.Err(upstream), endpointtest.OK("ok"))
 				retry := middleware.Retry(middleware.RetryConfig{MaxAttempts: 2, DisableJitter: true, MaxDelay: time.Minute, Observer: discard})(ep.Endpoint())
 				ctx := context.Background()

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 
 	"github.com/resiliencekit/resilience/middleware"
 )
@@ -24,7 +22,6 @@ func ExampleDiscard() {
 		MaxAttempts: 3,
 		NoDelay:     true,
 		Observer:    middleware.Discard,
-		Logger:      slog.New(slog.NewTextHandler(os.Stdout, nil)), // not used: Observer wins
 	})(flaky)
 	resp, err := ep(context.Background(), nil)
 	fmt.Println(resp, err, calls)

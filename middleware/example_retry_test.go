@@ -31,7 +31,7 @@ func ExampleRetry() {
 		OnRetry: func(err error, attempt int) {
 			fmt.Printf("attempt %d failed: %v\n", attempt, err)
 		},
-		Logger: slog.New(slog.DiscardHandler),
+		Observer: middleware.LogObserver(slog.New(slog.DiscardHandler)),
 	})(embed)
 
 	resp, err := fetch(context.Background(), "text")
@@ -51,7 +51,7 @@ func ExampleRetry_retryOn() {
 		MaxAttempts: 5,
 		NoDelay:     true,
 		RetryOn:     []error{errConn, context.DeadlineExceeded},
-		Logger:      slog.New(slog.DiscardHandler),
+		Observer:    middleware.LogObserver(slog.New(slog.DiscardHandler)),
 	})
 
 	calls := 0
@@ -95,7 +95,7 @@ func ExampleRetry_onRetry() {
 		MaxAttempts: 3,
 		NoDelay:     true,
 		OnRetry:     onRetry,
-		Logger:      slog.New(slog.DiscardHandler),
+		Observer:    middleware.LogObserver(slog.New(slog.DiscardHandler)),
 	})(monitored)
 
 	resp, err := call(context.Background(), nil)
@@ -126,7 +126,7 @@ func ExampleRetry_logging() {
 		MaxAttempts:   2,
 		Delay:         time.Millisecond,
 		DisableJitter: true,
-		Logger:        logger,
+		Observer:      middleware.LogObserver(logger),
 	})(down)
 
 	_, err := call(context.Background(), nil)

@@ -26,7 +26,7 @@ func Example() {
 		switch e.Kind {
 		case middleware.EventStateChange:
 			fmt.Printf("  %s %s: %s -> %s\n", e.Kind, e.Name, e.From, e.To)
-		case middleware.EventRetry, middleware.EventRetryExhausted:
+		case middleware.EventRetry:
 			fmt.Printf("  %s attempt=%d error=%v\n", e.Kind, e.Attempt, e.Err)
 		default:
 			fmt.Printf("  %s error=%v\n", e.Kind, e.Err)

@@ -244,6 +244,10 @@ func catch(f func()) (v any) {
 	return nil
 }
 
+// removedConfigFields are fields the shared testdata/bad_configs.json still
+// sets that the Go configs no longer have.
+var removedConfigFields = map[string]bool{"RetryOnClasses": true, "FailOnClasses": true, "FallbackOnClasses": true, "Classes": true}
+
 // TestBadConfigs runs every case of testdata/bad_configs.json: from Go,
 // Validate, the constructor and Stack.Build each reject a bad config with an
 // error matching ErrInvalidConfig that names the field (the constructor by
@@ -255,6 +259,11 @@ func TestBadConfigs(t *testing.T) {
 	var passed, total int
 	for _, tt := range bc.Go {
 		t.Run("go/"+tt.Name, func(t *testing.T) {
+			for name := range tt.Set {
+				if removedConfigFields[name] {
+					t.Skipf("%s was removed from the Go API (class names are errclass.Set.Match's and package policy's to check)", name)
+				}
+			}
 			total++
 			lc := newLayerConfig(t, tt.Layer, tt.Set)
 			ok := true

@@ -132,8 +132,8 @@ func ExampleRetry_logging() {
 	_, err := call(context.Background(), nil)
 	fmt.Println(err)
 	// Output:
-	// level=WARN msg="resilience: retry" event=retry layer=retry name=embedding_api attempt=1 delay=1ms error="connection refused"
-	// level=ERROR msg="resilience: retry_exhausted" event=retry_exhausted layer=retry name=embedding_api attempt=2 error="connection refused"
+	// level=WARN msg="resilience: retry" event=retry layer=retry name=embedding_api attempt=1 wait=1ms error="connection refused"
+	// level=ERROR msg="resilience: retry" event=retry layer=retry name=embedding_api attempt=2 error="middleware: retry gave up after 2 attempts: connection refused"
 	// middleware: retry gave up after 2 attempts: connection refused
 }
 

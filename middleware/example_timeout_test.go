@@ -83,6 +83,6 @@ func ExampleTimeoutWith_abandon() {
 	// Output:
 	// event: timeout
 	// first call timed out: true
-	// event: timeout_rejected
+	// event: rejected
 	// second call rejected: true
 }

@@ -235,8 +235,8 @@ func TestNilObserverFuncRefused(t *testing.T) {
 		{name: "MeasureConfig", field: "MeasureConfig.Observer", construct: func() {
 			middleware.Measure(middleware.MeasureConfig{Observer: nilObs})
 		}},
-		{name: "RecoverConfig", field: "RecoverConfig.Observer", construct: func() {
-			recoverWith("", nilObs)
+		{name: "Stack.Recover", field: "Stack.Observer", construct: func() {
+			recoverWith("", nilObs) // panics with Build's error
 		}},
 		{name: "RetryConfig", field: "RetryConfig.Observer", construct: func() {
 			middleware.Retry(middleware.RetryConfig{Observer: nilObs})

@@ -133,8 +133,12 @@ func TestRateLimitRejectionRetryAfter(t *testing.T) {
 				if got != tt.want {
 					t.Errorf("RetryAfter() = %v, want %v", got, tt.want)
 				}
-				if evs := events.Events(); len(evs) != 1 || evs[0].Wait != tt.want {
-					t.Errorf("events = %+v, want one with Delay %v", evs, tt.want)
+				// The event's Wait is the time the call waited (none: rejected at
+				// once); its Err carries the same RetryAfter hint.
+				if evs := events.Events(); len(evs) != 1 || evs[0].Wait != 0 {
+					t.Errorf("events = %+v, want one with Wait 0", evs)
+				} else if hint, ok := rateLimitRetryAfter(evs[0].Err); !ok || hint != tt.want {
+					t.Errorf("event Err RetryAfter() = %v, %v; want %v", hint, ok, tt.want)
 				}
 				// A call made when RetryAfter says is admitted.
 				time.Sleep(got)

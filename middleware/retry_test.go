@@ -100,7 +100,7 @@ func TestRetrySchedule(t *testing.T) {
 				}
 				var gotDelays []time.Duration
 				for _, e := range events.all() {
-					if e.Kind == middleware.EventRetry {
+					if e.Kind == middleware.EventRetry && !givesUp(e) {
 						gotDelays = append(gotDelays, e.Wait)
 					}
 				}
@@ -162,7 +162,7 @@ func TestRetryJitter(t *testing.T) {
 		distinct := make(map[int]map[time.Duration]bool)
 		n := 0
 		for _, e := range events.all() {
-			if e.Kind != middleware.EventRetry {
+			if e.Kind != middleware.EventRetry || givesUp(e) {
 				continue
 			}
 			n++
@@ -721,7 +721,7 @@ func TestRetryLogger(t *testing.T) {
 		want := []struct {
 			level, event string
 			attempt      float64
-		}{{"WARN", "retry", 1}, {"WARN", "retry", 2}, {"ERROR", "retry_exhausted", 3}}
+		}{{"WARN", "retry", 1}, {"WARN", "retry", 2}, {"ERROR", "retry", 3}} // the last: giving up
 		if len(lines) != len(want) {
 			t.Fatalf("log lines = %v, want %d", lines, len(want))
 		}

@@ -69,9 +69,9 @@ func TestStackRuns(t *testing.T) {
 func TestStackBuildErrors(t *testing.T) {
 	s := middleware.Stack{
 		Retry:          middleware.RetryConfig{MaxAttempts: -1},
-		Timeout:        middleware.TimeoutConfig{},
+		Timeout:        middleware.TimeoutConfig{Timeout: -1}, // a zero config is no layer
 		CircuitBreaker: middleware.BreakerConfig{FailureThreshold: -2},
-		Bulkhead:       middleware.BulkheadConfig{},
+		Bulkhead:       middleware.BulkheadConfig{MaxConcurrent: -1},
 	}
 	_, err := s.Build()
 	if !errors.Is(err, middleware.ErrInvalidConfig) {

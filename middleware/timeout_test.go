@@ -498,8 +498,8 @@ func TestTimeoutLogger(t *testing.T) {
 		if got := attrs["event"].String(); got != "timeout" {
 			t.Errorf("event = %q, want %q", got, "timeout")
 		}
-		if got := attrs["delay"].Duration(); got != timeoutD {
-			t.Errorf("delay = %v, want %v", got, timeoutD)
+		if got := attrs["latency"].Duration(); got != timeoutD {
+			t.Errorf("latency = %v, want %v", got, timeoutD)
 		}
 	})
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/resiliencekit/resilience/middleware"
 )
 
-// Discard silences a layer's events: the two retries below log nothing, even
-// with a Logger set, which is what a test usually wants.
+// Discard silences a layer's events: the two retries below log nothing (a nil
+// Observer would log them to slog.Default), which is what a test usually wants.
 func ExampleDiscard() {
 	calls := 0
 	flaky := func(context.Context, any) (any, error) {

@@ -106,8 +106,9 @@ func ExampleRetry_onRetry() {
 	// ok <nil> after 2 retries
 }
 
-// Retry logs each retry with log/slog by default (to Logger, or
-// slog.Default). Here the log goes to stdout, without the time.
+// Retry logs each retry with log/slog by default (a nil Observer logs to
+// slog.Default; Observer: LogObserver(l) to l). Here the log goes to stdout,
+// without the time.
 func ExampleRetry_logging() {
 	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {

@@ -57,7 +57,7 @@ var middlewareConstructors = []struct {
 		return middleware.RateLimit(middleware.RateLimitConfig{Rate: 1, Burst: 1, Observer: quiet})
 	}},
 	{name: "Recover", mw: func(*testing.T) endpoint.Middleware { return middleware.Recover() }},
-	{name: "RecoverWith", mw: func(*testing.T) endpoint.Middleware {
+	{name: "Stack.Recover", mw: func(*testing.T) endpoint.Middleware {
 		return recoverWith("", quiet)
 	}},
 	{name: "Retry", mw: func(*testing.T) endpoint.Middleware { return middleware.Retry(middleware.RetryConfig{Observer: quiet}) }},

@@ -68,7 +68,7 @@ func TestBreakerOneSubscriptionPerObserver(t *testing.T) {
 			},
 		},
 		{
-			name: "3 constructions, the default logger on one Logger", builds: 3,
+			name: "3 constructions, each a LogObserver on one logger", builds: 3,
 			setup: func() (func(*registry.Registry), func() []int64) {
 				h := &countHandler{}
 				l := slog.New(h)

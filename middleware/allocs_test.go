@@ -31,9 +31,9 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 	}
 	guide := func(reg *registry.Registry) middleware.Stack {
 		return middleware.Stack{
-			Fallback:       &middleware.FallbackConfig{Value: []float32{}},
-			CircuitBreaker: &middleware.BreakerConfig{Name: "embedding_api", Registry: reg, FailureThreshold: 5, ResetTimeout: 2 * time.Minute},
-			Retry:          &middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, RetryOn: []error{errDown}},
+			Fallback:       middleware.FallbackConfig{Value: []float32{}},
+			CircuitBreaker: middleware.BreakerConfig{Name: "embedding_api", Registry: reg, FailureThreshold: 5, ResetTimeout: 2 * time.Minute},
+			Retry:          middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, RetryOn: []error{errDown}},
 			Observer:       quiet,
 		}
 	}
@@ -91,7 +91,7 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 			return middleware.Bulkhead(middleware.BulkheadConfig{MaxConcurrent: 1, Observer: quiet})(endpoint.Nop)
 		}},
 		{name: "Recover, no panic", build: func(*testing.T) endpoint.Endpoint {
-			return middleware.RecoverWith(middleware.RecoverConfig{Observer: quiet})(endpoint.Nop)
+			return recoverWith("", quiet)(endpoint.Nop)
 		}},
 		{name: "guide's stack by hand, success", build: func(*testing.T) endpoint.Endpoint {
 			reg := registry.New(registry.Config{})
@@ -112,8 +112,8 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 		}},
 		{name: "Stack of every layer but Timeout, success", build: func(t *testing.T) endpoint.Endpoint {
 			s := guide(registry.New(registry.Config{}))
-			s.Bulkhead = &middleware.BulkheadConfig{MaxConcurrent: 8}
-			s.RateLimit = &middleware.RateLimitConfig{Rate: 1e12, Burst: 1 << 20}
+			s.Bulkhead = middleware.BulkheadConfig{MaxConcurrent: 8}
+			s.RateLimit = middleware.RateLimitConfig{Rate: 1e12, Burst: 1 << 20}
 			return build(t, s, endpoint.Nop)
 		}},
 	}
@@ -145,10 +145,10 @@ func TestTimeoutAllocatesOnlyItsContext(t *testing.T) {
 		cancel()
 	})
 	stack, err := middleware.Stack{
-		Fallback:       &middleware.FallbackConfig{Value: []float32{}},
-		CircuitBreaker: &middleware.BreakerConfig{Name: "embedding_api", Registry: registry.New(registry.Config{})},
-		Retry:          &middleware.RetryConfig{},
-		Timeout:        &middleware.TimeoutConfig{Timeout: 10 * time.Second},
+		Fallback:       middleware.FallbackConfig{Value: []float32{}},
+		CircuitBreaker: middleware.BreakerConfig{Name: "embedding_api", Registry: registry.New(registry.Config{})},
+		Retry:          middleware.RetryConfig{},
+		Timeout:        middleware.TimeoutConfig{Timeout: 10 * time.Second},
 		Observer:       quiet,
 	}.Apply(endpoint.Nop)
 	if err != nil {

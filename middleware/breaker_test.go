@@ -30,7 +30,7 @@ func (l *eventLog) changes() string {
 	defer l.mu.Unlock()
 	var s []string
 	for _, e := range l.events {
-		s = append(s, e.From+">"+e.To)
+		s = append(s, e.From.String()+">"+e.To.String())
 	}
 	return strings.Join(s, ",")
 }
@@ -457,7 +457,7 @@ func TestCircuitBreakerMixedLoad(t *testing.T) {
 		b, _ := r.Get("svc")
 		b.Reset()
 		obs.mu.Lock()
-		prev := "closed"
+		prev := registry.StateClosed
 		for i, ev := range obs.events {
 			if ev.Kind != middleware.EventStateChange || ev.Layer != "circuit_breaker" || ev.Name != "svc" {
 				t.Fatalf("event %d = %+v", i, ev)
@@ -469,7 +469,7 @@ func TestCircuitBreakerMixedLoad(t *testing.T) {
 		}
 		n := len(obs.events)
 		obs.mu.Unlock()
-		if prev != "closed" || n < 3 {
+		if prev != registry.StateClosed || n < 3 {
 			t.Errorf("%d changes ending in %s, want several ending in closed", n, prev)
 		}
 	})
@@ -766,7 +766,7 @@ func TestCircuitBreakerLogsStateChanges(t *testing.T) {
 		return a
 	}}))
 	r := registry.New(registry.Config{})
-	e := middleware.CircuitBreaker("api", middleware.BreakerConfig{Registry: r, Logger: logger, FailureThreshold: 1})(endpointtest.Script("err").Endpoint())
+	e := middleware.CircuitBreaker("api", middleware.BreakerConfig{Registry: r, Observer: middleware.LogObserver(logger), FailureThreshold: 1})(endpointtest.Script("err").Endpoint())
 	_, _ = e(context.Background(), nil)
 	want := `level=WARN msg="resilience: state_change" event=state_change layer=circuit_breaker name=api from=closed to=open` + "\n"
 	if got := buf.String(); got != want {

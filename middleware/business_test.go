@@ -35,7 +35,7 @@ func TestBusinessErrorNotRetried(t *testing.T) {
 		t.Fatalf("err = %v, want nil", err)
 	}
 	if got := resp.(classifyResponse).Failed(); !errors.Is(got, syscall.ECONNREFUSED) {
-		t.Errorf("BusinessError(resp) = %v, want the response's connection error", got)
+		t.Errorf("resp.Failed() = %v, want the response's connection error", got)
 	}
 	if calls != 1 {
 		t.Errorf("calls = %d, want %d", calls, 1)

@@ -36,7 +36,7 @@ func ExampleCircuitBreaker() {
 		FailureThreshold: 5,
 		ResetTimeout:     60 * time.Second,
 		Registry:         reg,
-		Logger:           stdoutLogger(),
+		Observer:         middleware.LogObserver(stdoutLogger()),
 	})(api.Endpoint())
 
 	for i := 1; i <= 7; i++ {

@@ -206,7 +206,11 @@ func (s Stack) Explain() string {
 		if c.FailureRatio > 0 {
 			rule += fmt.Sprintf(" or a failure ratio of %g over the window", c.FailureRatio)
 		}
-		line("circuit_breaker %q: %s; rejects for %s, then admits %d probes; %d successes close it", c.Name, rule, rt, sth, sth)
+		name := c.Name
+		if name == "" { // the stack's Name names the breaker, as in Build and String
+			name = s.Name
+		}
+		line("circuit_breaker %q: %s; rejects for %s, then admits %d probes; %d successes close it", name, rule, rt, sth, sth)
 	}
 	wc := s.worstCase()
 	if c := &s.Retry; !c.isZero() {

@@ -68,7 +68,7 @@ func BenchmarkFallback(b *testing.B) {
 }
 
 func BenchmarkRecover(b *testing.B) {
-	mw := middleware.RecoverWith(middleware.RecoverConfig{Observer: discard})
+	mw := recoverWith("", discard)
 	b.Run("success", func(b *testing.B) { runEndpoint(b, mw(endpoint.Nop), false) })
 	b.Run("panic", func(b *testing.B) {
 		runEndpoint(b, mw(func(context.Context, any) (any, error) { panic(errBench) }), true)

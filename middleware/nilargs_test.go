@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resiliencekit/resilience/chaos"
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/registry"
@@ -39,7 +40,7 @@ var middlewareConstructors = []struct {
 		return middleware.Bulkhead(middleware.BulkheadConfig{MaxConcurrent: 1, MaxWait: time.Second, Observer: quiet})
 	}},
 	{name: "Chaos.Middleware", mw: func(*testing.T) endpoint.Middleware {
-		return middleware.NewChaos(middleware.ChaosConfig{Observer: quiet}).Middleware()
+		return chaos.New(chaos.Config{Observer: quiet}).Middleware()
 	}},
 	{name: "Fallback", mw: func(*testing.T) endpoint.Middleware { return middleware.Fallback(endpoint.Nop) }},
 	{name: "FallbackFunc", mw: func(*testing.T) endpoint.Middleware {
@@ -56,8 +57,8 @@ var middlewareConstructors = []struct {
 		return middleware.RateLimit(middleware.RateLimitConfig{Rate: 1, Burst: 1, Observer: quiet})
 	}},
 	{name: "Recover", mw: func(*testing.T) endpoint.Middleware { return middleware.Recover() }},
-	{name: "RecoverWith", mw: func(*testing.T) endpoint.Middleware {
-		return middleware.RecoverWith(middleware.RecoverConfig{Observer: quiet})
+	{name: "Stack.Recover", mw: func(*testing.T) endpoint.Middleware {
+		return recoverWith("", quiet)
 	}},
 	{name: "Retry", mw: func(*testing.T) endpoint.Middleware { return middleware.Retry(middleware.RetryConfig{Observer: quiet}) }},
 	{name: "Timeout", mw: func(*testing.T) endpoint.Middleware { return middleware.Timeout(time.Second) }},
@@ -66,9 +67,9 @@ var middlewareConstructors = []struct {
 	}},
 	{name: "Stack.Build", mode: "guide's stack", mw: func(t *testing.T) endpoint.Middleware {
 		mw, err := middleware.Stack{
-			Fallback:       &middleware.FallbackConfig{Value: []float32{}},
-			CircuitBreaker: &middleware.BreakerConfig{Name: "svc", Registry: registry.New(registry.Config{})},
-			Retry:          &middleware.RetryConfig{},
+			Fallback:       middleware.FallbackConfig{Value: []float32{}},
+			CircuitBreaker: middleware.BreakerConfig{Name: "svc", Registry: registry.New(registry.Config{})},
+			Retry:          middleware.RetryConfig{MaxAttempts: 3},
 			Observer:       quiet,
 		}.Build()
 		if err != nil {
@@ -78,14 +79,14 @@ var middlewareConstructors = []struct {
 	}},
 	{name: "Stack.Build", mode: "every layer", mw: func(t *testing.T) endpoint.Middleware {
 		mw, err := middleware.Stack{
-			Fallback:       &middleware.FallbackConfig{Value: []float32{}},
-			Measure:        &middleware.MeasureConfig{},
+			Fallback:       middleware.FallbackConfig{Value: []float32{}},
+			Measure:        true,
 			Budget:         time.Minute,
-			Bulkhead:       &middleware.BulkheadConfig{MaxConcurrent: 1},
-			RateLimit:      &middleware.RateLimitConfig{Rate: 1, Burst: 1},
-			CircuitBreaker: &middleware.BreakerConfig{Name: "svc", Registry: registry.New(registry.Config{})},
-			Retry:          &middleware.RetryConfig{},
-			Timeout:        &middleware.TimeoutConfig{Timeout: time.Second},
+			Bulkhead:       middleware.BulkheadConfig{MaxConcurrent: 1},
+			RateLimit:      middleware.RateLimitConfig{Rate: 1, Burst: 1},
+			CircuitBreaker: middleware.BreakerConfig{Name: "svc", Registry: registry.New(registry.Config{})},
+			Retry:          middleware.RetryConfig{MaxAttempts: 3},
+			Timeout:        middleware.TimeoutConfig{Timeout: time.Second},
 			Observer:       quiet,
 		}.Build()
 		if err != nil {
@@ -94,7 +95,7 @@ var middlewareConstructors = []struct {
 		return mw
 	}},
 	{name: "Stack.Build", mode: "Measure alone", mw: func(t *testing.T) endpoint.Middleware {
-		mw, err := middleware.Stack{Measure: &middleware.MeasureConfig{}, Observer: quiet}.Build()
+		mw, err := middleware.Stack{Measure: true, Observer: quiet}.Build()
 		if err != nil {
 			t.Fatalf("Build: %v", err)
 		}
@@ -234,8 +235,8 @@ func TestNilObserverFuncRefused(t *testing.T) {
 		{name: "MeasureConfig", field: "MeasureConfig.Observer", construct: func() {
 			middleware.Measure(middleware.MeasureConfig{Observer: nilObs})
 		}},
-		{name: "RecoverConfig", field: "RecoverConfig.Observer", construct: func() {
-			middleware.RecoverWith(middleware.RecoverConfig{Observer: nilObs})
+		{name: "Stack.Recover", field: "Stack.Observer", construct: func() {
+			recoverWith("", nilObs) // panics with Build's error
 		}},
 		{name: "RetryConfig", field: "RetryConfig.Observer", construct: func() {
 			middleware.Retry(middleware.RetryConfig{Observer: nilObs})
@@ -247,8 +248,8 @@ func TestNilObserverFuncRefused(t *testing.T) {
 		{name: "RateLimitConfig", field: "RateLimitConfig.Observer", gap: "ratelimit.go (not this suite's owner's) does not check its Observer", construct: func() {
 			middleware.RateLimit(middleware.RateLimitConfig{Rate: 1, Burst: 1, Observer: nilObs})
 		}},
-		{name: "ChaosConfig", field: "ChaosConfig.Observer", gap: "chaos.go (not this suite's owner's) does not check its Observer", construct: func() {
-			middleware.NewChaos(middleware.ChaosConfig{Observer: nilObs})
+		{name: "ChaosConfig", field: "Config.Observer", gap: "chaos.New (package chaos, not this suite's owner's) does not check its Observer", construct: func() {
+			chaos.New(chaos.Config{Observer: nilObs})
 		}},
 	}
 	for _, tt := range tests {
@@ -274,7 +275,7 @@ func TestNilObserverFuncRefused(t *testing.T) {
 		})
 	}
 	t.Run("Stack.Observer", func(t *testing.T) {
-		_, err := middleware.Stack{Retry: &middleware.RetryConfig{}, Observer: nilObs}.Build()
+		_, err := middleware.Stack{Retry: middleware.RetryConfig{MaxAttempts: 3}, Observer: nilObs}.Build()
 		if !errors.Is(err, middleware.ErrInvalidConfig) {
 			t.Errorf("Build = %v, want an error matching ErrInvalidConfig", err)
 		}

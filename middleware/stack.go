@@ -180,7 +180,12 @@ func (s Stack) layers() []layer {
 	}
 	if s.Recover {
 		name, obs := s.Name, s.Observer
-		ls = append(ls, layer{"recover", "recover", func() error { return nil }, func() endpoint.Middleware { return recoverWith(name, obs) }})
+		valid := func() error { // recoverWith does not check: a nil ObserverFunc would panic at the first panic
+			p := problems{layer: "recover", goType: "Stack"}
+			validateObserver(&p, obs)
+			return p.err()
+		}
+		ls = append(ls, layer{"recover", "recover", valid, func() endpoint.Middleware { return recoverWith(name, obs) }})
 	}
 	return ls
 }

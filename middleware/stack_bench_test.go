@@ -30,9 +30,9 @@ func BenchmarkStack(b *testing.B) {
 	})
 	b.Run("stack", func(b *testing.B) {
 		ep, err := middleware.Stack{
-			Fallback:       &middleware.FallbackConfig{Value: []float32{}},
-			CircuitBreaker: &middleware.BreakerConfig{Name: "bench_stack", Registry: registry.New(registry.Config{})},
-			Retry:          &middleware.RetryConfig{},
+			Fallback:       middleware.FallbackConfig{Value: []float32{}},
+			CircuitBreaker: middleware.BreakerConfig{Name: "bench_stack", Registry: registry.New(registry.Config{})},
+			Retry:          middleware.RetryConfig{},
 			Observer:       discard,
 		}.Apply(endpoint.Nop)
 		if err != nil {

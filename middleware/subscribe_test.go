@@ -46,7 +46,7 @@ func TestBreakerOneSubscriptionPerObserver(t *testing.T) {
 					}
 				})
 				return func(reg *registry.Registry) {
-						s := middleware.Stack{CircuitBreaker: &middleware.BreakerConfig{Name: "svc", Registry: reg}, Observer: obs}
+						s := middleware.Stack{CircuitBreaker: middleware.BreakerConfig{Name: "svc", Registry: reg}, Observer: obs}
 						if _, err := s.Build(); err != nil {
 							t.Fatal(err)
 						}
@@ -68,12 +68,12 @@ func TestBreakerOneSubscriptionPerObserver(t *testing.T) {
 			},
 		},
 		{
-			name: "3 constructions, the default logger on one Logger", builds: 3,
+			name: "3 constructions, each a LogObserver on one logger", builds: 3,
 			setup: func() (func(*registry.Registry), func() []int64) {
 				h := &countHandler{}
 				l := slog.New(h)
 				return func(reg *registry.Registry) {
-						middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: reg, Logger: l})
+						middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: reg, Observer: middleware.LogObserver(l)})
 					}, func() []int64 {
 						return []int64{h.n.Load()}
 					}

@@ -71,7 +71,10 @@ type describeProbe struct{ text string }
 
 func (*describeProbe) Error() string { return "errclass: describe" }
 
-// named wraps f so that [Describe] can say what it matches.
+// named wraps f so that [Describe] can say what it matches. It is never
+// inlined: the closures it returns must share one code pointer, namedPC.
+//
+//go:noinline
 func named(text string, f func(error) bool) func(error) bool {
 	return func(err error) bool {
 		if p, ok := err.(*describeProbe); ok {

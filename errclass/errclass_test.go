@@ -479,3 +479,36 @@ func mustMatch(s *errclass.Set, names ...string) func(error) bool {
 	}
 	return f
 }
+
+// TestDescribe: the predicates this package makes say what they match, for
+// a stack's explanation; any other predicate is never called and says "".
+func TestDescribe(t *testing.T) {
+	var set errclass.Set
+	matched, err := set.Match("connection", "timeout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errBusy := errors.New("busy")
+	called := false
+	user := func(error) bool { called = true; return true }
+	tests := []struct {
+		name string
+		pred func(error) bool
+		want string
+	}{
+		{"builtin", errclass.Timeout, "timeout"},
+		{"Set.Match", matched, "connection, timeout"},
+		{"Any", errclass.Any(errclass.Connection, errclass.HTTP5xx), "connection, http-5xx"},
+		{"Is", errclass.Is(errBusy), "busy"},
+		{"user predicate", user, ""},
+		{"nil", nil, ""},
+	}
+	for _, tt := range tests {
+		if got := errclass.Describe(tt.pred); got != tt.want {
+			t.Errorf("%s: Describe = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if called {
+		t.Error("Describe called a user predicate")
+	}
+}

@@ -272,6 +272,7 @@ type Breaker struct {
 	state      State
 	streak     int  // consecutive failures in the closed state
 	forcing    bool // Trip in progress: readyToTrip says yes
+	stale      bool // the machine has an old SuccessThreshold or ResetTimeout (see update)
 	openedAt   time.Time
 	halfOpenAt time.Time
 	timer      *time.Timer
@@ -440,7 +441,44 @@ func (b *Breaker) closeGate() { b.gate.Store(b.epoch << 1) }
 func (b *Breaker) Name() string { return b.name }
 
 // Settings returns the breaker's settings, defaults applied.
-func (b *Breaker) Settings() Settings { return b.settings }
+func (b *Breaker) Settings() Settings {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.settings
+}
+
+// update takes the settings s (defaults applied) in place, keeping the
+// state: see [Registry.Update]. The gobreaker machine holds SuccessThreshold
+// and ResetTimeout; a closed breaker gets a fresh machine at once (its
+// failure streak is b's own and is kept), another one at its next close.
+func (b *Breaker) update(s Settings) {
+	b.mu.Lock()
+	old := b.settings
+	b.settings = s
+	b.fast = s.FailureRatio == 0
+	if (s.FailureRatio > 0) != (old.FailureRatio > 0) || s.Window != old.Window || s.WindowBuckets != old.WindowBuckets {
+		b.win = nil
+		if s.FailureRatio > 0 {
+			b.win = newWindow(s)
+		}
+	}
+	if s.SuccessThreshold != old.SuccessThreshold || s.ResetTimeout != old.ResetTimeout {
+		b.stale = true
+	}
+	b.refresh()
+	b.updateGate()
+	b.mu.Unlock()
+}
+
+// refresh swaps in a machine with the current settings when the breaker is
+// closed and its machine has old ones. Called with b.mu held, outside
+// gobreaker's callbacks.
+func (b *Breaker) refresh() {
+	if b.stale && b.state == StateClosed {
+		b.stale = false
+		b.newMachine()
+	}
+}
 
 // Allow asks to make one call. It returns a ticket to hand to [Breaker.Done]
 // with the call's outcome, or a [*CircuitOpenError] when the breaker rejects
@@ -600,6 +638,7 @@ func (b *Breaker) done(t Ticket, o Outcome) *callback.Panic {
 	default:
 		done(errExcluded)
 	}
+	b.refresh()
 	b.updateGate()
 	return b.unlockAndDeliver()
 }
@@ -664,6 +703,7 @@ func (b *Breaker) Reset() {
 	b.mu.Lock()
 	b.closeGate()
 	prev := b.state
+	b.stale = false
 	b.newMachine()
 	b.stopTimer()
 	b.state, b.streak = StateClosed, 0
@@ -689,6 +729,7 @@ func (b *Breaker) Trip() {
 	b.mu.Lock()
 	if b.m.State(); b.state != StateOpen {
 		b.closeGate()
+		b.stale = false
 		b.newMachine() // fresh and closed; b.state keeps the state we leave
 		b.forcing = true
 		if done, err := b.m.Allow(); err == nil {

@@ -254,8 +254,8 @@ func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
 		r.mu.Unlock()
 		r.limiters.mu.Unlock()
 	}
-	if b.settings != s {
-		return nil, fmt.Errorf("%w: breaker %q exists with settings %v, asked for %v", ErrConflict, name, b.settings, s)
+	if have := b.Settings(); have != s {
+		return nil, fmt.Errorf("%w: breaker %q exists with settings %v, asked for %v", ErrConflict, name, have, s)
 	}
 	return b, nil
 }
@@ -352,4 +352,32 @@ func (r *Registry) list() []*Breaker {
 	}
 	r.mu.RUnlock()
 	return list
+}
+
+// Update returns the breaker called name with settings s, creating it as
+// [Registry.Breaker] does when the registry has none of that name. A
+// breaker that exists with other settings takes s in place and keeps its
+// state: an open breaker stays open, a failure streak is kept, and the
+// callers that hold the breaker see the new settings at their next call.
+// FailureThreshold, FailureRatio and MinRequests apply at once;
+// SuccessThreshold and ResetTimeout apply at once to a closed breaker and,
+// to one that is open or half-open, from its next close (the current open
+// spell ends on the old timeout); a change of the ratio rule's Window or
+// WindowBuckets, or turning the rule on or off, starts an empty window. It
+// returns an error, and changes nothing, for a name that fails
+// [CheckName], settings out of range, a new name past the cap, and a
+// breaker shared through a [Store] (whose settings every replica must
+// share: [ErrConflict]).
+func (r *Registry) Update(name string, s Settings) (*Breaker, error) {
+	b, err := r.Breaker(name, s)
+	if err == nil || !errors.Is(err, ErrConflict) {
+		return b, err
+	}
+	s = s.withDefaults()
+	b, _ = r.Get(name)
+	if b.sh != nil {
+		return nil, fmt.Errorf("%w: breaker %q is shared through a store: its settings cannot change in place", ErrConflict, name)
+	}
+	b.update(s)
+	return b, nil
 }

@@ -95,7 +95,8 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 	var (
 		d    stackDef
 		s    = &d.stack
-		errs []error
+		errs   []error
+		failed []string // the layers with a problem of decoding
 	)
 	s.Name = name
 	keys := make([]string, 0, len(raw))
@@ -201,12 +202,46 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 		}
 		if err != nil {
 			errs = append(errs, err)
+			failed = append(failed, k)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return d, err
+	// Validate the layers that decoded, so that one stack reports every
+	// problem at once; a layer that did not decode is left out (its
+	// config is partly zero, and its problems are reported already).
+	for _, l := range leaves(s.Validate()) {
+		layer, _, _ := strings.Cut(l.Path, ".")
+		layer, _, _ = strings.Cut(layer, "[")
+		if l.Path == "" || !slices.Contains(failed, layer) {
+			errs = append(errs, l.error)
+		}
 	}
-	return d, s.Validate()
+	return d, errors.Join(errs...)
+}
+
+// leaf is one error of a joined error, with its ConfigError's path ("" for
+// another error).
+type leaf struct {
+	error
+	Path string
+}
+
+// leaves returns the errors of a joined error, each with its path.
+func leaves(err error) []leaf {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []leaf
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	}
+	l := leaf{error: err}
+	if ce, ok := errors.AsType[*middleware.ConfigError](err); ok {
+		l.Path = ce.Path
+	}
+	return []leaf{l}
 }
 
 // orName is name, or the stack's name when it is empty: a layer named in the

@@ -95,8 +95,8 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 	var (
 		d      stackDef
 		s      = &d.stack
-		errs   []error
-		failed []string // the layers with a problem of decoding
+		errs     []error
+		reported []string // the paths of errs
 	)
 	s.Name = name
 	keys := make([]string, 0, len(raw))
@@ -200,18 +200,17 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 		default:
 			err = &middleware.ConfigError{Path: k, Reason: "unknown layer (want one of " + strings.Join(layerKeys, ", ") + ")"}
 		}
-		if err != nil {
-			errs = append(errs, err)
-			failed = append(failed, k)
+		for _, l := range leaves(err) {
+			errs = append(errs, l.error)
+			reported = append(reported, l.Path)
 		}
 	}
-	// Validate the layers that decoded, so that one stack reports every
-	// problem at once; a layer that did not decode is left out (its
-	// config is partly zero, and its problems are reported already).
+	// Validate what decoded too, so that one stack reports every problem
+	// at once. A layer that did not decode is zero, so Validate skips it;
+	// a field that did not decode is zero, and its problem is reported
+	// already.
 	for _, l := range leaves(s.Validate()) {
-		layer, _, _ := strings.Cut(l.Path, ".")
-		layer, _, _ = strings.Cut(layer, "[")
-		if l.Path == "" || !slices.Contains(failed, layer) {
+		if l.Path == "" || !slices.Contains(reported, l.Path) {
 			errs = append(errs, l.error)
 		}
 	}

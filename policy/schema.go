@@ -93,8 +93,8 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 		return stackDef{}, &middleware.ConfigError{Path: "stack", Reason: "must be a map of layers (" + strings.Join(layerKeys, ", ") + ")"}
 	}
 	var (
-		d      stackDef
-		s      = &d.stack
+		d        stackDef
+		s        = &d.stack
 		errs     []error
 		reported []string // the paths of errs
 	)

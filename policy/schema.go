@@ -329,7 +329,9 @@ func decodeStrict(layer string, b []byte, v any) error {
 
 func jsonKind(goType string) string {
 	switch goType {
-	case "int", "int64", "float64":
+	case "int", "int64":
+		return "integer"
+	case "float64":
 		return "number"
 	case "policy.duration":
 		return "duration"

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -58,18 +56,9 @@ func Parse(data []byte) (*Set, error) { return Config{}.Parse(data) }
 
 // Load reads the policy file at path: see [Config.Parse].
 func (c Config) Load(path string) (*Set, error) {
-	max, err := c.maxBytes()
+	data, err := c.read(path)
 	if err != nil {
 		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("policy: %s: %w", path, err)
 	}
 	return c.parse(path, data)
 }

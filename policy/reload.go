@@ -165,7 +165,9 @@ func (r *Reloader) Set() *Set {
 // stack called name, with the file's values as JSON's types (see
 // [Set.Stack]); or the error of that stack (an unknown name, matching
 // [ErrUnknownStack]; a stack that does not build, matching
-// middleware.ErrInvalidConfig).
+// middleware.ErrInvalidConfig). It builds the stack as
+// [middleware.Stack.Apply] does: a circuit breaker that exists with other
+// settings is an error here (only [Reloader.Update] changes settings).
 func (r *Reloader) Endpoint(name string, next endpoint.Endpoint) (endpoint.Endpoint, error) {
 	return r.add(name, next, (*Set).Stack)
 }
@@ -187,7 +189,7 @@ func (r *Reloader) add(name string, next endpoint.Endpoint, stack func(*Set, str
 		return nil, &middleware.ConfigError{Path: "policy.set", Reason: "the Reloader has no Set (NewReloader(nil, ...))"}
 	}
 	l := &live{name: name, next: next, stack: stack}
-	eps, err := r.build([]*live{l}, r.set)
+	eps, err := r.build([]*live{l}, r.set, false)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +215,7 @@ func (r *Reloader) Update(set *Set) error {
 	if set == r.set {
 		return nil
 	}
-	eps, err := r.build(r.eps, set)
+	eps, err := r.build(r.eps, set, true)
 	if err != nil {
 		return err
 	}
@@ -224,9 +226,11 @@ func (r *Reloader) Update(set *Set) error {
 	return nil
 }
 
-// build makes the endpoints of ls on set, all or none: on an error, every
-// breaker it updated has its old settings back.
-func (r *Reloader) build(ls []*live, set *Set) ([]endpoint.Endpoint, error) {
+// build makes the endpoints of ls on set, all or none. With update, the
+// breakers take the settings of set in place first, and on an error every
+// breaker it updated has its old settings back; without, a breaker that
+// exists with other settings is an error, as in Stack.Apply.
+func (r *Reloader) build(ls []*live, set *Set, update bool) ([]endpoint.Endpoint, error) {
 	stacks := make([]middleware.Stack, len(ls))
 	var errs []error
 	for i, l := range ls {
@@ -258,7 +262,7 @@ func (r *Reloader) build(ls []*live, set *Set) ([]endpoint.Endpoint, error) {
 			continue
 		}
 		k := key{reg, name}
-		if prev, dup := want[k]; dup && prev != st {
+		if prev, dup := want[k]; dup && withDefaults(prev) != withDefaults(st) {
 			errs = append(errs, fmt.Errorf("policy: endpoint of stack %q: %w: circuit_breaker.name: breaker %q is asked for with settings %v and %v", ls[i].name, middleware.ErrInvalidConfig, name, prev, st))
 		}
 		want[k] = st
@@ -276,6 +280,9 @@ func (r *Reloader) build(ls []*live, set *Set) ([]endpoint.Endpoint, error) {
 		for _, u := range undos {
 			u.reg.Update(u.name, u.old) // the old settings were valid: no error
 		}
+	}
+	if !update {
+		clear(want)
 	}
 	for k, st := range want {
 		if b, ok := k.reg.Get(k.name); ok {
@@ -320,4 +327,30 @@ func breakerOf(s middleware.Stack) (*registry.Registry, string, registry.Setting
 		reg = registry.Default
 	}
 	return reg, name, st, true
+}
+
+// withDefaults is st as the registry compares it: zero fields at their
+// defaults, the ratio rule's fields zero when it is off (as
+// registry.Registry.Breaker does).
+func withDefaults(st registry.Settings) registry.Settings {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&st.FailureThreshold, registry.DefaultFailureThreshold)
+	def(&st.SuccessThreshold, registry.DefaultSuccessThreshold)
+	if st.ResetTimeout == 0 {
+		st.ResetTimeout = registry.DefaultResetTimeout
+	}
+	if st.FailureRatio == 0 {
+		st.MinRequests, st.Window, st.WindowBuckets = 0, 0, 0
+		return st
+	}
+	def(&st.MinRequests, registry.DefaultMinRequests)
+	def(&st.WindowBuckets, registry.DefaultWindowBuckets)
+	if st.Window == 0 {
+		st.Window = registry.DefaultWindow
+	}
+	return st
 }

@@ -387,3 +387,36 @@ c:
 		}
 	})
 }
+
+// TestReloadSharedBreaker: two stacks may name one breaker with the same
+// settings (a default and its value are the same); Update changes it once.
+func TestReloadSharedBreaker(t *testing.T) {
+	reg := registry.New(registry.Config{})
+	r := policy.NewReloader(parse(t, "a:\n  circuit_breaker: {name: same, failure_threshold: 5}\nb:\n  circuit_breaker: {name: same}\n"), onRegistry(reg))
+	for _, name := range []string{"a", "b"} {
+		if _, err := r.Endpoint(name, failing); err != nil {
+			t.Fatalf("Endpoint(%s): %v", name, err)
+		}
+	}
+	if err := r.Update(parse(t, "a:\n  circuit_breaker: {name: same, failure_threshold: 7}\nb:\n  circuit_breaker: {name: same, failure_threshold: 7}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := reg.Get("same"); b.Settings().FailureThreshold != 7 {
+		t.Errorf("threshold = %d, want 7", b.Settings().FailureThreshold)
+	}
+	// A new endpoint on a breaker the registry holds with other settings is
+	// an error, as with Stack.Apply.
+	other := policy.NewReloader(parse(t, "c:\n  circuit_breaker: {name: same, failure_threshold: 2}\n"), onRegistry(reg))
+	if _, err := other.Endpoint("c", failing); !errors.Is(err, middleware.ErrInvalidConfig) || !errors.Is(err, registry.ErrConflict) {
+		t.Errorf("Endpoint = %v, want ErrInvalidConfig and registry.ErrConflict", err)
+	}
+	if _, err := other.Endpoint("nope", failing); !errors.Is(err, policy.ErrUnknownStack) {
+		t.Errorf("Endpoint(nope) = %v, want ErrUnknownStack", err)
+	}
+	if _, err := other.Endpoint("c", nil); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("Endpoint(c, nil) = %v, want ErrInvalidConfig", err)
+	}
+	if _, err := policy.NewReloader(nil, nil).Endpoint("c", failing); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("Endpoint on a Reloader without a Set = %v, want ErrInvalidConfig", err)
+	}
+}

@@ -360,9 +360,11 @@ func (r *Registry) list() []*Breaker {
 // state: an open breaker stays open, a failure streak is kept, and the
 // callers that hold the breaker see the new settings at their next call.
 // FailureThreshold, FailureRatio and MinRequests apply at once;
-// SuccessThreshold and ResetTimeout apply at once to a closed breaker and,
-// to one that is open or half-open, from its next close (the current open
-// spell ends on the old timeout); a change of the ratio rule's Window or
+// SuccessThreshold and ResetTimeout apply at once to a closed breaker
+// (keeping its failure streak, but, as after [Breaker.Reset], not counting
+// the outcomes of the calls in flight) and, to one that is open or
+// half-open, from its next close (the current open spell ends on the old
+// timeout); a change of the ratio rule's Window or
 // WindowBuckets, or turning the rule on or off, starts an empty window. It
 // returns an error, and changes nothing, for a name that fails
 // [CheckName], settings out of range, a new name past the cap, and a

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/resiliencekit/resilience/middleware"
@@ -243,62 +244,58 @@ func TestReloadUnderLoad(t *testing.T) {
 // TestReloadInvalidFile: an invalid new file leaves the old policies
 // running, and Watch and Update report every problem.
 func TestReloadInvalidFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "policies.yaml")
-	writeFile(t, path, "api:\n  circuit_breaker: {failure_threshold: 3}\n  fallback: {value: [1.5]}\n")
-	set, err := policy.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := registry.New(registry.Config{})
-	r := policy.NewReloader(set, onRegistry(reg))
-	ep, err := policy.EndpointFor[[]float32](r, "api", failing)
-	if err != nil {
-		t.Fatal(err)
-	}
-	broken := "api:\n  circuit_breaker: {failure_threshold: -1, reset_timeout: soon}\n  fallback: {value: [1.5]}\n  retri: {}\n"
-	reported := watchInto(t, r, path)
-	set = r.Set() // Watch's first look: the same contents
-	writeFile(t, path, broken)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(reported()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("Watch reported nothing in 10s")
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "policies.yaml")
+		writeFile(t, path, "api:\n  circuit_breaker: {failure_threshold: 3}\n  fallback: {value: [1.5]}\n")
+		set, err := policy.Load(path)
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond) // a few more looks: reported once
-	errs := reported()
-	if len(errs) != 1 {
-		t.Fatalf("Watch reported %d errors, want 1: %v", len(errs), errs)
-	}
-	for _, p := range []string{"circuit_breaker.failure_threshold", "circuit_breaker.reset_timeout", "retri"} {
-		if !hasPath(errs[0], p) {
-			t.Errorf("Watch reported %v, want %s named", errs[0], p)
+		reg := registry.New(registry.Config{})
+		r := policy.NewReloader(set, onRegistry(reg))
+		ep, err := policy.EndpointFor[[]float32](r, "api", failing)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if r.Set() != set {
-		t.Errorf("the Reloader's Set changed")
-	}
-	resp, err := ep(context.Background(), nil)
-	if v, ok := resp.([]float32); err != nil || !ok || len(v) != 1 || v[0] != 1.5 {
-		t.Errorf("call = %#v, %v, want the old policy's fallback", resp, err)
-	}
-	if b, _ := reg.Get("api"); b.Settings().FailureThreshold != 3 {
-		t.Errorf("threshold = %d, want the old 3", b.Settings().FailureThreshold)
-	}
+		broken := "api:\n  circuit_breaker: {failure_threshold: -1, reset_timeout: soon}\n  fallback: {value: [1.5]}\n  retri: {}\n"
+		reported := watchInto(t, r, path)
+		set = r.Set() // Watch's first look: the same contents
+		writeFile(t, path, broken)
+		time.Sleep(10 * 2 * time.Millisecond) // ten looks: reported once
+		synctest.Wait()
+		errs := reported()
+		if len(errs) != 1 {
+			t.Fatalf("Watch reported %d errors, want 1: %v", len(errs), errs)
+		}
+		for _, p := range []string{"circuit_breaker.failure_threshold", "circuit_breaker.reset_timeout", "retri"} {
+			if !hasPath(errs[0], p) {
+				t.Errorf("Watch reported %v, want %s named", errs[0], p)
+			}
+		}
+		if r.Set() != set {
+			t.Errorf("the Reloader's Set changed")
+		}
+		resp, err := ep(context.Background(), nil)
+		if v, ok := resp.([]float32); err != nil || !ok || len(v) != 1 || v[0] != 1.5 {
+			t.Errorf("call = %#v, %v, want the old policy's fallback", resp, err)
+		}
+		if b, _ := reg.Get("api"); b.Settings().FailureThreshold != 3 {
+			t.Errorf("threshold = %d, want the old 3", b.Settings().FailureThreshold)
+		}
 
-	// A file that parses but does not fit the endpoint: Update refuses it.
-	misfit := parse(t, "api:\n  circuit_breaker: {failure_threshold: 7}\n  fallback: {value: none}\n")
-	err = r.Update(misfit)
-	if !errors.Is(err, middleware.ErrInvalidConfig) || !hasPath(err, "fallback.value") {
-		t.Errorf("Update = %v, want ErrInvalidConfig naming fallback.value", err)
-	}
-	if b, _ := reg.Get("api"); b.Settings().FailureThreshold != 3 || r.Set() != set {
-		t.Errorf("after a refused Update: threshold %d, set changed %t; want 3, false", b.Settings().FailureThreshold, r.Set() != set)
-	}
-	if err := r.Update(nil); !errors.Is(err, middleware.ErrInvalidConfig) {
-		t.Errorf("Update(nil) = %v, want ErrInvalidConfig", err)
-	}
+		// A file that parses but does not fit the endpoint: Update refuses it.
+		misfit := parse(t, "api:\n  circuit_breaker: {failure_threshold: 7}\n  fallback: {value: none}\n")
+		err = r.Update(misfit)
+		if !errors.Is(err, middleware.ErrInvalidConfig) || !hasPath(err, "fallback.value") {
+			t.Errorf("Update = %v, want ErrInvalidConfig naming fallback.value", err)
+		}
+		if b, _ := reg.Get("api"); b.Settings().FailureThreshold != 3 || r.Set() != set {
+			t.Errorf("after a refused Update: threshold %d, set changed %t; want 3, false", b.Settings().FailureThreshold, r.Set() != set)
+		}
+		if err := r.Update(nil); !errors.Is(err, middleware.ErrInvalidConfig) {
+			t.Errorf("Update(nil) = %v, want ErrInvalidConfig", err)
+		}
+	})
 }
 
 // TestReloadAllOrNothing: an Update that fails for one endpoint changes no

@@ -37,7 +37,7 @@ const (
 // exact (plain strings, unique, and lowercase where the schema is).
 func parseBounded(file string, data []byte) (any, error) {
 	if n := countTokens(data); n > maxPolicyTokens {
-		return nil, fmt.Errorf("%s: %w: more than %d keys and values", file, middleware.ErrInvalidConfig, maxPolicyTokens)
+		return nil, fmt.Errorf("%s%w: more than %d keys and values", at(file), middleware.ErrInvalidConfig, maxPolicyTokens)
 	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -45,11 +45,11 @@ func parseBounded(file string, data []byte) (any, error) {
 		if err == io.EOF {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("%s: %w: %v", file, middleware.ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%s%w: %v", at(file), middleware.ErrInvalidConfig, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
-		return nil, fmt.Errorf("%s: %w: one YAML document expected", file, middleware.ErrInvalidConfig)
+		return nil, fmt.Errorf("%s%w: one YAML document expected", at(file), middleware.ErrInvalidConfig)
 	}
 	c := converter{file: file}
 	v, err := c.convert(&root, 0, "")
@@ -83,10 +83,10 @@ type converter struct {
 func (c *converter) convert(n *yaml.Node, depth int, path string) (any, error) {
 	c.nodes++
 	if c.nodes > maxPolicyNodes {
-		return nil, fmt.Errorf("%s: %w: more than %d values with aliases expanded", c.file, middleware.ErrInvalidConfig, maxPolicyNodes)
+		return nil, fmt.Errorf("%s%w: more than %d values with aliases expanded", at(c.file), middleware.ErrInvalidConfig, maxPolicyNodes)
 	}
 	if depth > maxPolicyDepth {
-		return nil, fmt.Errorf("%s: %s: %w: nested deeper than %d levels", c.file, path, middleware.ErrInvalidConfig, maxPolicyDepth)
+		return nil, fmt.Errorf("%s%s: %w: nested deeper than %d levels", at(c.file), path, middleware.ErrInvalidConfig, maxPolicyDepth)
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
@@ -119,10 +119,10 @@ func (c *converter) convert(n *yaml.Node, depth int, path string) (any, error) {
 				kp = path + "." + k
 			}
 			if k == "<<" {
-				return nil, fmt.Errorf("%s: %s: %w: merge keys (<<) are not supported", c.file, kp, middleware.ErrInvalidConfig)
+				return nil, fmt.Errorf("%s%s: %w: merge keys (<<) are not supported", at(c.file), kp, middleware.ErrInvalidConfig)
 			}
 			if prev, dup := spelled[k]; dup {
-				return nil, fmt.Errorf("%s: %s: %w: key given twice (%q and %q)", c.file, kp, middleware.ErrInvalidConfig, prev, n.Content[i].Value)
+				return nil, fmt.Errorf("%s%s: %w: key given twice (%q and %q)", at(c.file), kp, middleware.ErrInvalidConfig, prev, n.Content[i].Value)
 			}
 			spelled[k] = n.Content[i].Value
 			v, err := c.convert(n.Content[i+1], depth+1, kp)
@@ -135,7 +135,7 @@ func (c *converter) convert(n *yaml.Node, depth int, path string) (any, error) {
 	case yaml.ScalarNode:
 		return scalar(c.file, path, n)
 	}
-	return nil, fmt.Errorf("%s: %s: %w: unexpected YAML node", c.file, path, middleware.ErrInvalidConfig)
+	return nil, fmt.Errorf("%s%s: %w: unexpected YAML node", at(c.file), path, middleware.ErrInvalidConfig)
 }
 
 // key returns a mapping key as its string. Keys are exact: a stack's layer
@@ -147,15 +147,15 @@ func (c *converter) key(n *yaml.Node, depth int, path string) (string, error) {
 		n = n.Alias
 	}
 	if n.Kind != yaml.ScalarNode {
-		return "", fmt.Errorf("%s: %s: %w: a key must be a plain string", c.file, path, middleware.ErrInvalidConfig)
+		return "", fmt.Errorf("%s%s: %w: a key must be a plain string", at(c.file), path, middleware.ErrInvalidConfig)
 	}
 	switch n.ShortTag() {
 	case "!!str", "!!int", "!!bool", "!!float", "!!null":
 	case "!!binary":
 		b, _ := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(n.Value), ""))
-		return "", fmt.Errorf("%s: %s: %w: key %q is !!binary (%q): keys must be plain strings", c.file, path, middleware.ErrInvalidConfig, n.Value, b)
+		return "", fmt.Errorf("%s%s: %w: key %q is !!binary (%q): keys must be plain strings", at(c.file), path, middleware.ErrInvalidConfig, n.Value, b)
 	default:
-		return "", fmt.Errorf("%s: %s: %w: key %q has tag %s: keys must be plain strings", c.file, path, middleware.ErrInvalidConfig, n.Value, n.ShortTag())
+		return "", fmt.Errorf("%s%s: %w: key %q has tag %s: keys must be plain strings", at(c.file), path, middleware.ErrInvalidConfig, n.Value, n.ShortTag())
 	}
 	k := n.Value
 	if (depth == 1 || depth == 2) && k != strings.ToLower(k) {
@@ -163,7 +163,7 @@ func (c *converter) key(n *yaml.Node, depth int, path string) (string, error) {
 		if path != "" {
 			kp = path + "." + k
 		}
-		return "", fmt.Errorf("%s: %s: %w: keys are exact and lowercase (did you mean %q?)", c.file, kp, middleware.ErrInvalidConfig, strings.ToLower(k))
+		return "", fmt.Errorf("%s%s: %w: keys are exact and lowercase (did you mean %q?)", at(c.file), kp, middleware.ErrInvalidConfig, strings.ToLower(k))
 	}
 	return k, nil
 }
@@ -181,17 +181,17 @@ func scalar(file, path string, n *yaml.Node) (any, error) {
 		}
 		var v any
 		if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("%s: %s: %w: %q is not a number", file, path, middleware.ErrInvalidConfig, n.Value)
+			return nil, fmt.Errorf("%s%s: %w: %q is not a number", at(file), path, middleware.ErrInvalidConfig, n.Value)
 		}
 		if fv, ok := v.(float64); ok && (math.IsNaN(fv) || math.IsInf(fv, 0)) {
 			stack, field, _ := strings.Cut(path, ".")
-			return nil, fmt.Errorf("%s: stack %q: %w", file, stack, &middleware.ConfigError{Path: field, Value: n.Value, Reason: "must be a finite number"})
+			return nil, fmt.Errorf("%sstack %q: %w", at(file), stack, &middleware.ConfigError{Path: field, Value: n.Value, Reason: "must be a finite number"})
 		}
 		return v, nil
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w: %v", file, path, middleware.ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%s%s: %w: %v", at(file), path, middleware.ErrInvalidConfig, err)
 	}
 	return v, nil
 }

@@ -3,11 +3,11 @@ package policy_test
 import (
 	"errors"
 	"math"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/policy"
 )
 
 // TestPolicyDurations sweeps the durations a policy file can hold, in YAML
@@ -61,33 +61,23 @@ func TestPolicyDurations(t *testing.T) {
 				file = `{"s": {"retry": {"delay": ` + tt.json + `}}}`
 			}
 			t.Run(tt.name+"/"+form, func(t *testing.T) {
-				stacks, err := middleware.LoadStacks(strings.NewReader(file))
+				set, err := policy.Parse([]byte(file))
 				if tt.wantErr {
 					if !errors.Is(err, middleware.ErrInvalidConfig) {
-						t.Fatalf("LoadStacks(%q) = %v, want an error matching ErrInvalidConfig", file, err)
+						t.Fatalf("Parse(%q) = %v, want an error matching ErrInvalidConfig", file, err)
 					}
 					if !hasPath(err, "retry.delay") {
-						t.Errorf("LoadStacks(%q) = %v, want a *ConfigError with Path retry.delay", file, err)
+						t.Errorf("Parse(%q) = %v, want a *ConfigError with Path retry.delay", file, err)
 					}
 					return
 				}
 				if err != nil {
-					t.Fatalf("LoadStacks(%q) = %v", file, err)
+					t.Fatalf("Parse(%q) = %v", file, err)
 				}
-				if got := stacks["s"].Retry.Delay; got != tt.want {
+				if got := mustStack(t, set, "s").Retry.Delay; got != tt.want {
 					t.Errorf("delay = %v (%d), want %v (%d)", got, got, tt.want, tt.want)
 				}
 			})
 		}
 	}
-}
-
-// hasPath reports whether err holds a *ConfigError for path.
-func hasPath(err error, path string) bool {
-	for _, ce := range configErrors(err) {
-		if ce.Path == path {
-			return true
-		}
-	}
-	return false
 }

@@ -2,29 +2,21 @@ package policy_test
 
 import (
 	"errors"
-	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/policy"
 )
 
-// endless is a reader that never ends.
-type endless struct{}
-
-func (endless) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = ' '
-	}
-	return len(p), nil
-}
-
-// Regression: LoadStacks had no bounds (a 75 KB alias bomb allocated 2 GB,
-// 40k keys took 9 s, an endless reader was read forever) and matched keys
+// Regression: the loader had no bounds (a 75 KB alias bomb allocated 2 GB,
+// 40k keys took 9 s, an endless file was read forever) and matched keys
 // case-insensitively. Every hostile input now fails with ErrInvalidConfig,
 // within a bounded allocation.
-func TestLoadStacksHostileInputs(t *testing.T) {
+func TestParseHostileInputs(t *testing.T) {
 	var bomb strings.Builder
 	bomb.WriteString("a: &a [\"" + strings.Repeat("x", 1000) + "\"]\n")
 	prev := "a"
@@ -43,27 +35,27 @@ func TestLoadStacksHostileInputs(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		src  func() any
+		src  string
 	}{
-		{"alias bomb", func() any { return strings.NewReader(bomb.String()) }},
-		{"40k keys", func() any { return strings.NewReader(keys.String()) }},
-		{"deep nesting", func() any { return strings.NewReader(strings.Repeat("[", 5000) + strings.Repeat("]", 5000)) }},
-		{"endless reader", func() any { return io.Reader(endless{}) }},
-		{"one byte past 1 MiB", func() any { return strings.NewReader(strings.Repeat(" ", middleware.DefaultMaxPolicyBytes+1)) }},
-		{"mixed-case key", func() any { return strings.NewReader("s:\n  retry:\n    Max_Attempts: 3\n") }},
-		{"duplicate key", func() any { return strings.NewReader("s:\n  retry:\n    max_attempts: 3\n    max_attempts: 4\n") }},
-		{"binary key", func() any { return strings.NewReader("s:\n  retry:\n    !!binary bWF4X2F0dGVtcHRz: 3\n") }},
-		{"nan", func() any { return strings.NewReader("s:\n  retry:\n    delay: .nan\n") }},
-		{"inf", func() any { return strings.NewReader("s:\n  retry:\n    delay: .inf\n") }},
+		{"alias bomb", bomb.String()},
+		{"40k keys", keys.String()},
+		{"deep nesting", strings.Repeat("[", 5000) + strings.Repeat("]", 5000)},
+		{"one byte past 1 MiB", strings.Repeat(" ", policy.DefaultMaxBytes+1)},
+		{"mixed-case key", "s:\n  retry:\n    Max_Attempts: 3\n"},
+		{"duplicate key", "s:\n  retry:\n    max_attempts: 3\n    max_attempts: 4\n"},
+		{"binary key", "s:\n  retry:\n    !!binary bWF4X2F0dGVtcHRz: 3\n"},
+		{"nan", "s:\n  retry:\n    delay: .nan\n"},
+		{"inf", "s:\n  retry:\n    delay: .inf\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			data := []byte(tt.src)
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			_, err := middleware.LoadStacks(tt.src())
+			_, err := policy.Parse(data)
 			runtime.ReadMemStats(&after)
 			if !errors.Is(err, middleware.ErrInvalidConfig) {
-				t.Errorf("LoadStacks err = %v, want ErrInvalidConfig", err)
+				t.Errorf("Parse err = %v, want ErrInvalidConfig", err)
 			}
 			if got := after.TotalAlloc - before.TotalAlloc; got > 50<<20 {
 				t.Errorf("allocated %d MiB, want at most 50", got>>20)
@@ -72,13 +64,51 @@ func TestLoadStacksHostileInputs(t *testing.T) {
 	}
 }
 
-func TestLoadStacksWithMaxBytes(t *testing.T) {
-	src := "s:\n  retry:\n    max_attempts: 3\n"
-	if _, err := middleware.LoadStacksWith(strings.NewReader(src), middleware.LoadOptions{MaxBytes: 10}); !errors.Is(err, middleware.ErrInvalidConfig) || !strings.Contains(err.Error(), "10 bytes") {
-		t.Errorf("past MaxBytes: err = %v, want ErrInvalidConfig naming the limit", err)
+// TestLoadEndlessFile: Load reads no more than MaxBytes+1 of a file that
+// never ends (a device, a FIFO fed forever).
+func TestLoadEndlessFile(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
 	}
-	stacks, err := middleware.LoadStacksWith(strings.NewReader(src), middleware.LoadOptions{MaxBytes: int64(len(src))})
-	if err != nil || stacks["s"].Retry == nil || stacks["s"].Retry.MaxAttempts != 3 {
-		t.Errorf("at MaxBytes: stacks = %v, err = %v, want the stack", stacks, err)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := policy.Load("/dev/zero")
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, policy.ErrTooLarge) || !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("Load(/dev/zero) = %v, want ErrTooLarge and ErrInvalidConfig", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 50<<20 {
+		t.Errorf("allocated %d MiB, want at most 50", got>>20)
+	}
+}
+
+func TestConfigMaxBytes(t *testing.T) {
+	src := "s:\n  retry:\n    max_attempts: 3\n"
+	path := filepath.Join(t.TempDir(), "p.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	small := policy.Config{MaxBytes: 10}
+	if _, err := small.Parse([]byte(src)); !errors.Is(err, policy.ErrTooLarge) || !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("Parse past MaxBytes: err = %v, want ErrTooLarge and ErrInvalidConfig", err)
+	}
+	if _, err := small.Load(path); !errors.Is(err, policy.ErrTooLarge) {
+		t.Errorf("Load past MaxBytes: err = %v, want ErrTooLarge", err)
+	}
+	exact := policy.Config{MaxBytes: int64(len(src))}
+	for _, load := range []func() (*policy.Set, error){
+		func() (*policy.Set, error) { return exact.Parse([]byte(src)) },
+		func() (*policy.Set, error) { return exact.Load(path) },
+	} {
+		set, err := load()
+		if err != nil {
+			t.Fatalf("at MaxBytes: %v", err)
+		}
+		if got := mustStack(t, set, "s").Retry.MaxAttempts; got != 3 {
+			t.Errorf("at MaxBytes: max_attempts = %d, want 3", got)
+		}
+	}
+	if _, err := (policy.Config{MaxBytes: -1}).Parse([]byte(src)); !errors.Is(err, middleware.ErrInvalidConfig) || !hasPath(err, "policy.max_bytes") {
+		t.Errorf("negative MaxBytes: err = %v, want ErrInvalidConfig naming policy.max_bytes", err)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -58,18 +56,9 @@ func Parse(data []byte) (*Set, error) { return Config{}.Parse(data) }
 
 // Load reads the policy file at path: see [Config.Parse].
 func (c Config) Load(path string) (*Set, error) {
-	max, err := c.maxBytes()
+	data, err := c.read(path)
 	if err != nil {
 		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("policy: %s: %w", path, err)
 	}
 	return c.parse(path, data)
 }
@@ -108,9 +97,9 @@ func (c Config) Parse(data []byte) (*Set, error) {
 		return nil, err
 	}
 	if int64(len(data)) > max {
-		return nil, c.tooLarge("policy", max)
+		return nil, c.tooLarge("", max)
 	}
-	return c.parse("policy", data)
+	return c.parse("", data)
 }
 
 func (c Config) maxBytes() (int64, error) {
@@ -124,7 +113,7 @@ func (c Config) maxBytes() (int64, error) {
 }
 
 func (c Config) tooLarge(file string, max int64) error {
-	return fmt.Errorf("policy: %s: %w: %w: larger than the limit of %d bytes (Config.MaxBytes)", file, middleware.ErrInvalidConfig, ErrTooLarge, max)
+	return fmt.Errorf("policy: %s%w: %w: larger than the limit of %d bytes (Config.MaxBytes)", at(file), middleware.ErrInvalidConfig, ErrTooLarge, max)
 }
 
 func (c Config) parse(file string, data []byte) (*Set, error) {
@@ -141,7 +130,7 @@ func (c Config) parse(file string, data []byte) (*Set, error) {
 	}
 	top, ok := doc.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("policy: %s: %w: the file must be a map from stack name to stack", file, middleware.ErrInvalidConfig)
+		return nil, fmt.Errorf("policy: %s%w: the file must be a map from stack name to stack", at(file), middleware.ErrInvalidConfig)
 	}
 	classes := c.Classes
 	if classes == nil {
@@ -149,7 +138,7 @@ func (c Config) parse(file string, data []byte) (*Set, error) {
 	}
 	var errs []error
 	for _, name := range sortedKeys(top) {
-		where := fmt.Sprintf("policy: %s: stack %q", file, name)
+		where := fmt.Sprintf("policy: %sstack %q", at(file), name)
 		js, err := json.Marshal(top[name])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w: %v", where, middleware.ErrInvalidConfig, err))
@@ -192,7 +181,11 @@ func (s *Set) def(name string) (stackDef, error) {
 		if len(s.names) > 0 {
 			known = strings.Join(s.names, ", ")
 		}
-		return stackDef{}, fmt.Errorf("%w %q in %s (known: %s)", ErrUnknownStack, name, s.file, known)
+		in := ""
+		if s.file != "" {
+			in = " in " + s.file
+		}
+		return stackDef{}, fmt.Errorf("%w %q%s (known: %s)", ErrUnknownStack, name, in, known)
 	}
 	return d, nil
 }
@@ -224,7 +217,7 @@ func StackFor[Resp any](set *Set, name string) (middleware.Stack, error) {
 		s.Timeout.Default = v
 	}
 	if err := errors.Join(errs...); err != nil {
-		return middleware.Stack{}, wrapEach(err, fmt.Sprintf("policy: %s: stack %q", set.file, name))
+		return middleware.Stack{}, wrapEach(err, fmt.Sprintf("policy: %sstack %q", at(set.file), name))
 	}
 	return s, nil
 }
@@ -251,6 +244,15 @@ func wrapEach(err error, where string) error {
 		return errors.Join(out...)
 	}
 	return fmt.Errorf("%s: %w", where, err)
+}
+
+// at is "file: " to begin an error's text with, or "" for contents that
+// came from no file (Parse).
+func at(file string) string {
+	if file == "" {
+		return ""
+	}
+	return file + ": "
 }
 
 func sortedKeys[V any](m map[string]V) []string {

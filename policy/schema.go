@@ -93,9 +93,10 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 		return stackDef{}, &middleware.ConfigError{Path: "stack", Reason: "must be a map of layers (" + strings.Join(layerKeys, ", ") + ")"}
 	}
 	var (
-		d    stackDef
-		s    = &d.stack
-		errs []error
+		d        stackDef
+		s        = &d.stack
+		errs     []error
+		reported []string // the paths of errs
 	)
 	s.Name = name
 	keys := make([]string, 0, len(raw))
@@ -199,14 +200,47 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 		default:
 			err = &middleware.ConfigError{Path: k, Reason: "unknown layer (want one of " + strings.Join(layerKeys, ", ") + ")"}
 		}
-		if err != nil {
-			errs = append(errs, err)
+		for _, l := range leaves(err) {
+			errs = append(errs, l.error)
+			reported = append(reported, l.Path)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return d, err
+	// Validate what decoded too, so that one stack reports every problem
+	// at once. A layer that did not decode is zero, so Validate skips it;
+	// a field that did not decode is zero, and its problem is reported
+	// already.
+	for _, l := range leaves(s.Validate()) {
+		if l.Path == "" || !slices.Contains(reported, l.Path) {
+			errs = append(errs, l.error)
+		}
 	}
-	return d, s.Validate()
+	return d, errors.Join(errs...)
+}
+
+// leaf is one error of a joined error, with its ConfigError's path ("" for
+// another error).
+type leaf struct {
+	error
+	Path string
+}
+
+// leaves returns the errors of a joined error, each with its path.
+func leaves(err error) []leaf {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []leaf
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	}
+	l := leaf{error: err}
+	if ce, ok := errors.AsType[*middleware.ConfigError](err); ok {
+		l.Path = ce.Path
+	}
+	return []leaf{l}
 }
 
 // orName is name, or the stack's name when it is empty: a layer named in the
@@ -295,7 +329,9 @@ func decodeStrict(layer string, b []byte, v any) error {
 
 func jsonKind(goType string) string {
 	switch goType {
-	case "int", "int64", "float64":
+	case "int", "int64":
+		return "integer"
+	case "float64":
 		return "number"
 	case "policy.duration":
 		return "duration"

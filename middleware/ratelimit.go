@@ -97,6 +97,7 @@ func (c RateLimitConfig) WaitBound() time.Duration {
 // "rate_limit.burst" and "RateLimitConfig.Burst"); or nil when c is valid.
 func (c RateLimitConfig) Validate() error {
 	p := problems{layer: "rate_limit", goType: "RateLimitConfig"}
+	validateObserver(&p, c.Observer)
 	switch {
 	case c.MaxWait < 0:
 		p.add("max_wait", "MaxWait", c.MaxWait, "must not be negative (0 means the default, "+defaultRateLimitMaxWait.String()+")")

@@ -231,7 +231,10 @@ func (s Stack) Build() (endpoint.Middleware, error) {
 	}
 	switch len(mws) {
 	case 0:
-		return func(next endpoint.Endpoint) endpoint.Endpoint { return next }, nil
+		return func(next endpoint.Endpoint) endpoint.Endpoint {
+			mustEndpoint("stack", next)
+			return next
+		}, nil
 	case 1:
 		return mws[0], nil
 	}

@@ -4,20 +4,17 @@ import (
 	"context"
 	"testing"
 
-	kitendpoint "github.com/go-kit/kit/endpoint"
 	"github.com/resiliencekit/resilience/chaos"
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/endpoint/endpointtest"
 	"github.com/resiliencekit/resilience/middleware"
 )
 
 // BenchmarkBaselineChaosChain1Nop is the baseline for a Chaos that injects
-// nothing: go-kit's endpoint.Chain of one no-op middleware around
-// endpoint.Nop.
+// nothing: [endpointtest.Baseline], go-kit's endpoint.Chain of one no-op
+// middleware around endpoint.Nop.
 func BenchmarkBaselineChaosChain1Nop(b *testing.B) {
-	nop := func(next endpoint.Endpoint) endpoint.Endpoint {
-		return func(ctx context.Context, req any) (any, error) { return next(ctx, req) }
-	}
-	ep := kitendpoint.Chain(nop)(endpoint.Nop)
+	ep := endpointtest.Baseline()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -470,7 +470,6 @@ func TestSetWithRetry(t *testing.T) {
 	}
 }
 
-
 // mustMatch is Set.Match for names known to be classes.
 func mustMatch(s *errclass.Set, names ...string) func(error) bool {
 	f, err := s.Match(names...)

@@ -2,8 +2,10 @@
 // endpoint that plays a sequence of outcomes (success, error, slow, stall,
 // panic, hang), failures that look like the real ones (connection refused,
 // an i/o timeout, an HTTP 503 with Retry-After, a 429), a counting wrapper,
-// and [Registry], a fresh circuit-breaker registry for each test. Use them in
-// table-driven tests of middleware and of your own services. Everything here
+// [Registry], a fresh circuit-breaker registry for each test, and
+// [Baseline], the go-kit chain that middleware benchmarks are measured
+// against. Use them in table-driven tests of middleware and of your own
+// services. Everything here
 // is safe for concurrent use, and works inside [testing/synctest] bubbles,
 // where its sleeps take fake time.
 //

@@ -14,7 +14,7 @@ import (
 	"github.com/resiliencekit/resilience/errclass"
 )
 
-// stepCase is one row of testdata/endpointtest_steps.json.
+// stepCase is one row of testdata/steps.json.
 type stepCase struct {
 	Name     string  `json:"name"`
 	Spec     string  `json:"spec"`
@@ -40,7 +40,7 @@ var kinds = map[string]endpointtest.Kind{
 
 func loadStepCases(t *testing.T) []stepCase {
 	t.Helper()
-	data, err := os.ReadFile("../../testdata/endpointtest_steps.json")
+	data, err := os.ReadFile("testdata/steps.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +51,10 @@ func loadStepCases(t *testing.T) []stepCase {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&file); err != nil {
-		t.Fatalf("testdata/endpointtest_steps.json: %v", err)
+		t.Fatalf("testdata/steps.json: %v", err)
 	}
 	if len(file.Steps) == 0 {
-		t.Fatal("testdata/endpointtest_steps.json: no steps")
+		t.Fatal("testdata/steps.json: no steps")
 	}
 	return file.Steps
 }

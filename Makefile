@@ -36,7 +36,11 @@ e2e: ## browser test of the status page in headless Chromium (installs Debian's 
 		echo "make e2e: installing Debian's chromium"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
 	fi
-	cd e2e && $(GO) test -tags e2e -count=1 -v ./...
+	cd e2e && UPDATE_SCREENSHOT=$(UPDATE_SCREENSHOT) $(GO) test -tags e2e -count=1 -v ./...
+
+.PHONY: screenshot
+screenshot: ## refresh docs/status.png from the browser test (make e2e with UPDATE_SCREENSHOT=1)
+	$(MAKE) e2e UPDATE_SCREENSHOT=1
 
 .PHONY: test
 test: redis ## vet and run every test with the race detector

@@ -36,7 +36,11 @@ e2e: ## browser test of the status page in headless Chromium (installs Debian's 
 		echo "make e2e: installing Debian's chromium"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
 	fi
-	cd e2e && $(GO) test -tags e2e -count=1 -v ./...
+	cd e2e && UPDATE_SCREENSHOT=$(UPDATE_SCREENSHOT) $(GO) test -tags e2e -count=1 -v ./...
+
+.PHONY: screenshot
+screenshot: ## refresh docs/status.png from the browser test (make e2e with UPDATE_SCREENSHOT=1)
+	$(MAKE) e2e UPDATE_SCREENSHOT=1
 
 .PHONY: test
 test: redis ## vet and run every test with the race detector
@@ -94,7 +98,7 @@ STRESS_RUN   ?= Stress|Concurrent|Race|Contention|MixedLoad|Herd|UnderConcurrenc
 # minutes): `make test` runs it with -race in its short form.
 soak: ## long forms: 1M-call chaos soak, 10,000 breaker model sequences, 10,000-call timeout bound
 	$(GO) test -race -count=1 -timeout 60m -run '^TestSoak$$' -v ./middleware -soak.calls=$(SOAK_CALLS)
-	RAPID_CHECKS=10000 RAPID_STEPS=500 $(GO) test -count=1 -timeout 60m -run '^TestBreakerModel$$' -v ./middleware
+	RAPID_CHECKS=10000 RAPID_STEPS=500 $(GO) test -count=1 -timeout 60m -run '^TestConformance$$/^local$$/^Sequences$$' -v ./registry
 	$(GO) test -count=1 -run '^TestTimeoutAbandonLatencyBound$$' -v ./middleware -timeout.calls=10000 -timeout.strict
 
 .PHONY: fuzz

@@ -283,13 +283,13 @@ func guideHand(reg *registry.Registry, obs middleware.Observer, timeout bool) en
 // guideStack is the same stack declared with middleware.Stack.
 func guideStack(reg *registry.Registry, obs middleware.Observer, timeout bool) endpoint.Middleware {
 	s := middleware.Stack{
-		Fallback:       &middleware.FallbackConfig{Value: fallbackV},
-		CircuitBreaker: &middleware.BreakerConfig{Name: "embedding_api", Registry: reg, FailureThreshold: 5, ResetTimeout: 2 * time.Minute},
-		Retry:          &middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, RetryOn: []error{errDown, middleware.ErrTimeout}},
+		Fallback:       middleware.FallbackConfig{Value: fallbackV},
+		CircuitBreaker: middleware.BreakerConfig{Name: "embedding_api", Registry: reg, FailureThreshold: 5, ResetTimeout: 2 * time.Minute},
+		Retry:          middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, RetryOn: []error{errDown, middleware.ErrTimeout}},
 		Observer:       obs,
 	}
 	if timeout {
-		s.Timeout = &middleware.TimeoutConfig{Timeout: 10 * time.Second}
+		s.Timeout = middleware.TimeoutConfig{Timeout: 10 * time.Second}
 	}
 	mw, err := s.Build()
 	if err != nil {
@@ -323,7 +323,7 @@ func breakerContenders(open bool) []contender {
 	}
 	return []contender{
 		{"resilience", func() endpoint.Endpoint {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			e := ourBreaker(reg, "bench")(next)
 			if open {
 				trip(reg, "bench")
@@ -402,7 +402,7 @@ func stackContenders(open bool) []contender {
 	}
 	ours := func(mw func(*registry.Registry, middleware.Observer, bool) endpoint.Middleware, obs middleware.Observer, timeout bool) func() endpoint.Endpoint {
 		return func() endpoint.Endpoint {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			e := mw(reg, obs, timeout)(next)
 			if open {
 				trip(reg, "embedding_api")
@@ -438,9 +438,9 @@ func depthContenders() []contender {
 		}},
 		{"guide", func(reg *registry.Registry, i int) endpoint.Middleware {
 			mw, err := middleware.Stack{
-				Fallback:       &middleware.FallbackConfig{Value: fallbackV},
-				CircuitBreaker: &middleware.BreakerConfig{Name: fmt.Sprintf("g%d", i), Registry: reg},
-				Retry:          &middleware.RetryConfig{NoDelay: true},
+				Fallback:       middleware.FallbackConfig{Value: fallbackV},
+				CircuitBreaker: middleware.BreakerConfig{Name: fmt.Sprintf("g%d", i), Registry: reg},
+				Retry:          middleware.RetryConfig{NoDelay: true},
 				Observer:       quiet,
 			}.Build()
 			if err != nil {
@@ -452,7 +452,7 @@ func depthContenders() []contender {
 	for _, k := range kinds {
 		for _, n := range []int{1, 2, 4, 8} {
 			cs = append(cs, contender{fmt.Sprintf("%s_x%d", k.name, n), func() endpoint.Endpoint {
-				reg := registry.New()
+				reg := registry.New(registry.Config{})
 				e := endpoint.Endpoint(endpoint.Nop)
 				for i := range n {
 					e = k.layer(reg, i)(e)
@@ -536,16 +536,16 @@ func suiteRows() []row {
 		}},
 		{name: "recover_success", impls: []contender{
 			{"resilience", func() endpoint.Endpoint {
-				return middleware.RecoverWith(middleware.RecoverConfig{Observer: quiet})(endpoint.Nop)
+				return middleware.Recover()(endpoint.Nop)
 			}},
 		}},
 		{name: "stack_success", impls: stackContenders(false)},
 		{name: "stack_open", impls: stackContenders(true)},
 		{name: "depth", impls: depthContenders()},
 		{name: "registry_size", impls: []contender{
-			{"breakers_1", func() endpoint.Endpoint { return ourBreaker(registry.New(), "bench")(endpoint.Nop) }},
+			{"breakers_1", func() endpoint.Endpoint { return ourBreaker(registry.New(registry.Config{}), "bench")(endpoint.Nop) }},
 			{"breakers_10000", func() endpoint.Endpoint {
-				reg := registry.New(registry.WithMaxBreakers(0))
+				reg := registry.New(registry.Config{MaxBreakers: -1})
 				for i := range 9_999 {
 					if _, err := reg.Breaker(fmt.Sprintf("other-%d", i), registry.Settings{}); err != nil {
 						panic(err)

@@ -9,18 +9,15 @@ import (
 	"github.com/resiliencekit/resilience/registry"
 )
 
-// ErrCircuitOpen is matched by the error of a [BreakerCheck] that found an
-// open circuit breaker.
-var ErrCircuitOpen = fmt.Errorf("health: circuit open: %w", registry.ErrOpen)
-
 // BreakerCheck returns a check that reports the circuit breakers of reg
-// named in names (every breaker in reg when names is empty, as the guide's
-// "Monitor Circuit States" does): it fails while any of them is open, naming
-// them, and warns (see [Degraded]) while any is half-open and none is open.
-// A name not (yet) in reg counts as closed. A nil reg means
-// [registry.Default]. Register it like any check:
+// named in names (every breaker in reg when names is empty): it fails while
+// any of them is open, with an error that names them and matches
+// [registry.ErrOpen] (the same value as middleware.ErrCircuitOpen), and warns
+// (see [Degraded]) while any is half-open and none is open. A name not (yet)
+// in reg counts as closed. A nil reg means [registry.Default]. Register it
+// like any check:
 //
-//	checker.Register("circuits", health.BreakerCheck(nil))
+//	checker.MustRegister(health.Check{Name: "circuits", Func: health.BreakerCheck(nil)})
 func BreakerCheck(reg *registry.Registry, names ...string) CheckFunc {
 	if reg == nil {
 		reg = registry.Default
@@ -42,7 +39,7 @@ func BreakerCheck(reg *registry.Registry, names ...string) CheckFunc {
 		slices.Sort(open)
 		slices.Sort(halfOpen)
 		if len(open) > 0 {
-			return fmt.Errorf("%w: %s", ErrCircuitOpen, strings.Join(open, ", "))
+			return fmt.Errorf("health: %s: %w", strings.Join(open, ", "), registry.ErrOpen)
 		}
 		if len(halfOpen) > 0 {
 			return Degraded(fmt.Errorf("health: circuit half-open: %s", strings.Join(halfOpen, ", ")))

@@ -69,18 +69,18 @@ func TestCallerGoneIsNoVerdict(t *testing.T) {
 					var runs atomic.Int64
 					var mu sync.Mutex
 					var observed []health.Result
-					c := health.NewChecker(health.WithObserver(func(s health.Status) {
+					c := health.NewChecker(health.Config{Observer: func(s health.Status) {
 						mu.Lock()
 						observed = append(observed, s.Result)
 						mu.Unlock()
-					}))
-					c.MustRegister("db", func(ctx context.Context) error {
+					}})
+					c.MustRegister(health.Check{Name: "db", Func: func(ctx context.Context) error {
 						if runs.Add(1) == 1 && history {
 							return nil
 						}
 						time.Sleep(3 * time.Second) // slower than the caller, within the timeout
 						return nil
-					})
+					}})
 					wantRuns := int64(1)
 					if history {
 						if s, _ := c.Check(t.Context(), "db"); !s.Healthy {
@@ -136,8 +136,8 @@ func TestPanickingObserverIsLogged(t *testing.T) {
 				prev := slog.Default()
 				slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
 				defer slog.SetDefault(prev)
-				c := health.NewChecker(health.WithObserver(func(health.Status) { panic("observer boom") }))
-				c.MustRegister("db", tt.check, health.Timeout(time.Second))
+				c := health.NewChecker(health.Config{Observer: func(health.Status) { panic("observer boom") }})
+				c.MustRegister(health.Check{Name: "db", Func: tt.check, Timeout: time.Second})
 				s, _ := c.Check(t.Context(), "db")
 				if s.Result != tt.want {
 					t.Errorf("result = %v, want %v", s.Result, tt.want)

@@ -13,19 +13,20 @@ import (
 
 	"github.com/resiliencekit/resilience/internal/callback"
 	"github.com/resiliencekit/resilience/internal/callctx"
+	"github.com/resiliencekit/resilience/middleware"
 )
 
 // Defaults.
 const (
-	// DefaultTimeout is the timeout of a check registered without [Timeout]
-	// on a checker made without [WithDefaultTimeout].
+	// DefaultTimeout is the timeout of a check when neither
+	// [Check].Timeout nor [Config].DefaultTimeout is set.
 	DefaultTimeout = 5 * time.Second
-	// DefaultJitter is the jitter of background checking (see
-	// [WithJitter]): each wait is the interval ±10%.
+	// DefaultJitter is the jitter of background checking when
+	// [Config].Jitter is 0: each wait is the interval ±10%.
 	DefaultJitter = 0.1
 )
 
-// Checker runs named health checks: the guide's HealthChecker.
+// Checker runs named health checks.
 //
 // Register checks with [Checker.Register], then ask for their health with
 // [Checker.CheckAll], [Checker.Check], [Checker.IsHealthy] or
@@ -35,9 +36,10 @@ const (
 // bounded by its own timeout. Runs are shared: at most one run of each check
 // is in flight however many callers ask, and a caller arriving while a run
 // is in flight waits for that run's result instead of starting another. A
-// check that ignores its context and hangs is reported as failed with
-// [ErrTimeout] at its deadline, and is not started again until it returns,
-// so a hung dependency holds one goroutine, never one per probe.
+// check that ignores its context and hangs is reported as failed with an
+// error matching [middleware.ErrTimeout] at its deadline, and is not started
+// again until it returns, so a hung dependency holds one goroutine, never one
+// per probe.
 //
 // After [Checker.Start], a background loop runs the checks on a schedule and
 // every question reads the cached results instead, so probes never touch
@@ -56,109 +58,135 @@ type Checker struct {
 	loop   *loop    // background checking; nil when not started
 }
 
-// Option configures a [Checker].
-type Option func(*Checker)
+// Config configures a [Checker]. The zero value is the defaults; a value out
+// of range is refused by [NewChecker], never replaced by a default.
+type Config struct {
+	// DefaultTimeout bounds each run of a check whose [Check].Timeout is 0.
+	// Default (0): [DefaultTimeout], 5s. It must not be negative.
+	DefaultTimeout time.Duration
 
-// WithDefaultTimeout returns an Option setting the timeout of checks
-// registered without [Timeout]. The default is [DefaultTimeout] (5s); d must
-// be positive.
-func WithDefaultTimeout(d time.Duration) Option { return func(c *Checker) { c.timeout = d } }
+	// Jitter spreads background checking (see [Checker.Start]): each wait
+	// between two runs of a check is the interval multiplied by a random
+	// factor in [1-Jitter, 1+Jitter], so replicas started together do not
+	// probe a dependency in step. Default (0): [DefaultJitter], 0.1. When
+	// set it must be in (0, 1).
+	Jitter float64
 
-// WithJitter returns an Option setting the jitter of background checking:
-// each wait between two runs of a check is the interval multiplied by a
-// random factor in [1-frac, 1+frac], so replicas started together do not
-// probe a dependency in step. The default is [DefaultJitter] (0.1); frac must
-// be in [0, 1), and 0 disables jitter.
-func WithJitter(frac float64) Option { return func(c *Checker) { c.jitter = frac } }
+	// DisableJitter makes every wait exactly the interval. Default false.
+	// It cannot be combined with a non-zero Jitter.
+	DisableJitter bool
 
-// WithMaxAge returns an Option setting how old a cached result may be (see
-// [Checker.Start]) before it counts as failed with [ErrStale]. The default,
-// 0, means twice the interval plus the check's timeout: one missed round is
-// tolerated, two are not. d must not be negative.
-func WithMaxAge(d time.Duration) Option { return func(c *Checker) { c.maxAge = d } }
+	// MaxAge is how old a cached result may be (see [Checker.Start]) before
+	// it reads as failed with [ErrStale]. Default (0): twice the interval
+	// plus the check's timeout, so one missed round is tolerated and two are
+	// not. It must not be negative.
+	MaxAge time.Duration
 
-// WithObserver returns an Option that calls fn with the result of every run
-// of every check, once per run, as the run ends or times out: in the
-// background loop and on demand alike, but never for a question answered
-// from the cache or by waiting on a run already in flight. It is the hook for
-// metrics (status and latency per check). fn is called on the run's
-// goroutine, outside every lock, before the callers waiting on the run get
-// its result (so a caller that got a result knows fn has seen it); it must
-// be quick and safe for concurrent use. A panic in fn is recovered and logged
-// at Error with its stack (with [log/slog.Default]), and the checker goes on.
-// A nil fn adds nothing.
-func WithObserver(fn func(Status)) Option { return func(c *Checker) { c.observe = fn } }
+	// Observer, when not nil, is called with the result of every run of
+	// every check, once per run, as the run ends or times out: in the
+	// background loop and on demand alike, but never for a question answered
+	// from the cache or by waiting on a run already in flight. It is the hook
+	// for metrics (status and latency per check; see observe/kitmetrics).
+	// It is called on the run's goroutine, outside every lock, before the
+	// callers waiting on the run get its result (so a caller that got a
+	// result knows Observer has seen it); it must be quick and safe for
+	// concurrent use. A panic in Observer is recovered and logged at Error
+	// with its stack (with [log/slog.Default]), and the checker goes on.
+	// Default nil: no observer.
+	Observer func(Status)
+}
 
-// NewChecker returns a Checker with no checks. It panics with an error
-// matching [ErrInvalidOption] when an option is out of range, a programming
-// error like a bad regexp given to regexp.MustCompile.
-func NewChecker(opts ...Option) *Checker {
-	c := &Checker{timeout: DefaultTimeout, jitter: DefaultJitter, checks: map[string]*entry{}}
-	for _, o := range opts {
-		o(c)
-	}
+// validate returns every problem in cfg, each naming its field and matching
+// [ErrInvalidConfig], joined; nil when cfg is valid.
+func (cfg Config) validate() error {
 	var errs []error
-	if c.timeout <= 0 {
-		errs = append(errs, fmt.Errorf("%w: default timeout %v is not positive", ErrInvalidOption, c.timeout))
+	if cfg.DefaultTimeout < 0 {
+		errs = append(errs, fmt.Errorf("%w: Config.DefaultTimeout = %v, must not be negative", ErrInvalidConfig, cfg.DefaultTimeout))
 	}
-	if !(c.jitter >= 0 && c.jitter < 1) {
-		errs = append(errs, fmt.Errorf("%w: jitter %v is not in [0, 1)", ErrInvalidOption, c.jitter))
+	switch {
+	case cfg.Jitter != 0 && cfg.DisableJitter:
+		errs = append(errs, fmt.Errorf("%w: Config.Jitter = %v with Config.DisableJitter, set one or the other", ErrInvalidConfig, cfg.Jitter))
+	case cfg.Jitter != 0 && !(cfg.Jitter > 0 && cfg.Jitter < 1): // NaN fails too
+		errs = append(errs, fmt.Errorf("%w: Config.Jitter = %v, must be in (0, 1) (0 means %v; DisableJitter turns jitter off)", ErrInvalidConfig, cfg.Jitter, DefaultJitter))
 	}
-	if c.maxAge < 0 {
-		errs = append(errs, fmt.Errorf("%w: max age %v is negative", ErrInvalidOption, c.maxAge))
+	if cfg.MaxAge < 0 {
+		errs = append(errs, fmt.Errorf("%w: Config.MaxAge = %v, must not be negative", ErrInvalidConfig, cfg.MaxAge))
 	}
-	if err := errors.Join(errs...); err != nil {
+	return errors.Join(errs...)
+}
+
+// NewChecker returns a Checker with no checks, configured by cfg (the zero
+// Config is the defaults). It panics with an error matching
+// [ErrInvalidConfig], naming every field out of range, when cfg is not
+// valid: a programming error, like a bad pattern given to
+// regexp.MustCompile.
+func NewChecker(cfg Config) *Checker {
+	if err := cfg.validate(); err != nil {
 		panic(err)
+	}
+	c := &Checker{timeout: cfg.DefaultTimeout, jitter: cfg.Jitter, maxAge: cfg.MaxAge, observe: cfg.Observer, checks: map[string]*entry{}}
+	if c.timeout == 0 {
+		c.timeout = DefaultTimeout
+	}
+	switch {
+	case cfg.DisableJitter:
+		c.jitter = 0
+	case c.jitter == 0:
+		c.jitter = DefaultJitter
 	}
 	return c
 }
 
-// CheckOption configures one check at [Checker.Register].
-type CheckOption func(*entry)
+// Check is a health check to register with [Checker.Register]: a name, a
+// function, and how the check counts. Fields left zero take the defaults.
+type Check struct {
+	// Name names the check in every [Status], report and error. Required:
+	// it must not be empty.
+	Name string
 
-// Timeout returns a CheckOption bounding each run of the check to d. The
-// default is the checker's (see [WithDefaultTimeout]); d must be positive.
-func Timeout(d time.Duration) CheckOption {
-	return func(e *entry) { e.timeout = d }
+	// Func is the check itself. Required: it must not be nil.
+	Func CheckFunc
+
+	// Timeout bounds each run of the check. Default (0): the checker's
+	// [Config].DefaultTimeout. It must not be negative.
+	Timeout time.Duration
+
+	// Optional marks a check whose failure does not fail readiness: the
+	// report is [Warn] rather than [Fail], and [Checker.Require] with no
+	// names does not require it. Default false: the check is critical, and
+	// its failure makes the report Fail.
+	Optional bool
 }
 
-// Optional returns a CheckOption marking the check optional: when it fails,
-// the report is [Warn] rather than [Fail], so it does not fail readiness, and
-// [Checker.Require] with no names does not require it.
-func Optional() CheckOption { return func(e *entry) { e.critical = false } }
-
-// Critical returns a CheckOption marking the check critical, the default:
-// when it fails, the report is [Fail].
-func Critical() CheckOption { return func(e *entry) { e.critical = true } }
-
-// Register adds a check named name. It returns an error, and registers
-// nothing, when name is empty ([ErrEmptyName]), fn is nil ([ErrNilCheck]),
-// name is already registered ([ErrDuplicateCheck]) or an option is out of
-// range ([ErrInvalidOption]); the error names the check.
+// Register adds the check ch. It returns an error, and registers nothing,
+// when ch.Name is empty ([ErrEmptyName]), ch.Func is nil ([ErrNilCheck]),
+// the name is already registered ([ErrDuplicateCheck]) or ch.Timeout is
+// negative ([ErrInvalidConfig]); the error names the check.
 //
 // A check registered while background checking runs joins the schedule at
 // once.
-func (c *Checker) Register(name string, fn CheckFunc, opts ...CheckOption) error {
-	if name == "" {
+func (c *Checker) Register(ch Check) error {
+	if ch.Name == "" {
 		return ErrEmptyName
 	}
-	if fn == nil {
-		return fmt.Errorf("%w: %q", ErrNilCheck, name)
+	if ch.Func == nil {
+		return fmt.Errorf("%w: %q", ErrNilCheck, ch.Name)
 	}
-	e := &entry{name: name, fn: fn, timeout: c.timeout, critical: true, observe: c.observe}
-	for _, o := range opts {
-		o(e)
+	if ch.Timeout < 0 {
+		return fmt.Errorf("%w: check %q: Check.Timeout = %v, must not be negative", ErrInvalidConfig, ch.Name, ch.Timeout)
 	}
-	if e.timeout <= 0 {
-		return fmt.Errorf("%w: check %q: timeout %v is not positive", ErrInvalidOption, name, e.timeout)
+	e := &entry{name: ch.Name, fn: ch.Func, timeout: ch.Timeout, critical: !ch.Optional, observe: c.observe}
+	if e.timeout == 0 {
+		e.timeout = c.timeout
 	}
+	e.cause = &callctx.Deadline{Err: fmt.Errorf("health: check %q timed out after %v: %w", ch.Name, e.timeout, middleware.ErrTimeout)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, dup := c.checks[name]; dup {
-		return fmt.Errorf("%w: %q", ErrDuplicateCheck, name)
+	if _, dup := c.checks[ch.Name]; dup {
+		return fmt.Errorf("%w: %q", ErrDuplicateCheck, ch.Name)
 	}
-	c.checks[name] = e
-	c.order = append(c.order, name)
+	c.checks[ch.Name] = e
+	c.order = append(c.order, ch.Name)
 	if l := c.loop; l != nil && l.ctx.Err() == nil {
 		c.spawn(l, e)
 	}
@@ -167,8 +195,8 @@ func (c *Checker) Register(name string, fn CheckFunc, opts ...CheckOption) error
 
 // MustRegister is like [Checker.Register] but panics on error. It suits
 // setup code whose names and functions are constants.
-func (c *Checker) MustRegister(name string, fn CheckFunc, opts ...CheckOption) {
-	if err := c.Register(name, fn, opts...); err != nil {
+func (c *Checker) MustRegister(ch Check) {
+	if err := c.Register(ch); err != nil {
 		panic(err)
 	}
 }
@@ -212,9 +240,9 @@ func (c *Checker) IsHealthy(ctx context.Context, name string) bool {
 
 // Require checks the named services, concurrently, and returns nil when all
 // are healthy, or an [*UnavailableError] (matching [ErrUnavailable]) listing
-// every one that is not, in the order given: the guide's startup check. A
-// name never registered counts as unhealthy. With no names it requires
-// every critical check.
+// every one that is not, in the order given: the check a service makes
+// before it starts. A name never registered counts as unhealthy. With no
+// names it requires every critical check.
 func (c *Checker) Require(ctx context.Context, names ...string) error {
 	if len(names) == 0 {
 		c.mu.RLock()
@@ -318,22 +346,22 @@ type loop struct {
 }
 
 // Start begins background checking and returns at once: every check runs
-// now, and then again an interval (with jitter, see [WithJitter]) after its
+// now, and then again an interval (with jitter, see [Config].Jitter) after its
 // previous run ended or timed out, so runs of a check never overlap; and
 // from now on CheckAll, Check, IsHealthy, Require, [Handler] and [Endpoint]
 // read the cached results without waiting, so probes never hit a
 // dependency. Until its first run finishes a check reads as failed with
-// [ErrNotChecked], and a result older than the max age (see [WithMaxAge])
+// [ErrNotChecked], and a result older than the max age (see [Config].MaxAge)
 // reads as failed with [ErrStale].
 //
 // Background checking ends when ctx is done or [Checker.Stop] is called;
 // the checker then runs checks on demand again, and may be started again.
 // Start returns an error matching [ErrStarted] when background checking is
-// already running, [ErrInvalidOption] when interval is not positive, and
+// already running, [ErrInvalidConfig] when interval is not positive, and
 // ctx's cause when ctx is already done.
 func (c *Checker) Start(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
-		return fmt.Errorf("%w: interval %v is not positive", ErrInvalidOption, interval)
+		return fmt.Errorf("%w: Start interval = %v, must be positive", ErrInvalidConfig, interval)
 	}
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
@@ -403,8 +431,9 @@ type entry struct {
 	name     string
 	fn       CheckFunc
 	timeout  time.Duration
+	cause    *callctx.Deadline // the cause of the run's own deadline; its Err is the timeout error
 	critical bool
-	observe  func(Status) // from WithObserver, or nil
+	observe  func(Status) // Config.Observer, or nil
 
 	mu   sync.Mutex
 	fl   *flight // the run in flight, until its function returns; nil when idle
@@ -424,7 +453,9 @@ var errExited = errors.New("health: check exited without returning")
 
 // begin returns e's run in flight, starting one when there is none. The run
 // is detached from ctx's cancellation (callers share it) but keeps its
-// values, and is bounded by e.timeout.
+// values, and is bounded by e.timeout, a deadline of the library's own: its
+// cause is e.cause, so the check and the layers it calls can tell it from a
+// caller's with context.Cause.
 func (e *entry) begin(ctx context.Context) *flight {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -433,9 +464,9 @@ func (e *entry) begin(ctx context.Context) *flight {
 	}
 	f := &flight{start: time.Now(), done: make(chan struct{})}
 	e.fl = f
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.timeout)
+	rctx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), e.timeout, e.cause)
 	stop := context.AfterFunc(rctx, func() {
-		e.publish(f, e.status(fmt.Errorf("%w after %v", ErrTimeout, e.timeout), time.Since(f.start), time.Now()))
+		e.publish(f, e.status(e.cause.Err, time.Since(f.start), time.Now()))
 	})
 	go e.exec(rctx, cancel, stop, f)
 	return f
@@ -444,15 +475,20 @@ func (e *entry) begin(ctx context.Context) *flight {
 // exec runs e's function for f, in f's own goroutine.
 func (e *entry) exec(ctx context.Context, cancel context.CancelFunc, stop func() bool, f *flight) {
 	err := errExited
+	panicked := false
 	defer func() {
 		var s Status
 		fresh := stop() // the deadline has not published a timeout: publish this result
 		if fresh {
 			lat := time.Since(f.start)
-			if ctx.Err() != nil {
-				err = fmt.Errorf("%w after %v", ErrTimeout, e.timeout)
+			if callctx.Own(ctx) { // only the run's own deadline ends ctx before cancel below
+				err, panicked = e.cause.Err, false
 			}
 			s = e.status(err, lat, time.Now())
+			if panicked {
+				// A panic is a failure whatever its value, even a Degraded error.
+				s.Result, s.Healthy = Fail, false
+			}
 		}
 		cancel()
 		// Retire the flight and publish its result in one critical section,
@@ -469,17 +505,22 @@ func (e *entry) exec(ctx context.Context, cancel context.CancelFunc, stop func()
 			e.release(f, s)
 		}
 	}()
-	err = e.call(ctx)
+	panicked, err = e.call(ctx)
 }
 
-// call calls e.fn, turning a panic into a *PanicError.
-func (e *entry) call(ctx context.Context) (err error) {
+// call calls e.fn, turning a panic into an error that names the check and
+// wraps a *middleware.PanicError.
+func (e *entry) call(ctx context.Context) (panicked bool, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &PanicError{Check: e.name, Value: v, Stack: debug.Stack()}
+			pe, ok := v.(*middleware.PanicError) // re-panicked by a layer inside the check: keep its stack
+			if !ok {
+				pe = &middleware.PanicError{Value: v, Stack: debug.Stack()}
+			}
+			panicked, err = true, fmt.Errorf("health: check %q: %w", e.name, pe)
 		}
 	}()
-	return e.fn(ctx)
+	return false, e.fn(ctx)
 }
 
 // publish records s as f's result, once, caches it, reports it to the

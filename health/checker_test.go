@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/health"
+	"github.com/resiliencekit/resilience/middleware"
 )
 
 // ok is a check that passes at once.
@@ -40,74 +42,135 @@ func hung(release <-chan struct{}, runs *atomic.Int64) health.CheckFunc {
 	}
 }
 
+// TestRegisterErrors: a bad Check is refused, registers nothing, and its
+// error names the check (and, for a config value, the field).
 func TestRegisterErrors(t *testing.T) {
 	tests := []struct {
-		name      string
-		check     string
-		fn        health.CheckFunc
-		opts      []health.CheckOption
-		want      error
-		wantInMsg string
+		name       string
+		check      health.Check
+		want       error
+		wantInMsg  []string
+		registered bool // the name is registered afterwards
 	}{
-		{name: "empty name", check: "", fn: ok, want: health.ErrEmptyName},
-		{name: "nil func", check: "db", fn: nil, want: health.ErrNilCheck, wantInMsg: `"db"`},
-		{name: "nil bool func", check: "fs", fn: health.Bool(nil), want: health.ErrNilCheck, wantInMsg: `"fs"`},
-		{name: "nil bool ctx func", check: "fs", fn: health.BoolCtx(nil), want: health.ErrNilCheck, wantInMsg: `"fs"`},
-		{name: "duplicate", check: "taken", fn: ok, want: health.ErrDuplicateCheck, wantInMsg: `"taken"`},
-		{name: "zero timeout", check: "slow", fn: ok, opts: []health.CheckOption{health.Timeout(0)}, want: health.ErrInvalidOption, wantInMsg: `"slow"`},
-		{name: "negative timeout", check: "slow", fn: ok, opts: []health.CheckOption{health.Timeout(-time.Second)}, want: health.ErrInvalidOption, wantInMsg: `"slow"`},
-		{name: "valid", check: "fine", fn: ok, opts: []health.CheckOption{health.Timeout(time.Second), health.Optional()}},
+		{name: "empty name", check: health.Check{Func: ok}, want: health.ErrEmptyName},
+		{name: "nil func", check: health.Check{Name: "db"}, want: health.ErrNilCheck, wantInMsg: []string{`"db"`}},
+		{name: "nil bool func", check: health.Check{Name: "fs", Func: health.Bool(nil)}, want: health.ErrNilCheck, wantInMsg: []string{`"fs"`}},
+		{name: "nil bool ctx func", check: health.Check{Name: "fs", Func: health.BoolCtx(nil)}, want: health.ErrNilCheck, wantInMsg: []string{`"fs"`}},
+		{name: "duplicate", check: health.Check{Name: "taken", Func: ok}, want: health.ErrDuplicateCheck, wantInMsg: []string{`"taken"`}, registered: true},
+		{name: "negative timeout", check: health.Check{Name: "slow", Func: ok, Timeout: -time.Second}, want: health.ErrInvalidConfig, wantInMsg: []string{`"slow"`, "Check.Timeout", "-1s"}},
+		{name: "negative timeout optional", check: health.Check{Name: "slow", Func: ok, Timeout: -time.Nanosecond, Optional: true}, want: health.ErrInvalidConfig, wantInMsg: []string{`"slow"`, "Check.Timeout", "-1ns"}},
+		{name: "zero timeout is the default", check: health.Check{Name: "fine", Func: ok}, registered: true},
+		{name: "valid", check: health.Check{Name: "fine", Func: ok, Timeout: time.Second, Optional: true}, registered: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := health.NewChecker()
-			c.MustRegister("taken", ok)
-			err := c.Register(tt.check, tt.fn, tt.opts...)
+			c := health.NewChecker(health.Config{})
+			c.MustRegister(health.Check{Name: "taken", Func: ok})
+			err := c.Register(tt.check)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
-				t.Fatalf("Register(%q) = %v, want %v", tt.check, err, tt.want)
+				t.Fatalf("Register(%+v) = %v, want %v", tt.check, err, tt.want)
 			}
-			if tt.wantInMsg != "" && !strings.Contains(err.Error(), tt.wantInMsg) {
-				t.Errorf("error %q does not name the check %s", err, tt.wantInMsg)
+			for _, want := range tt.wantInMsg {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %s", err, want)
+				}
 			}
-			_, checkErr := c.Check(t.Context(), tt.check)
-			wantRegistered := tt.want == nil || tt.check == "taken" // a duplicate keeps the first
-			if registered := checkErr == nil; registered != wantRegistered {
-				t.Errorf("registered = %v, want %v", registered, wantRegistered)
+			if tt.check.Name == "" {
+				return
+			}
+			_, checkErr := c.Check(t.Context(), tt.check.Name)
+			if registered := checkErr == nil; registered != tt.registered {
+				t.Errorf("registered = %v, want %v", registered, tt.registered)
 			}
 		})
 	}
 }
 
+// TestMustRegisterPanics: MustRegister panics with Register's error.
 func TestMustRegisterPanics(t *testing.T) {
-	c := health.NewChecker()
-	defer func() {
-		err, _ := recover().(error)
-		if !errors.Is(err, health.ErrNilCheck) {
-			t.Errorf("panic = %v, want ErrNilCheck", err)
-		}
-	}()
-	c.MustRegister("db", nil)
+	tests := []struct {
+		name  string
+		check health.Check
+		want  error
+	}{
+		{name: "nil func", check: health.Check{Name: "db"}, want: health.ErrNilCheck},
+		{name: "empty name", check: health.Check{Func: ok}, want: health.ErrEmptyName},
+		{name: "negative timeout", check: health.Check{Name: "db", Func: ok, Timeout: -1}, want: health.ErrInvalidConfig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := health.NewChecker(health.Config{})
+			defer func() {
+				err, _ := recover().(error)
+				if !errors.Is(err, tt.want) {
+					t.Errorf("panic = %v, want %v", err, tt.want)
+				}
+			}()
+			c.MustRegister(tt.check)
+		})
+	}
 }
 
-func TestNewCheckerInvalidOptions(t *testing.T) {
+// TestNewCheckerInvalidConfig: NewChecker refuses every value out of range
+// with an error naming the field and the value, never falling back to a
+// default; several bad fields are all reported at once.
+func TestNewCheckerInvalidConfig(t *testing.T) {
 	tests := []struct {
-		name string
-		opts []health.Option
+		name   string
+		cfg    health.Config
+		fields []string // each must appear in the message
 	}{
-		{name: "zero timeout", opts: []health.Option{health.WithDefaultTimeout(0)}},
-		{name: "negative jitter", opts: []health.Option{health.WithJitter(-0.1)}},
-		{name: "jitter one", opts: []health.Option{health.WithJitter(1)}},
-		{name: "negative max age", opts: []health.Option{health.WithMaxAge(-time.Second)}},
+		{name: "negative timeout", cfg: health.Config{DefaultTimeout: -time.Second}, fields: []string{"Config.DefaultTimeout", "-1s"}},
+		{name: "negative jitter", cfg: health.Config{Jitter: -0.1}, fields: []string{"Config.Jitter", "-0.1"}},
+		{name: "jitter one", cfg: health.Config{Jitter: 1}, fields: []string{"Config.Jitter", "= 1,"}},
+		{name: "jitter above one", cfg: health.Config{Jitter: 2.5}, fields: []string{"Config.Jitter", "2.5"}},
+		{name: "jitter NaN", cfg: health.Config{Jitter: math.NaN()}, fields: []string{"Config.Jitter", "NaN"}},
+		{name: "jitter +Inf", cfg: health.Config{Jitter: math.Inf(1)}, fields: []string{"Config.Jitter", "+Inf"}},
+		{name: "jitter and DisableJitter", cfg: health.Config{Jitter: 0.2, DisableJitter: true}, fields: []string{"Config.Jitter", "Config.DisableJitter"}},
+		{name: "negative max age", cfg: health.Config{MaxAge: -time.Second}, fields: []string{"Config.MaxAge", "-1s"}},
+		{name: "all at once", cfg: health.Config{DefaultTimeout: -1, Jitter: -1, MaxAge: -1}, fields: []string{"Config.DefaultTimeout", "Config.Jitter", "Config.MaxAge"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			defer func() {
 				err, _ := recover().(error)
-				if !errors.Is(err, health.ErrInvalidOption) {
-					t.Errorf("panic = %v, want ErrInvalidOption", err)
+				if !errors.Is(err, health.ErrInvalidConfig) {
+					t.Fatalf("panic = %v, want ErrInvalidConfig", err)
+				}
+				for _, f := range tt.fields {
+					if !strings.Contains(err.Error(), f) {
+						t.Errorf("panic %q does not say %s", err, f)
+					}
 				}
 			}()
-			health.NewChecker(tt.opts...)
+			health.NewChecker(tt.cfg)
+		})
+	}
+}
+
+// TestNewCheckerValidConfig: the zero Config and every value in range are
+// accepted.
+func TestNewCheckerValidConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  health.Config
+	}{
+		{name: "zero"},
+		{name: "every field", cfg: health.Config{DefaultTimeout: time.Second, Jitter: 0.5, MaxAge: time.Minute, Observer: func(health.Status) {}}},
+		{name: "smallest jitter", cfg: health.Config{Jitter: math.SmallestNonzeroFloat64}},
+		{name: "largest jitter", cfg: health.Config{Jitter: math.Nextafter(1, 0)}},
+		{name: "jitter disabled", cfg: health.Config{DisableJitter: true}},
+		{name: "smallest timeout", cfg: health.Config{DefaultTimeout: time.Nanosecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := health.NewChecker(tt.cfg)
+				c.MustRegister(health.Check{Name: "db", Func: ok}) // returns before fake time moves
+				if !c.IsHealthy(t.Context(), "db") {
+					t.Errorf("IsHealthy = false, want true")
+				}
+			})
 		})
 	}
 }
@@ -117,7 +180,7 @@ func TestCheckResults(t *testing.T) {
 	tests := []struct {
 		name        string
 		fn          health.CheckFunc
-		opts        []health.CheckOption
+		optional    bool
 		wantResult  health.Result
 		wantHealthy bool
 		wantErr     error
@@ -125,8 +188,8 @@ func TestCheckResults(t *testing.T) {
 	}{
 		{name: "pass", fn: ok, wantResult: health.Pass, wantHealthy: true, wantCrit: true},
 		{name: "error", fn: func(context.Context) error { return boom }, wantResult: health.Fail, wantErr: boom, wantCrit: true},
-		{name: "optional error", fn: func(context.Context) error { return boom }, opts: []health.CheckOption{health.Optional()}, wantResult: health.Fail, wantErr: boom},
-		{name: "optional then critical", fn: ok, opts: []health.CheckOption{health.Optional(), health.Critical()}, wantResult: health.Pass, wantHealthy: true, wantCrit: true},
+		{name: "optional error", fn: func(context.Context) error { return boom }, optional: true, wantResult: health.Fail, wantErr: boom},
+		{name: "optional pass", fn: ok, optional: true, wantResult: health.Pass, wantHealthy: true},
 		{name: "degraded", fn: func(context.Context) error { return health.Degraded(boom) }, wantResult: health.Warn, wantHealthy: true, wantErr: health.ErrDegraded, wantCrit: true},
 		{name: "degraded keeps cause", fn: func(context.Context) error { return health.Degraded(boom) }, wantResult: health.Warn, wantHealthy: true, wantErr: boom, wantCrit: true},
 		{name: "degraded nil", fn: func(context.Context) error { return health.Degraded(nil) }, wantResult: health.Warn, wantHealthy: true, wantErr: health.ErrDegraded, wantCrit: true},
@@ -138,8 +201,8 @@ func TestCheckResults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c := health.NewChecker()
-				c.MustRegister("svc", tt.fn, tt.opts...)
+				c := health.NewChecker(health.Config{})
+				c.MustRegister(health.Check{Name: "svc", Func: tt.fn, Optional: tt.optional})
 				s, err := c.Check(t.Context(), "svc")
 				if err != nil {
 					t.Fatalf("Check: %v", err)
@@ -171,8 +234,8 @@ func TestCheckResults(t *testing.T) {
 }
 
 func TestCheckUnknown(t *testing.T) {
-	c := health.NewChecker()
-	c.MustRegister("db", ok)
+	c := health.NewChecker(health.Config{})
+	c.MustRegister(health.Check{Name: "db", Func: ok})
 	s, err := c.Check(t.Context(), "nope")
 	if !errors.Is(err, health.ErrUnknownCheck) {
 		t.Fatalf("err = %v, want ErrUnknownCheck", err)
@@ -193,14 +256,15 @@ func TestCheckUnknown(t *testing.T) {
 func TestHungCheckBoundedByTimeout(t *testing.T) {
 	tests := []struct {
 		name    string
-		checker []health.Option
-		check   []health.CheckOption
+		checker health.Config
+		timeout time.Duration // Check.Timeout
 		want    time.Duration
 	}{
 		{name: "default 5s", want: 5 * time.Second},
-		{name: "checker default", checker: []health.Option{health.WithDefaultTimeout(time.Second)}, want: time.Second},
-		{name: "per check", check: []health.CheckOption{health.Timeout(250 * time.Millisecond)}, want: 250 * time.Millisecond},
-		{name: "per check beats checker", checker: []health.Option{health.WithDefaultTimeout(time.Second)}, check: []health.CheckOption{health.Timeout(3 * time.Second)}, want: 3 * time.Second},
+		{name: "checker default", checker: health.Config{DefaultTimeout: time.Second}, want: time.Second},
+		{name: "per check", timeout: 250 * time.Millisecond, want: 250 * time.Millisecond},
+		{name: "per check beats checker", checker: health.Config{DefaultTimeout: time.Second}, timeout: 3 * time.Second, want: 3 * time.Second},
+		{name: "one nanosecond", timeout: time.Nanosecond, want: time.Nanosecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,8 +272,8 @@ func TestHungCheckBoundedByTimeout(t *testing.T) {
 				release := make(chan struct{})
 				defer close(release)
 				var runs atomic.Int64
-				c := health.NewChecker(tt.checker...)
-				c.MustRegister("hung", hung(release, &runs), tt.check...)
+				c := health.NewChecker(tt.checker)
+				c.MustRegister(health.Check{Name: "hung", Func: hung(release, &runs), Timeout: tt.timeout})
 
 				start := time.Now()
 				s, _ := c.Check(t.Context(), "hung")
@@ -222,7 +286,7 @@ func TestHungCheckBoundedByTimeout(t *testing.T) {
 				if s.Healthy {
 					t.Errorf("Healthy = true, want false")
 				}
-				if !errors.Is(s.Error, health.ErrTimeout) || !errors.Is(s.Error, context.DeadlineExceeded) {
+				if !errors.Is(s.Error, middleware.ErrTimeout) || !errors.Is(s.Error, context.DeadlineExceeded) {
 					t.Errorf("Error = %v, want ErrTimeout and DeadlineExceeded", s.Error)
 				}
 			})
@@ -234,14 +298,14 @@ func TestHungCheckBoundedByTimeout(t *testing.T) {
 // deadline gets the same timeout error.
 func TestCooperativeTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := health.NewChecker()
-		c.MustRegister("slow", sleeper(time.Hour, nil), health.Timeout(2*time.Second))
+		c := health.NewChecker(health.Config{})
+		c.MustRegister(health.Check{Name: "slow", Func: sleeper(time.Hour, nil), Timeout: 2 * time.Second})
 		start := time.Now()
 		s, _ := c.Check(t.Context(), "slow")
 		if got, want := time.Since(start), 2*time.Second; got != want {
 			t.Errorf("elapsed = %v, want %v", got, want)
 		}
-		if !errors.Is(s.Error, health.ErrTimeout) {
+		if !errors.Is(s.Error, middleware.ErrTimeout) {
 			t.Errorf("Error = %v, want ErrTimeout", s.Error)
 		}
 	})
@@ -263,9 +327,9 @@ func TestCheckAllConcurrent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c := health.NewChecker()
+				c := health.NewChecker(health.Config{})
 				for i, d := range tt.delays {
-					c.MustRegister(fmt.Sprintf("c%d", i), sleeper(d, nil))
+					c.MustRegister(health.Check{Name: fmt.Sprintf("c%d", i), Func: sleeper(d, nil)})
 				}
 				start := time.Now()
 				got := c.CheckAll(t.Context())
@@ -331,8 +395,8 @@ func TestHungCheckSingleFlight(t *testing.T) {
 				const polls = 1000
 				release := make(chan struct{})
 				var runs atomic.Int64
-				c := health.NewChecker()
-				c.MustRegister("hung", hung(release, &runs), health.Timeout(time.Second))
+				c := health.NewChecker(health.Config{})
+				c.MustRegister(health.Check{Name: "hung", Func: hung(release, &runs), Timeout: time.Second})
 
 				var failed atomic.Int64
 				poll := func() {
@@ -386,12 +450,12 @@ func TestHungCheckSingleFlight(t *testing.T) {
 func TestSharedRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var runs atomic.Int64
-		c := health.NewChecker()
-		c.MustRegister("db", func(ctx context.Context) error {
+		c := health.NewChecker(health.Config{})
+		c.MustRegister(health.Check{Name: "db", Func: func(ctx context.Context) error {
 			runs.Add(1)
 			time.Sleep(2 * time.Second)
 			return nil
-		})
+		}})
 		start := time.Now()
 		var wg sync.WaitGroup
 		for i := range 10 {
@@ -423,8 +487,8 @@ func TestSharedRun(t *testing.T) {
 func TestCallerContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var runs atomic.Int64
-		c := health.NewChecker()
-		c.MustRegister("db", func(ctx context.Context) error {
+		c := health.NewChecker(health.Config{})
+		c.MustRegister(health.Check{Name: "db", Func: func(ctx context.Context) error {
 			runs.Add(1)
 			select {
 			case <-time.After(3 * time.Second):
@@ -432,7 +496,7 @@ func TestCallerContext(t *testing.T) {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		})
+		}})
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
@@ -440,7 +504,7 @@ func TestCallerContext(t *testing.T) {
 		if got, want := time.Since(start), time.Second; got != want {
 			t.Errorf("elapsed = %v, want %v", got, want)
 		}
-		if s.Healthy || !errors.Is(s.Error, context.DeadlineExceeded) || errors.Is(s.Error, health.ErrTimeout) {
+		if s.Healthy || !errors.Is(s.Error, context.DeadlineExceeded) || errors.Is(s.Error, middleware.ErrTimeout) {
 			t.Errorf("status = %+v, want failed with the caller's DeadlineExceeded, not ErrTimeout", s)
 		}
 
@@ -457,38 +521,56 @@ func TestCallerContext(t *testing.T) {
 	})
 }
 
+// TestPanickingCheck: a panicking check fails with an error that names the
+// check and wraps the library's one *middleware.PanicError, whatever the
+// panic value; a Degraded error as the value is no warning, and a
+// *middleware.PanicError re-panicked from inside the check is kept as is.
 func TestPanickingCheck(t *testing.T) {
 	sentinel := errors.New("sentinel")
+	inner := &middleware.PanicError{Value: "inner boom", Stack: []byte("inner stack")}
 	tests := []struct {
 		name      string
 		value     any
+		wantValue any
 		wantCause error
+		wantMsg   string
 	}{
-		{name: "string", value: "boom"},
-		{name: "error", value: sentinel, wantCause: sentinel},
+		{name: "string", value: "boom", wantValue: "boom", wantMsg: `health: check "bad": middleware: panic: boom`},
+		{name: "error", value: sentinel, wantValue: sentinel, wantCause: sentinel, wantMsg: `health: check "bad": middleware: panic: sentinel`},
+		{name: "degraded error", value: health.Degraded(sentinel), wantValue: health.Degraded(sentinel), wantCause: sentinel},
+		{name: "re-panicked PanicError", value: inner, wantValue: "inner boom", wantMsg: `health: check "bad": middleware: panic: inner boom`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var runs atomic.Int64
-				c := health.NewChecker()
-				c.MustRegister("bad", func(context.Context) error {
+				c := health.NewChecker(health.Config{})
+				c.MustRegister(health.Check{Name: "bad", Func: func(context.Context) error {
 					runs.Add(1)
 					panic(tt.value)
-				})
-				c.MustRegister("good", ok)
+				}})
+				c.MustRegister(health.Check{Name: "good", Func: ok})
 				for i := range 2 {
 					got := c.CheckAll(t.Context())
 					s := got["bad"]
 					if s.Healthy || s.Result != health.Fail {
 						t.Errorf("bad: Healthy = %v, Result = %q, want false, fail", s.Healthy, s.Result)
 					}
-					pe, isPanic := errors.AsType[*health.PanicError](s.Error)
-					if !isPanic || !errors.Is(s.Error, health.ErrPanic) {
-						t.Fatalf("Error = %v, want a *PanicError", s.Error)
+					pe, isPanic := errors.AsType[*middleware.PanicError](s.Error)
+					if !isPanic {
+						t.Fatalf("Error = %v, want a *middleware.PanicError", s.Error)
 					}
-					if pe.Check != "bad" || pe.Value != tt.value || len(pe.Stack) == 0 {
-						t.Errorf("PanicError = {%q, %v, %d-byte stack}, want {bad, %v, a stack}", pe.Check, pe.Value, len(pe.Stack), tt.value)
+					if fmt.Sprint(pe.Value) != fmt.Sprint(tt.wantValue) || len(pe.Stack) == 0 {
+						t.Errorf("PanicError = {%v, %d-byte stack}, want {%v, a stack}", pe.Value, len(pe.Stack), tt.wantValue)
+					}
+					if tt.value == inner && pe != inner {
+						t.Errorf("PanicError = %p, want the re-panicked %p", pe, inner)
+					}
+					if !strings.Contains(s.Error.Error(), `"bad"`) {
+						t.Errorf("Error = %q, want it to name the check", s.Error)
+					}
+					if tt.wantMsg != "" && s.Error.Error() != tt.wantMsg {
+						t.Errorf("Error = %q, want %q", s.Error, tt.wantMsg)
 					}
 					if tt.wantCause != nil && !errors.Is(s.Error, tt.wantCause) {
 						t.Errorf("Error = %v, want it to wrap %v", s.Error, tt.wantCause)
@@ -517,23 +599,23 @@ func TestRequire(t *testing.T) {
 		{name: "named healthy", names: []string{"chromadb"}, wantNames: nil},
 		{name: "degraded is healthy", names: []string{"lagging"}, wantNames: nil},
 		{name: "one down", names: []string{"chromadb", "embedding_api"}, wantNames: []string{"embedding_api"}, wantCause: boom},
-		{name: "order kept", names: []string{"slow", "chromadb", "embedding_api"}, wantNames: []string{"slow", "embedding_api"}, wantCause: health.ErrTimeout},
+		{name: "order kept", names: []string{"slow", "chromadb", "embedding_api"}, wantNames: []string{"slow", "embedding_api"}, wantCause: middleware.ErrTimeout},
 		{name: "optional named", names: []string{"cache"}, wantNames: []string{"cache"}, wantCause: boom},
 		{name: "unknown", names: []string{"nope"}, wantNames: []string{"nope"}, wantCause: health.ErrUnknownCheck},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c := health.NewChecker()
-				c.MustRegister("chromadb", ok)
-				c.MustRegister("lagging", func(context.Context) error { return health.Degraded(nil) })
-				c.MustRegister("embedding_api", func(context.Context) error { return boom }, health.Optional(), health.Critical())
-				c.MustRegister("slow", sleeper(time.Hour, nil), health.Optional())
-				c.MustRegister("cache", func(context.Context) error { return boom }, health.Optional())
+				c := health.NewChecker(health.Config{})
+				c.MustRegister(health.Check{Name: "chromadb", Func: ok})
+				c.MustRegister(health.Check{Name: "lagging", Func: func(context.Context) error { return health.Degraded(nil) }})
+				c.MustRegister(health.Check{Name: "embedding_api", Func: func(context.Context) error { return boom }})
+				c.MustRegister(health.Check{Name: "slow", Func: sleeper(time.Hour, nil), Optional: true})
+				c.MustRegister(health.Check{Name: "cache", Func: func(context.Context) error { return boom }, Optional: true})
 				if tt.name == "all critical healthy" {
-					c = health.NewChecker()
-					c.MustRegister("chromadb", ok)
-					c.MustRegister("cache", func(context.Context) error { return boom }, health.Optional())
+					c = health.NewChecker(health.Config{})
+					c.MustRegister(health.Check{Name: "chromadb", Func: ok})
+					c.MustRegister(health.Check{Name: "cache", Func: func(context.Context) error { return boom }, Optional: true})
 				}
 				err := c.Require(t.Context(), tt.names...)
 				if tt.wantNames == nil {
@@ -568,12 +650,104 @@ func TestRequire(t *testing.T) {
 // TestRequireNoCritical: with no names and no critical checks, nothing is
 // required.
 func TestRequireNoCritical(t *testing.T) {
-	c := health.NewChecker()
+	c := health.NewChecker(health.Config{})
 	if err := c.Require(t.Context()); err != nil {
 		t.Errorf("Require on empty checker = %v, want nil", err)
 	}
-	c.MustRegister("cache", func(context.Context) error { return errors.New("down") }, health.Optional())
+	c.MustRegister(health.Check{Name: "cache", Func: func(context.Context) error { return errors.New("down") }, Optional: true})
 	if err := c.Require(t.Context()); err != nil {
 		t.Errorf("Require with only optional checks = %v, want nil", err)
 	}
+}
+
+// TestCheckTimeoutCause: the check's own timeout is the library's own
+// deadline: the check sees it as its context's cause, matching
+// middleware.ErrTimeout, and is reported with it. A deadline of the check's
+// making, or the caller's, is not the check's timeout: its error is the
+// check's own and does not match middleware.ErrTimeout.
+func TestCheckTimeoutCause(t *testing.T) {
+	tests := []struct {
+		name        string
+		fn          func(ctx context.Context, cause *error) error
+		wantElapsed time.Duration
+		wantTimeout bool // Status.Error and the cause seen match middleware.ErrTimeout
+	}{
+		{name: "cooperative check cut by its timeout", wantElapsed: 2 * time.Second, wantTimeout: true,
+			fn: func(ctx context.Context, cause *error) error {
+				<-ctx.Done()
+				*cause = context.Cause(ctx)
+				return ctx.Err()
+			}},
+		{name: "check returns the cause", wantElapsed: 2 * time.Second, wantTimeout: true,
+			fn: func(ctx context.Context, cause *error) error {
+				<-ctx.Done()
+				*cause = context.Cause(ctx)
+				return context.Cause(ctx)
+			}},
+		{name: "check's own shorter deadline", wantElapsed: 500 * time.Millisecond,
+			fn: func(ctx context.Context, cause *error) error {
+				ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				defer cancel()
+				<-ctx.Done()
+				*cause = context.Cause(ctx)
+				return ctx.Err()
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var cause error
+				c := health.NewChecker(health.Config{})
+				c.MustRegister(health.Check{Name: "db", Timeout: 2 * time.Second, Func: func(ctx context.Context) error { return tt.fn(ctx, &cause) }})
+				start := time.Now()
+				s, _ := c.Check(t.Context(), "db")
+				if got := time.Since(start); got != tt.wantElapsed {
+					t.Errorf("elapsed = %v, want %v", got, tt.wantElapsed)
+				}
+				synctest.Wait()
+				if got := errors.Is(cause, middleware.ErrTimeout); got != tt.wantTimeout {
+					t.Errorf("context.Cause seen by the check = %v; matches middleware.ErrTimeout = %v, want %v", cause, got, tt.wantTimeout)
+				}
+				if got := errors.Is(s.Error, middleware.ErrTimeout); got != tt.wantTimeout {
+					t.Errorf("Status.Error = %v; matches middleware.ErrTimeout = %v, want %v", s.Error, got, tt.wantTimeout)
+				}
+				if !errors.Is(s.Error, context.DeadlineExceeded) || s.Healthy {
+					t.Errorf("status = %v %v, want unhealthy with DeadlineExceeded", s.Healthy, s.Error)
+				}
+				if tt.wantTimeout && !strings.Contains(s.Error.Error(), `"db"`) {
+					t.Errorf("Status.Error = %q, want it to name the check", s.Error)
+				}
+			})
+		})
+	}
+}
+
+// TestCallerDeadlineIsNotCheckTimeout: a caller whose own deadline ends
+// before the check's timeout is never told that the check timed out: its
+// status matches its own deadline and ErrNotChecked, not
+// middleware.ErrTimeout, and the run's own result is still the check's.
+func TestCallerDeadlineIsNotCheckTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var observed []error
+		var mu sync.Mutex
+		c := health.NewChecker(health.Config{Observer: func(s health.Status) {
+			mu.Lock()
+			observed = append(observed, s.Error)
+			mu.Unlock()
+		}})
+		c.MustRegister(health.Check{Name: "db", Timeout: 2 * time.Second, Func: sleeper(time.Hour, nil)})
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		s, _ := c.Check(ctx, "db")
+		if errors.Is(s.Error, middleware.ErrTimeout) || !errors.Is(s.Error, health.ErrNotChecked) || !errors.Is(s.Error, context.DeadlineExceeded) {
+			t.Errorf("caller's status error = %v, want ErrNotChecked and the caller's DeadlineExceeded, not middleware.ErrTimeout", s.Error)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(observed) != 1 || !errors.Is(observed[0], middleware.ErrTimeout) {
+			t.Errorf("observed %v, want one run cut by its own timeout", observed)
+		}
+	})
 }

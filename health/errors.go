@@ -1,14 +1,12 @@
 package health
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"strings"
 )
 
-// Registration errors. [Checker.Register] wraps one of them in an error that
-// names the check, so errors.Is matches and the message says which check.
+// Setup errors. [Checker.Register] wraps one of them in an error that names
+// the check, so errors.Is matches and the message says which check.
 var (
 	// ErrEmptyName is returned by Register for a check named "".
 	ErrEmptyName = errors.New("health: empty check name")
@@ -16,10 +14,12 @@ var (
 	ErrNilCheck = errors.New("health: nil check func")
 	// ErrDuplicateCheck is returned by Register for a name already registered.
 	ErrDuplicateCheck = errors.New("health: check already registered")
-	// ErrInvalidOption is returned by Register and Start for an option or
-	// argument out of range (a timeout or interval that is not positive), and
-	// is the panic value of [NewChecker] given a bad [Option].
-	ErrInvalidOption = errors.New("health: invalid option")
+	// ErrInvalidConfig is matched by the error for a value out of range: the
+	// panic value of [NewChecker] given a bad [Config] and of [Handler] and
+	// [Endpoint] given a bad [HandlerConfig], the error of Register for a
+	// bad [Check].Timeout, and of Start for an interval that is not
+	// positive. The message names the field and the value.
+	ErrInvalidConfig = errors.New("health: invalid config")
 	// ErrStarted is returned by Start when background checking is already
 	// running.
 	ErrStarted = errors.New("health: already started")
@@ -29,24 +29,6 @@ var (
 // a name that was never registered, and is the error of the [Status] it
 // reports for that name.
 var ErrUnknownCheck = errors.New("health: unknown check")
-
-// ErrTimeout is the error, wrapped with the duration, of a check that did not
-// return within its timeout. It matches both ErrTimeout and
-// [context.DeadlineExceeded]:
-//
-//	errors.Is(s.Error, health.ErrTimeout)       // true
-//	errors.Is(s.Error, context.DeadlineExceeded) // true
-var ErrTimeout error = timeoutError{}
-
-type timeoutError struct{}
-
-func (timeoutError) Error() string { return "health: check timed out" }
-
-// Is makes ErrTimeout match context.DeadlineExceeded as well.
-func (timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
-
-// Timeout reports true, as net.Error's Timeout does.
-func (timeoutError) Timeout() bool { return true }
 
 // ErrCheckFailed is the error a boolean check made with [Bool] or [BoolCtx]
 // reports when its function returns false.
@@ -61,11 +43,8 @@ var ErrDegraded = errors.New("health: degraded")
 var ErrNotChecked = errors.New("health: not checked yet")
 
 // ErrStale is the error, wrapped with the age, of a cached [Status] older
-// than the checker's max age (see [WithMaxAge]).
+// than the checker's max age (see [Config].MaxAge).
 var ErrStale = errors.New("health: result is stale")
-
-// ErrPanic is matched by every [*PanicError].
-var ErrPanic = errors.New("health: check panicked")
 
 // ErrUnavailable is matched by every [*UnavailableError].
 var ErrUnavailable = errors.New("health: required services unavailable")
@@ -93,35 +72,10 @@ func (e *degradedError) Error() string {
 func (e *degradedError) Is(target error) bool { return target == ErrDegraded }
 func (e *degradedError) Unwrap() error        { return e.err }
 
-// PanicError reports a check that panicked. The panic is recovered in the
-// check's own goroutine, so the process survives; the check is reported as
-// [Fail] with this error. It matches [ErrPanic].
-type PanicError struct {
-	// Check is the name of the check.
-	Check string
-	// Value is the value the check panicked with.
-	Value any
-	// Stack is the stack of the panicking goroutine, from runtime/debug.Stack.
-	Stack []byte
-}
-
-// Error implements error; it names the check and the panic value, not the stack.
-func (e *PanicError) Error() string {
-	return fmt.Sprintf("health: check %q panicked: %v", e.Check, e.Value)
-}
-
-// Is reports whether target is [ErrPanic].
-func (e *PanicError) Is(target error) bool { return target == ErrPanic }
-
-// Unwrap returns the panic value when it is an error, else nil.
-func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
-}
-
 // UnavailableError is returned by [Checker.Require] when a required check is
 // not healthy. It matches [ErrUnavailable], and through Unwrap each failing
-// check's own error (so errors.Is(err, health.ErrTimeout) works). Its message
+// check's own error (so errors.Is(err, middleware.ErrTimeout) matches a
+// check that timed out). Its message
 // lists the names only: check errors may hold secrets, so log them from
 // Statuses deliberately if at all.
 type UnavailableError struct {

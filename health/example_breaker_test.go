@@ -8,14 +8,14 @@ import (
 	"github.com/resiliencekit/resilience/registry"
 )
 
-// The guide's "Monitor Circuit States" as a health check: one line turns every
-// open circuit into a failing check.
+// Circuit states as a health check: one line turns every open circuit into a
+// failing check.
 func ExampleBreakerCheck() {
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	b, _ := reg.Breaker("chromadb", registry.Settings{})
 
-	checker := health.NewChecker()
-	checker.MustRegister("circuits", health.BreakerCheck(reg))
+	checker := health.NewChecker(health.Config{})
+	checker.MustRegister(health.Check{Name: "circuits", Func: health.BreakerCheck(reg)})
 
 	fmt.Println(checker.IsHealthy(context.Background(), "circuits"))
 	b.Trip()
@@ -23,5 +23,5 @@ func ExampleBreakerCheck() {
 	fmt.Println(st.Healthy, st.Error)
 	// Output:
 	// true
-	// false health: circuit open: registry: circuit open: chromadb
+	// false health: chromadb: registry: circuit open
 }

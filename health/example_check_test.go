@@ -29,12 +29,12 @@ type stdout struct{}
 
 func (stdout) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
 
-// The guide's Check Health: check all services, then one.
+// Check all services, concurrently, then one.
 func Example_checkHealth() {
 	ctx := context.Background()
-	c := health.NewChecker()
-	c.MustRegister("chromadb", chromaClient.Heartbeat)
-	c.MustRegister("embedding_api", api.Heartbeat)
+	c := health.NewChecker(health.Config{})
+	c.MustRegister(health.Check{Name: "chromadb", Func: chromaClient.Heartbeat})
+	c.MustRegister(health.Check{Name: "embedding_api", Func: api.Heartbeat})
 
 	// Check all services (concurrently).
 	results := c.CheckAll(ctx)
@@ -43,8 +43,8 @@ func Example_checkHealth() {
 		if !status.Healthy {
 			logger.Error("service is unhealthy", "service", name, "error", status.Error)
 		} else {
-			// A real service would log status.Latency too (the guide's
-			// latency_ms); it varies, so this example leaves it out.
+			// A real service would log status.Latency too; it varies,
+			// so this example leaves it out.
 			logger.Info("service OK", "service", name)
 		}
 	}
@@ -62,10 +62,10 @@ func Example_checkHealth() {
 // A check reports a degraded dependency with health.Degraded: the check is
 // healthy, with result warn, and a report stays 200.
 func ExampleDegraded() {
-	c := health.NewChecker()
-	c.MustRegister("replica", func(context.Context) error {
+	c := health.NewChecker(health.Config{})
+	c.MustRegister(health.Check{Name: "replica", Func: func(context.Context) error {
 		return health.Degraded(errors.New("replication lag 30s"))
-	})
+	}})
 	s, _ := c.Check(context.Background(), "replica")
 	fmt.Println(s.Healthy, s.Result, s.Error)
 	// Output:

@@ -14,17 +14,17 @@ import (
 
 // Serve liveness and readiness to Kubernetes. The readiness report is
 // application/health+json; error text stays hidden unless
-// health.WithErrorDetails is given.
+// HandlerConfig.ErrorDetails is set.
 func ExampleHandler() {
-	c := health.NewChecker()
-	c.MustRegister("chromadb", chromaClient.Heartbeat)
-	c.MustRegister("cache", func(context.Context) error {
+	c := health.NewChecker(health.Config{})
+	c.MustRegister(health.Check{Name: "chromadb", Func: chromaClient.Heartbeat})
+	c.MustRegister(health.Check{Name: "cache", Func: func(context.Context) error {
 		return errors.New("dial redis://:password=hunter2@cache:6379: refused")
-	}, health.Optional())
+	}, Optional: true})
 
 	mux := http.NewServeMux()
 	mux.Handle("/livez", health.LivenessHandler())
-	mux.Handle("/readyz", health.Handler(c))
+	mux.Handle("/readyz", health.Handler(c, health.HandlerConfig{}))
 
 	for _, path := range []string{"/livez", "/readyz"} {
 		rec := httptest.NewRecorder()
@@ -47,10 +47,10 @@ func ExampleHandler() {
 // Serve health over any go-kit transport: the endpoint returns a Report,
 // which tells go-kit's HTTP server its status code.
 func ExampleEndpoint() {
-	c := health.NewChecker()
-	c.MustRegister("embedding_api", api.Heartbeat)
+	c := health.NewChecker(health.Config{})
+	c.MustRegister(health.Check{Name: "embedding_api", Func: api.Heartbeat})
 
-	resp, _ := health.Endpoint(c)(context.Background(), nil)
+	resp, _ := health.Endpoint(c, health.HandlerConfig{})(context.Background(), nil)
 	rep := resp.(health.Report)
 	fmt.Println(rep.Status, rep.StatusCode(), rep.Checks["embedding_api"][0].Status)
 	// Output:
@@ -60,8 +60,8 @@ func ExampleEndpoint() {
 // Check in the background, so that probes read cached results and never
 // hit a dependency.
 func ExampleChecker_Start() {
-	c := health.NewChecker()
-	c.MustRegister("chromadb", chromaClient.Heartbeat)
+	c := health.NewChecker(health.Config{})
+	c.MustRegister(health.Check{Name: "chromadb", Func: chromaClient.Heartbeat})
 
 	if err := c.Start(context.Background(), 10*time.Second); err != nil {
 		fmt.Println(err)

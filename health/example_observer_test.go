@@ -9,21 +9,21 @@ import (
 	"github.com/resiliencekit/resilience/health"
 )
 
-// WithObserver sees the result of every run, here to count failures; the
+// Config.Observer sees the result of every run, here to count failures; the
 // observe/kitmetrics package turns it into status and latency metrics with
-// health.WithObserver(obs.HealthStatus).
-func ExampleWithObserver() {
+// health.Config{Observer: obs.HealthStatus}.
+func ExampleConfig_observer() {
 	var mu sync.Mutex
 	failures := map[string]int{}
-	c := health.NewChecker(health.WithObserver(func(s health.Status) {
+	c := health.NewChecker(health.Config{Observer: func(s health.Status) {
 		mu.Lock()
 		defer mu.Unlock()
 		if s.Result == health.Fail {
 			failures[s.Name]++
 		}
-	}))
-	c.MustRegister("chromadb", func(context.Context) error { return errors.New("connection refused") })
-	c.MustRegister("filesystem", func(context.Context) error { return nil })
+	}})
+	c.MustRegister(health.Check{Name: "chromadb", Func: func(context.Context) error { return errors.New("connection refused") }})
+	c.MustRegister(health.Check{Name: "filesystem", Func: func(context.Context) error { return nil }})
 
 	for range 3 {
 		c.CheckAll(context.Background())

@@ -8,13 +8,13 @@ import (
 	"github.com/resiliencekit/resilience/health"
 )
 
-// The guide's Startup Health Check: refuse to start without the required
+// A startup check: refuse to start without the required
 // services.
 func Example_startup() {
 	startup := func(ctx context.Context) error {
-		c := health.NewChecker()
-		c.MustRegister("chromadb", chromaClient.Heartbeat)
-		c.MustRegister("embedding_api", api.Heartbeat)
+		c := health.NewChecker(health.Config{})
+		c.MustRegister(health.Check{Name: "chromadb", Func: chromaClient.Heartbeat})
+		c.MustRegister(health.Check{Name: "embedding_api", Func: api.Heartbeat})
 
 		if err := c.Require(ctx); err != nil {
 			if ue, ok := errors.AsType[*health.UnavailableError](err); ok {

@@ -85,16 +85,12 @@ func FuzzHealthJSON(f *testing.F) {
 		}
 
 		// The health+json report, through a Checker and its Handler.
-		c := health.NewChecker()
-		opts := []health.CheckOption{health.Critical()}
-		if !critical {
-			opts = []health.CheckOption{health.Optional()}
-		}
+		c := health.NewChecker(health.Config{})
 		fn := func(context.Context) error { return err }
-		if regErr := c.Register(name, fn, opts...); regErr != nil {
+		if regErr := c.Register(health.Check{Name: name, Func: fn, Optional: !critical}); regErr != nil {
 			return // a name the checker refuses is not reported
 		}
-		rec := get(health.Handler(c, health.WithErrorDetails()), http.MethodGet)
+		rec := get(health.Handler(c, health.HandlerConfig{ErrorDetails: true}), http.MethodGet)
 		if got := rec.Header().Get("Content-Type"); got != health.ContentType {
 			t.Errorf("Content-Type = %q, want %q", got, health.ContentType)
 		}

@@ -3,6 +3,8 @@ package health
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -42,8 +44,8 @@ type CheckReport struct {
 	// Time is when the result was recorded, in UTC; omitted when the check
 	// has never run.
 	Time time.Time `json:"time,omitzero"`
-	// Output is the check's error text, set only with [WithErrorDetails]
-	// and only when Status is not Pass.
+	// Output is the check's error text, set only with
+	// [HandlerConfig].ErrorDetails and only when Status is not Pass.
 	Output string `json:"output,omitempty"`
 }
 
@@ -63,34 +65,53 @@ func (r Report) Headers() http.Header {
 	return http.Header{"Cache-Control": {"no-store"}}
 }
 
-// HandlerOption configures [Handler] and [Endpoint].
-type HandlerOption func(*handlerConfig)
+// HandlerConfig configures [Handler] and [Endpoint]. The zero value is the
+// defaults: every check, error text left out.
+type HandlerConfig struct {
+	// Checks restricts the report to the named checks, in any order.
+	// Default (nil or empty): every check registered, at each request. A
+	// name never registered is reported as a failed critical check; an
+	// empty name or a name given twice is refused.
+	Checks []string
 
+	// ErrorDetails includes each failing or warning check's error text as
+	// the report's "output". Default false: it is left out, because a
+	// check's error may hold a DSN, a host name or a password, and health
+	// endpoints are often reachable by anyone who can reach the service.
+	ErrorDetails bool
+}
+
+// handlerConfig is a validated HandlerConfig, owned by one handler.
 type handlerConfig struct {
 	details bool
-	names   []string
+	names   []string // nil: every check
 }
 
-// WithErrorDetails returns a HandlerOption that includes each failing or
-// warning check's error text as "output". By default it is left out: a
-// check's error may hold a DSN, a host name or a password, and health
-// endpoints are often reachable by anyone who can reach the service.
-func WithErrorDetails() HandlerOption { return func(c *handlerConfig) { c.details = true } }
-
-// WithChecks returns a HandlerOption restricting the report to the named
-// checks; by default it covers every check. A name never registered is
-// reported as a failed critical check.
-func WithChecks(names ...string) HandlerOption {
-	names = slices.Clone(names)
-	return func(c *handlerConfig) { c.names = names }
-}
-
-func newHandlerConfig(opts []HandlerOption) handlerConfig {
-	var cfg handlerConfig
-	for _, o := range opts {
-		o(&cfg)
+// newHandlerConfig validates cfg and returns a copy the caller cannot
+// change; it panics with an error matching ErrInvalidConfig, naming the
+// field, when cfg is not valid.
+func newHandlerConfig(cfg HandlerConfig) handlerConfig {
+	var errs []error
+	seen := make(map[string]int, len(cfg.Checks))
+	for i, n := range cfg.Checks {
+		if n == "" {
+			errs = append(errs, fmt.Errorf("%w: HandlerConfig.Checks[%d] is empty", ErrInvalidConfig, i))
+			continue
+		}
+		if j, dup := seen[n]; dup {
+			errs = append(errs, fmt.Errorf("%w: HandlerConfig.Checks[%d] = %q, already given at Checks[%d]", ErrInvalidConfig, i, n, j))
+			continue
+		}
+		seen[n] = i
 	}
-	return cfg
+	if err := errors.Join(errs...); err != nil {
+		panic(err)
+	}
+	hc := handlerConfig{details: cfg.ErrorDetails}
+	if len(cfg.Checks) > 0 {
+		hc.names = slices.Clone(cfg.Checks)
+	}
+	return hc
 }
 
 // report returns c's report under cfg.
@@ -136,14 +157,15 @@ func worse(a, b Result) Result {
 //
 // It answers GET and HEAD (headers only), and any other method with 405 and
 // "Allow: GET, HEAD". Responses carry Cache-Control: no-store. Error text is
-// left out unless [WithErrorDetails] is given.
-func Handler(c *Checker, opts ...HandlerOption) http.Handler {
+// left out unless cfg.ErrorDetails is set. Handler panics when c is nil, and
+// with an error matching [ErrInvalidConfig] when cfg is not valid.
+func Handler(c *Checker, cfg HandlerConfig) http.Handler {
 	if c == nil {
 		panic("health: Handler: nil Checker")
 	}
-	cfg := newHandlerConfig(opts)
+	hc := newHandlerConfig(cfg)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serve(w, r, c.report(r.Context(), cfg))
+		serve(w, r, c.report(r.Context(), hc))
 	})
 }
 

@@ -31,17 +31,11 @@ func get(h http.Handler, method string) *httptest.ResponseRecorder {
 	return rec
 }
 
-type check struct {
-	name string
-	fn   health.CheckFunc
-	opts []health.CheckOption
-}
-
-func checker(t *testing.T, checks []check) *health.Checker {
+func checker(t *testing.T, checks []health.Check) *health.Checker {
 	t.Helper()
-	c := health.NewChecker()
+	c := health.NewChecker(health.Config{})
 	for _, ck := range checks {
-		if err := c.Register(ck.name, ck.fn, ck.opts...); err != nil {
+		if err := c.Register(ck); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -52,35 +46,37 @@ func TestHandlerStatus(t *testing.T) {
 	down := errors.New("down")
 	tests := []struct {
 		name       string
-		checks     []check
-		opts       []health.HandlerOption
+		checks     []health.Check
+		cfg        health.HandlerConfig
 		wantCode   int
 		wantStatus health.Result
 		wantChecks map[string]health.Result
 	}{
 		{name: "no checks", wantCode: 200, wantStatus: health.Pass, wantChecks: map[string]health.Result{}},
-		{name: "all pass", checks: []check{{"a", ok, nil}, {"b", ok, nil}}, wantCode: 200, wantStatus: health.Pass,
+		{name: "all pass", checks: []health.Check{{Name: "a", Func: ok}, {Name: "b", Func: ok}}, wantCode: 200, wantStatus: health.Pass,
 			wantChecks: map[string]health.Result{"a": health.Pass, "b": health.Pass}},
-		{name: "critical fails", checks: []check{{"a", ok, nil}, {"b", fails(down), nil}}, wantCode: 503, wantStatus: health.Fail,
+		{name: "critical fails", checks: []health.Check{{Name: "a", Func: ok}, {Name: "b", Func: fails(down)}}, wantCode: 503, wantStatus: health.Fail,
 			wantChecks: map[string]health.Result{"a": health.Pass, "b": health.Fail}},
-		{name: "optional fails", checks: []check{{"a", ok, nil}, {"b", fails(down), []health.CheckOption{health.Optional()}}}, wantCode: 200, wantStatus: health.Warn,
+		{name: "optional fails", checks: []health.Check{{Name: "a", Func: ok}, {Name: "b", Func: fails(down), Optional: true}}, wantCode: 200, wantStatus: health.Warn,
 			wantChecks: map[string]health.Result{"a": health.Pass, "b": health.Fail}},
-		{name: "degraded", checks: []check{{"a", ok, nil}, {"b", fails(health.Degraded(down)), nil}}, wantCode: 200, wantStatus: health.Warn,
+		{name: "degraded", checks: []health.Check{{Name: "a", Func: ok}, {Name: "b", Func: fails(health.Degraded(down))}}, wantCode: 200, wantStatus: health.Warn,
 			wantChecks: map[string]health.Result{"a": health.Pass, "b": health.Warn}},
-		{name: "warn and fail", checks: []check{{"a", fails(down), nil}, {"b", fails(health.Degraded(down)), nil}}, wantCode: 503, wantStatus: health.Fail,
+		{name: "warn and fail", checks: []health.Check{{Name: "a", Func: fails(down)}, {Name: "b", Func: fails(health.Degraded(down))}}, wantCode: 503, wantStatus: health.Fail,
 			wantChecks: map[string]health.Result{"a": health.Fail, "b": health.Warn}},
-		{name: "timeout", checks: []check{{"a", sleeper(time.Hour, nil), []health.CheckOption{health.Timeout(time.Second)}}}, wantCode: 503, wantStatus: health.Fail,
+		{name: "timeout", checks: []health.Check{{Name: "a", Func: sleeper(time.Hour, nil), Timeout: time.Second}}, wantCode: 503, wantStatus: health.Fail,
 			wantChecks: map[string]health.Result{"a": health.Fail}},
-		{name: "subset leaves out failure", checks: []check{{"a", ok, nil}, {"b", fails(down), nil}}, opts: []health.HandlerOption{health.WithChecks("a")},
+		{name: "subset leaves out failure", checks: []health.Check{{Name: "a", Func: ok}, {Name: "b", Func: fails(down)}}, cfg: health.HandlerConfig{Checks: []string{"a"}},
 			wantCode: 200, wantStatus: health.Pass, wantChecks: map[string]health.Result{"a": health.Pass}},
-		{name: "subset with unknown", checks: []check{{"a", ok, nil}}, opts: []health.HandlerOption{health.WithChecks("a", "nope")},
+		{name: "subset with unknown", checks: []health.Check{{Name: "a", Func: ok}}, cfg: health.HandlerConfig{Checks: []string{"a", "nope"}},
 			wantCode: 503, wantStatus: health.Fail, wantChecks: map[string]health.Result{"a": health.Pass, "nope": health.Fail}},
+		{name: "empty subset is every check", checks: []health.Check{{Name: "a", Func: ok}, {Name: "b", Func: fails(down)}}, cfg: health.HandlerConfig{Checks: []string{}},
+			wantCode: 503, wantStatus: health.Fail, wantChecks: map[string]health.Result{"a": health.Pass, "b": health.Fail}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := checker(t, tt.checks)
-				rec := get(health.Handler(c, tt.opts...), http.MethodGet)
+				rec := get(health.Handler(c, tt.cfg), http.MethodGet)
 				if rec.Code != tt.wantCode {
 					t.Errorf("code = %d, want %d", rec.Code, tt.wantCode)
 				}
@@ -142,8 +138,8 @@ func TestHandlerMethods(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := health.NewChecker()
-			c.MustRegister("db", ok)
+			c := health.NewChecker(health.Config{})
+			c.MustRegister(health.Check{Name: "db", Func: ok})
 			rec := get(tt.handler(c), tt.method)
 			if rec.Code != tt.wantCode {
 				t.Errorf("code = %d, want %d", rec.Code, tt.wantCode)
@@ -169,7 +165,7 @@ func TestHandlerMethods(t *testing.T) {
 	}
 }
 
-func readiness(c *health.Checker) http.Handler { return health.Handler(c) }
+func readiness(c *health.Checker) http.Handler { return health.Handler(c, health.HandlerConfig{}) }
 func liveness(*health.Checker) http.Handler    { return health.LivenessHandler() }
 
 // TestLivenessIgnoresChecks: liveness passes while every check fails.
@@ -184,28 +180,28 @@ func TestLivenessIgnoresChecks(t *testing.T) {
 }
 
 // TestSecretsHidden: error text never appears in a default response, from
-// the handler or the go-kit endpoint; only WithErrorDetails shows it.
+// the handler or the go-kit endpoint; only HandlerConfig.ErrorDetails shows it.
 func TestSecretsHidden(t *testing.T) {
 	const secret = "hunter2"
 	secretErr := errors.New("dial postgres://app:password=hunter2@db:5432: connection refused")
 	tests := []struct {
 		name       string
 		fn         health.CheckFunc
-		opts       []health.HandlerOption
+		cfg        health.HandlerConfig
 		wantSecret bool
 	}{
 		{name: "fail default", fn: fails(secretErr)},
 		{name: "warn default", fn: fails(health.Degraded(secretErr))},
 		{name: "panic default", fn: func(context.Context) error { panic(secretErr) }},
-		{name: "fail with details", fn: fails(secretErr), opts: []health.HandlerOption{health.WithErrorDetails()}, wantSecret: true},
-		{name: "warn with details", fn: fails(health.Degraded(secretErr)), opts: []health.HandlerOption{health.WithErrorDetails()}, wantSecret: true},
+		{name: "fail with details", fn: fails(secretErr), cfg: health.HandlerConfig{ErrorDetails: true}, wantSecret: true},
+		{name: "warn with details", fn: fails(health.Degraded(secretErr)), cfg: health.HandlerConfig{ErrorDetails: true}, wantSecret: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := health.NewChecker()
-			c.MustRegister("db", tt.fn)
+			c := health.NewChecker(health.Config{})
+			c.MustRegister(health.Check{Name: "db", Func: tt.fn})
 			for _, method := range []string{http.MethodGet, http.MethodHead} {
-				rec := get(health.Handler(c, tt.opts...), method)
+				rec := get(health.Handler(c, tt.cfg), method)
 				var all bytes.Buffer
 				rec.Header().Write(&all)
 				all.Write(rec.Body.Bytes())
@@ -213,7 +209,7 @@ func TestSecretsHidden(t *testing.T) {
 					t.Errorf("%s: secret in response = %v, want %v:\n%s", method, got, tt.wantSecret, &all)
 				}
 			}
-			r, err := health.Endpoint(c, tt.opts...)(t.Context(), nil)
+			r, err := health.Endpoint(c, tt.cfg)(t.Context(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,10 +239,10 @@ func TestHandlerConcurrentPolls(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const pollers, polls = 64, 20
-				c := health.NewChecker(health.WithJitter(0))
-				c.MustRegister("db", sleeper(10*time.Millisecond, nil))
-				c.MustRegister("cache", fails(errors.New("down")), health.Optional())
-				c.MustRegister("queue", fails(health.Degraded(nil)))
+				c := health.NewChecker(health.Config{DisableJitter: true})
+				c.MustRegister(health.Check{Name: "db", Func: sleeper(10*time.Millisecond, nil)})
+				c.MustRegister(health.Check{Name: "cache", Func: fails(errors.New("down")), Optional: true})
+				c.MustRegister(health.Check{Name: "queue", Func: fails(health.Degraded(nil))})
 				if tt.started {
 					if err := c.Start(t.Context(), 50*time.Millisecond); err != nil {
 						t.Fatal(err)
@@ -254,7 +250,7 @@ func TestHandlerConcurrentPolls(t *testing.T) {
 					defer c.Stop()
 					time.Sleep(20 * time.Millisecond)
 				}
-				h := health.Handler(c)
+				h := health.Handler(c, health.HandlerConfig{})
 				var wg sync.WaitGroup
 				for range pollers {
 					wg.Go(func() {
@@ -283,20 +279,20 @@ func TestReportGolden(t *testing.T) {
 	tests := []struct {
 		name   string
 		golden string
-		opts   []health.HandlerOption
+		cfg    health.HandlerConfig
 	}{
 		{name: "default", golden: "report.json"},
-		{name: "details", golden: "report_details.json", opts: []health.HandlerOption{health.WithErrorDetails()}},
+		{name: "details", golden: "report_details.json", cfg: health.HandlerConfig{ErrorDetails: true}},
 		{name: "statuses", golden: "statuses.json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c := health.NewChecker()
-				c.MustRegister("chromadb", sleeper(15200*time.Microsecond, nil))
-				c.MustRegister("embedding_api", sleeper(2*time.Second, nil), health.Timeout(time.Second))
-				c.MustRegister("filesystem", fails(health.ErrCheckFailed), health.Optional())
-				c.MustRegister("replica", fails(health.Degraded(errors.New("lag 30s"))))
+				c := health.NewChecker(health.Config{})
+				c.MustRegister(health.Check{Name: "chromadb", Func: sleeper(15200*time.Microsecond, nil)})
+				c.MustRegister(health.Check{Name: "embedding_api", Func: sleeper(2*time.Second, nil), Timeout: time.Second})
+				c.MustRegister(health.Check{Name: "filesystem", Func: fails(health.ErrCheckFailed), Optional: true})
+				c.MustRegister(health.Check{Name: "replica", Func: fails(health.Degraded(errors.New("lag 30s")))})
 				var got []byte
 				if tt.name == "statuses" {
 					b, err := json.MarshalIndent(c.CheckAll(t.Context()), "", "  ")
@@ -305,7 +301,7 @@ func TestReportGolden(t *testing.T) {
 					}
 					got = append(b, '\n')
 				} else {
-					rec := get(health.Handler(c, tt.opts...), http.MethodGet)
+					rec := get(health.Handler(c, tt.cfg), http.MethodGet)
 					var buf bytes.Buffer
 					if err := json.Indent(&buf, rec.Body.Bytes(), "", "  "); err != nil {
 						t.Fatalf("body %q: %v", rec.Body, err)
@@ -364,9 +360,9 @@ func TestEndpoint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := health.NewChecker()
-			c.MustRegister("db", tt.fn)
-			resp, err := health.Endpoint(c)(t.Context(), struct{}{})
+			c := health.NewChecker(health.Config{})
+			c.MustRegister(health.Check{Name: "db", Func: tt.fn})
+			resp, err := health.Endpoint(c, health.HandlerConfig{})(t.Context(), struct{}{})
 			if err != nil {
 				t.Fatalf("err = %v, want nil", err)
 			}
@@ -392,8 +388,8 @@ func TestNilChecker(t *testing.T) {
 		name string
 		f    func()
 	}{
-		{name: "Handler", f: func() { health.Handler(nil) }},
-		{name: "Endpoint", f: func() { health.Endpoint(nil) }},
+		{name: "Handler", f: func() { health.Handler(nil, health.HandlerConfig{}) }},
+		{name: "Endpoint", f: func() { health.Endpoint(nil, health.HandlerConfig{}) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -404,5 +400,58 @@ func TestNilChecker(t *testing.T) {
 			}()
 			tt.f()
 		})
+	}
+}
+
+// TestHandlerInvalidConfig: Handler and Endpoint refuse a HandlerConfig
+// whose Checks hold an empty or repeated name, naming the field and index.
+func TestHandlerInvalidConfig(t *testing.T) {
+	tests := []struct {
+		name   string
+		checks []string
+		want   []string // each must appear in the message
+	}{
+		{name: "empty name", checks: []string{"a", ""}, want: []string{"HandlerConfig.Checks[1]", "empty"}},
+		{name: "repeated name", checks: []string{"a", "b", "a"}, want: []string{`HandlerConfig.Checks[2] = "a"`, "Checks[0]"}},
+		{name: "both", checks: []string{"", "b", "b"}, want: []string{"HandlerConfig.Checks[0]", "HandlerConfig.Checks[2]"}},
+	}
+	constructors := []struct {
+		name string
+		make func(*health.Checker, health.HandlerConfig)
+	}{
+		{name: "Handler", make: func(c *health.Checker, cfg health.HandlerConfig) { health.Handler(c, cfg) }},
+		{name: "Endpoint", make: func(c *health.Checker, cfg health.HandlerConfig) { health.Endpoint(c, cfg) }},
+	}
+	for _, tt := range tests {
+		for _, k := range constructors {
+			t.Run(tt.name+"/"+k.name, func(t *testing.T) {
+				defer func() {
+					err, _ := recover().(error)
+					if !errors.Is(err, health.ErrInvalidConfig) {
+						t.Fatalf("panic = %v, want ErrInvalidConfig", err)
+					}
+					for _, w := range tt.want {
+						if !strings.Contains(err.Error(), w) {
+							t.Errorf("panic %q does not say %s", err, w)
+						}
+					}
+				}()
+				k.make(health.NewChecker(health.Config{}), health.HandlerConfig{Checks: tt.checks})
+			})
+		}
+	}
+}
+
+// TestHandlerConfigCopied: changing the Checks slice after Handler returns
+// does not change what the handler reports.
+func TestHandlerConfigCopied(t *testing.T) {
+	c := health.NewChecker(health.Config{})
+	c.MustRegister(health.Check{Name: "a", Func: ok})
+	c.MustRegister(health.Check{Name: "b", Func: fails(errors.New("down"))})
+	names := []string{"a"}
+	h := health.Handler(c, health.HandlerConfig{Checks: names})
+	names[0] = "b"
+	if rec := get(h, http.MethodGet); rec.Code != http.StatusOK {
+		t.Errorf("code = %d, want %d (the handler reports a only)", rec.Code, http.StatusOK)
 	}
 }

@@ -15,14 +15,14 @@ import (
 // failing when fail is true, started in the background when cached is true.
 func benchChecker(b *testing.B, fail, cached bool) *health.Checker {
 	b.Helper()
-	c := health.NewChecker()
-	c.MustRegister("chromadb", ok)
-	c.MustRegister("embedding_api", ok)
+	c := health.NewChecker(health.Config{})
+	c.MustRegister(health.Check{Name: "chromadb", Func: ok})
+	c.MustRegister(health.Check{Name: "embedding_api", Func: ok})
 	last := ok
 	if fail {
 		last = func(context.Context) error { return errors.New("down") }
 	}
-	c.MustRegister("filesystem", last)
+	c.MustRegister(health.Check{Name: "filesystem", Func: last})
 	if cached {
 		if err := c.Start(b.Context(), time.Hour); err != nil {
 			b.Fatal(err)
@@ -63,7 +63,7 @@ func BenchmarkCheckAll(b *testing.B) {
 func BenchmarkHandler(b *testing.B) {
 	for _, bc := range benchCases {
 		b.Run(bc.name, func(b *testing.B) {
-			h := health.Handler(benchChecker(b, bc.fail, bc.cached))
+			h := health.Handler(benchChecker(b, bc.fail, bc.cached), health.HandlerConfig{})
 			req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
 			want := http.StatusOK
 			if bc.fail {

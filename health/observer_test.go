@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/health"
+	"github.com/resiliencekit/resilience/middleware"
 )
 
 // statusLog is a WithObserver function that keeps what it is given.
@@ -44,14 +45,14 @@ func TestWithObserver(t *testing.T) {
 		{"pass", sleeper(20*time.Millisecond, nil), health.Pass, 20 * time.Millisecond, nil},
 		{"fail", sleeper(30*time.Millisecond, errDown), health.Fail, 30 * time.Millisecond, errDown},
 		{"degraded", sleeper(10*time.Millisecond, health.Degraded(errDown)), health.Warn, 10 * time.Millisecond, health.ErrDegraded},
-		{"timeout", sleeper(time.Hour, nil), health.Fail, time.Second, health.ErrTimeout},
+		{"timeout", sleeper(time.Hour, nil), health.Fail, time.Second, middleware.ErrTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				log := &statusLog{}
-				c := health.NewChecker(health.WithObserver(log.observe))
-				c.MustRegister("db", tt.fn, health.Timeout(time.Second))
+				c := health.NewChecker(health.Config{Observer: log.observe})
+				c.MustRegister(health.Check{Name: "db", Func: tt.fn, Timeout: time.Second})
 				c.CheckAll(t.Context())
 				synctest.Wait()
 				seen := log.all()
@@ -76,8 +77,8 @@ func TestWithObserver(t *testing.T) {
 func TestWithObserverBackground(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		log := &statusLog{}
-		c := health.NewChecker(health.WithObserver(log.observe), health.WithJitter(0))
-		c.MustRegister("db", sleeper(time.Millisecond, nil))
+		c := health.NewChecker(health.Config{Observer: log.observe, DisableJitter: true})
+		c.MustRegister(health.Check{Name: "db", Func: sleeper(time.Millisecond, nil)})
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		if err := c.Start(ctx, 10*time.Second); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/health"
+	"github.com/resiliencekit/resilience/middleware"
 )
 
 // counter returns a check that counts its runs and returns the error held
@@ -43,8 +44,8 @@ func TestStartSchedule(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var runs atomic.Int64
 				var fail atomic.Pointer[error]
-				c := health.NewChecker(health.WithJitter(0))
-				c.MustRegister("db", counter(&runs, &fail))
+				c := health.NewChecker(health.Config{DisableJitter: true})
+				c.MustRegister(health.Check{Name: "db", Func: counter(&runs, &fail)})
 				if err := c.Start(t.Context(), tt.interval); err != nil {
 					t.Fatalf("Start: %v", err)
 				}
@@ -77,8 +78,8 @@ func TestStartCachedResult(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var runs atomic.Int64
 		var fail atomic.Pointer[error]
-		c := health.NewChecker(health.WithJitter(0))
-		c.MustRegister("db", counter(&runs, &fail))
+		c := health.NewChecker(health.Config{DisableJitter: true})
+		c.MustRegister(health.Check{Name: "db", Func: counter(&runs, &fail)})
 		if err := c.Start(t.Context(), 10*time.Second); err != nil {
 			t.Fatalf("Start: %v", err)
 		}
@@ -107,8 +108,8 @@ func TestStartCachedResult(t *testing.T) {
 // ErrNotChecked, without waiting.
 func TestStartNotChecked(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := health.NewChecker(health.WithJitter(0))
-		c.MustRegister("slow", sleeper(2*time.Second, nil))
+		c := health.NewChecker(health.Config{DisableJitter: true})
+		c.MustRegister(health.Check{Name: "slow", Func: sleeper(2*time.Second, nil)})
 		if err := c.Start(t.Context(), 10*time.Second); err != nil {
 			t.Fatalf("Start: %v", err)
 		}
@@ -151,7 +152,7 @@ func TestStartMaxAge(t *testing.T) {
 		// result until it returns. Default max age = 2*10s + 1s = 21s, so
 		// stale after 11s + 21s = 32s.
 		{name: "default max age on a hung check", interval: 10 * time.Second, timeout: time.Second, hangAfter: true,
-			fresh: 32 * time.Second, stale: 32*time.Second + time.Nanosecond, wantFresh: health.ErrTimeout},
+			fresh: 32 * time.Second, stale: 32*time.Second + time.Nanosecond, wantFresh: middleware.ErrTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,13 +160,13 @@ func TestStartMaxAge(t *testing.T) {
 				release := make(chan struct{})
 				defer close(release)
 				var runs atomic.Int64
-				c := health.NewChecker(health.WithJitter(0), health.WithMaxAge(tt.maxAge))
-				c.MustRegister("db", func(context.Context) error {
+				c := health.NewChecker(health.Config{DisableJitter: true, MaxAge: tt.maxAge})
+				c.MustRegister(health.Check{Name: "db", Func: func(context.Context) error {
 					if runs.Add(1) > 1 && tt.hangAfter {
 						<-release
 					}
 					return nil
-				}, health.Timeout(tt.timeout))
+				}, Timeout: tt.timeout})
 				if err := c.Start(t.Context(), tt.interval); err != nil {
 					t.Fatalf("Start: %v", err)
 				}
@@ -182,7 +183,7 @@ func TestStartMaxAge(t *testing.T) {
 				if s.Healthy || !errors.Is(s.Error, health.ErrStale) {
 					t.Errorf("at %v: status = %v %v, want unhealthy with ErrStale", tt.stale, s.Healthy, s.Error)
 				}
-				if rep := health.Endpoint(c); rep != nil {
+				if rep := health.Endpoint(c, health.HandlerConfig{}); rep != nil {
 					r, _ := rep(t.Context(), nil)
 					if got := r.(health.Report).Status; got != health.Fail {
 						t.Errorf("report status = %q, want fail", got)
@@ -203,16 +204,16 @@ func TestStartErrors(t *testing.T) {
 		twice    bool
 		want     error
 	}{
-		{name: "zero interval", ctx: context.Background(), interval: 0, want: health.ErrInvalidOption},
-		{name: "negative interval", ctx: context.Background(), interval: -time.Second, want: health.ErrInvalidOption},
+		{name: "zero interval", ctx: context.Background(), interval: 0, want: health.ErrInvalidConfig},
+		{name: "negative interval", ctx: context.Background(), interval: -time.Second, want: health.ErrInvalidConfig},
 		{name: "cancelled context", ctx: cancelled, interval: time.Second, want: context.Canceled},
 		{name: "twice", ctx: context.Background(), interval: time.Second, twice: true, want: health.ErrStarted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c := health.NewChecker()
-				c.MustRegister("db", ok)
+				c := health.NewChecker(health.Config{})
+				c.MustRegister(health.Check{Name: "db", Func: ok})
 				defer c.Stop()
 				err := c.Start(tt.ctx, tt.interval)
 				if tt.twice {
@@ -246,8 +247,8 @@ func TestStopAndRestart(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var runs atomic.Int64
 				var fail atomic.Pointer[error]
-				c := health.NewChecker(health.WithJitter(0))
-				c.MustRegister("db", counter(&runs, &fail))
+				c := health.NewChecker(health.Config{DisableJitter: true})
+				c.MustRegister(health.Check{Name: "db", Func: counter(&runs, &fail)})
 				ctx, cancel := context.WithCancel(t.Context())
 				defer cancel()
 				if err := c.Start(ctx, time.Second); err != nil {
@@ -280,14 +281,14 @@ func TestStopAndRestart(t *testing.T) {
 // TestRegisterWhileStarted: a check registered after Start joins the schedule.
 func TestRegisterWhileStarted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := health.NewChecker(health.WithJitter(0))
+		c := health.NewChecker(health.Config{DisableJitter: true})
 		if err := c.Start(t.Context(), time.Second); err != nil {
 			t.Fatalf("Start: %v", err)
 		}
 		defer c.Stop()
 		var runs atomic.Int64
 		var fail atomic.Pointer[error]
-		c.MustRegister("late", counter(&runs, &fail))
+		c.MustRegister(health.Check{Name: "late", Func: counter(&runs, &fail)})
 		synctest.Wait()
 		if s, _ := c.Check(t.Context(), "late"); !s.Healthy {
 			t.Errorf("late: Healthy = false (%v), want true", s.Error)
@@ -300,14 +301,19 @@ func TestRegisterWhileStarted(t *testing.T) {
 	})
 }
 
-// TestStartJitter: waits stay within interval ± jitter and are not all equal.
+// TestStartJitter: waits stay within interval ± jitter and are not all
+// equal; the zero Config jitters by DefaultJitter, and DisableJitter makes
+// every wait exactly the interval.
 func TestStartJitter(t *testing.T) {
 	tests := []struct {
 		name   string
-		jitter float64
+		cfg    health.Config
+		jitter float64 // the jitter the waits must show
 	}{
-		{name: "default", jitter: health.DefaultJitter},
-		{name: "half", jitter: 0.5},
+		{name: "zero is the default", jitter: health.DefaultJitter},
+		{name: "default", cfg: health.Config{Jitter: health.DefaultJitter}, jitter: health.DefaultJitter},
+		{name: "half", cfg: health.Config{Jitter: 0.5}, jitter: 0.5},
+		{name: "disabled", cfg: health.Config{DisableJitter: true}, jitter: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,13 +321,13 @@ func TestStartJitter(t *testing.T) {
 				const interval = 10 * time.Second
 				var mu sync.Mutex
 				var at []time.Time
-				c := health.NewChecker(health.WithJitter(tt.jitter))
-				c.MustRegister("db", func(context.Context) error {
+				c := health.NewChecker(tt.cfg)
+				c.MustRegister(health.Check{Name: "db", Func: func(context.Context) error {
 					mu.Lock()
 					at = append(at, time.Now())
 					mu.Unlock()
 					return nil
-				})
+				}})
 				if err := c.Start(t.Context(), interval); err != nil {
 					t.Fatalf("Start: %v", err)
 				}
@@ -339,8 +345,11 @@ func TestStartJitter(t *testing.T) {
 					}
 					distinct[gap] = true
 				}
-				if len(at) < 30 || len(distinct) < 2 {
-					t.Errorf("%d runs with %d distinct gaps, want ≥30 runs and jittered gaps", len(at), len(distinct))
+				if len(at) < 30 {
+					t.Errorf("%d runs, want ≥30", len(at))
+				}
+				if jittered := len(distinct) > 1; jittered != (tt.jitter > 0) {
+					t.Errorf("%d distinct gaps, want jittered = %v", len(distinct), tt.jitter > 0)
 				}
 			})
 		})

@@ -15,7 +15,7 @@ import (
 type CheckFunc func(ctx context.Context) error
 
 // Bool returns a CheckFunc that calls f and reports [ErrCheckFailed] when it
-// returns false: the guide's boolean checks, such as
+// returns false, for a check that is a yes-or-no question, such as
 //
 //	health.Bool(func() bool { _, err := os.Stat("corpus"); return err == nil })
 //
@@ -73,8 +73,8 @@ func resultOf(err error) Result {
 	}
 }
 
-// Status is the health of one check: the guide's ServiceHealth. The zero
-// value is not meaningful; a Status comes from a [Checker].
+// Status is the health of one check. The zero value is not meaningful; a
+// Status comes from a [Checker].
 type Status struct {
 	// Name is the name the check was registered under.
 	Name string
@@ -83,13 +83,15 @@ type Status struct {
 	// Result is Pass, Warn or Fail.
 	Result Result
 	// Critical is true for a critical check (the default) and false for one
-	// registered with [Optional].
+	// registered with [Check].Optional.
 	Critical bool
 	// Latency is how long the check ran; for a check that timed out, its
 	// timeout.
 	Latency time.Duration
-	// Error is nil when Result is Pass; the check's error (or [ErrTimeout],
-	// a [*PanicError], [ErrStale], ...) otherwise.
+	// Error is nil when Result is Pass; otherwise the check's error, or
+	// one the checker made: matching [middleware.ErrTimeout] for a check cut
+	// by its own timeout, wrapping a [*middleware.PanicError] for one that
+	// panicked, matching [ErrStale], [ErrNotChecked] or [ErrUnknownCheck].
 	Error error
 	// LastCheck is when the check's result was recorded; zero when it has
 	// never run.
@@ -107,7 +109,8 @@ type statusJSON struct {
 	LastCheck time.Time `json:"last_check"`
 }
 
-// MarshalJSON returns the guide's ServiceHealth shape:
+// MarshalJSON returns one object per check, with the latency in
+// milliseconds:
 //
 //	{"name":"chromadb","healthy":true,"result":"pass","critical":true,
 //	 "latency_ms":15.2,"error":null,"last_check":"2026-01-13T17:45:00Z"}

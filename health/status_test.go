@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/health"
+	"github.com/resiliencekit/resilience/middleware"
 )
 
 func TestStatusJSON(t *testing.T) {
@@ -56,14 +57,14 @@ func TestCheckContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var gotValue any
 		var gotDeadline time.Duration
-		c := health.NewChecker()
-		c.MustRegister("db", func(ctx context.Context) error {
+		c := health.NewChecker(health.Config{})
+		c.MustRegister(health.Check{Name: "db", Func: func(ctx context.Context) error {
 			gotValue = ctx.Value(key{})
 			d, _ := ctx.Deadline()
 			gotDeadline = time.Until(d)
 			time.Sleep(time.Second)
 			return ctx.Err()
-		}, health.Timeout(3*time.Second))
+		}, Timeout: 3 * time.Second})
 		ctx, cancel := context.WithCancel(context.WithValue(t.Context(), key{}, "v"))
 		cancel()
 		s, _ := c.Check(ctx, "db") // the caller has gone already
@@ -98,14 +99,14 @@ func TestLateResultDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		first := true
-		c := health.NewChecker(health.WithJitter(0))
-		c.MustRegister("db", func(context.Context) error {
+		c := health.NewChecker(health.Config{DisableJitter: true})
+		c.MustRegister(health.Check{Name: "db", Func: func(context.Context) error {
 			if first {
 				first = false
 				<-release
 			}
 			return nil
-		}, health.Timeout(time.Second))
+		}, Timeout: time.Second})
 		if err := c.Start(t.Context(), 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +115,7 @@ func TestLateResultDropped(t *testing.T) {
 		close(release) // the first run returns nil, 2s late
 		synctest.Wait()
 		s, _ := c.Check(t.Context(), "db")
-		if !errors.Is(s.Error, health.ErrTimeout) {
+		if !errors.Is(s.Error, middleware.ErrTimeout) {
 			t.Errorf("at 3s: Error = %v, want ErrTimeout", s.Error)
 		}
 		if want := time.Now().Add(-2 * time.Second); !s.LastCheck.Equal(want) {

@@ -31,9 +31,9 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 	}
 	guide := func(reg *registry.Registry) middleware.Stack {
 		return middleware.Stack{
-			Fallback:       &middleware.FallbackConfig{Value: []float32{}},
-			CircuitBreaker: &middleware.BreakerConfig{Name: "embedding_api", Registry: reg, FailureThreshold: 5, ResetTimeout: 2 * time.Minute},
-			Retry:          &middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, RetryOn: []error{errDown}},
+			Fallback:       middleware.FallbackConfig{Value: []float32{}},
+			CircuitBreaker: middleware.BreakerConfig{Name: "embedding_api", Registry: reg, FailureThreshold: 5, ResetTimeout: 2 * time.Minute},
+			Retry:          middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, RetryOn: []error{errDown}},
 			Observer:       quiet,
 		}
 	}
@@ -76,10 +76,10 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 			return middleware.FallbackWith(middleware.FallbackConfig{Endpoint: endpoint.Nop, Observer: quiet})(endpoint.Nop)
 		}},
 		{name: "CircuitBreaker, closed", build: func(*testing.T) endpoint.Endpoint {
-			return middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: registry.New(), Observer: quiet})(endpoint.Nop)
+			return middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: registry.New(registry.Config{}), Observer: quiet})(endpoint.Nop)
 		}},
 		{name: "CircuitBreaker, open rejection", wantErr: middleware.ErrCircuitOpen, build: func(t *testing.T) endpoint.Endpoint {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			e := middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: reg, Observer: quiet})(endpoint.Nop)
 			trip(t, reg, "svc")
 			return e
@@ -91,10 +91,10 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 			return middleware.Bulkhead(middleware.BulkheadConfig{MaxConcurrent: 1, Observer: quiet})(endpoint.Nop)
 		}},
 		{name: "Recover, no panic", build: func(*testing.T) endpoint.Endpoint {
-			return middleware.RecoverWith(middleware.RecoverConfig{Observer: quiet})(endpoint.Nop)
+			return recoverWith("", quiet)(endpoint.Nop)
 		}},
 		{name: "guide's stack by hand, success", build: func(*testing.T) endpoint.Endpoint {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			return endpoint.Chain(
 				middleware.FallbackWith(middleware.FallbackConfig{Value: []float32{}, Observer: quiet}),
 				middleware.CircuitBreaker("embedding_api", middleware.BreakerConfig{Registry: reg, Observer: quiet}),
@@ -102,18 +102,18 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 			)(endpoint.Nop)
 		}},
 		{name: "guide's stack by Stack, success", build: func(t *testing.T) endpoint.Endpoint {
-			return build(t, guide(registry.New()), endpoint.Nop)
+			return build(t, guide(registry.New(registry.Config{})), endpoint.Nop)
 		}},
 		{name: "guide's stack by Stack, breaker open, fallback served", build: func(t *testing.T) endpoint.Endpoint {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			e := build(t, guide(reg), failing)
 			trip(t, reg, "embedding_api")
 			return e
 		}},
 		{name: "Stack of every layer but Timeout, success", build: func(t *testing.T) endpoint.Endpoint {
-			s := guide(registry.New())
-			s.Bulkhead = &middleware.BulkheadConfig{MaxConcurrent: 8}
-			s.RateLimit = &middleware.RateLimitConfig{Rate: 1e12, Burst: 1 << 20}
+			s := guide(registry.New(registry.Config{}))
+			s.Bulkhead = middleware.BulkheadConfig{MaxConcurrent: 8}
+			s.RateLimit = middleware.RateLimitConfig{Rate: 1e12, Burst: 1 << 20}
 			return build(t, s, endpoint.Nop)
 		}},
 	}
@@ -145,10 +145,10 @@ func TestTimeoutAllocatesOnlyItsContext(t *testing.T) {
 		cancel()
 	})
 	stack, err := middleware.Stack{
-		Fallback:       &middleware.FallbackConfig{Value: []float32{}},
-		CircuitBreaker: &middleware.BreakerConfig{Name: "embedding_api", Registry: registry.New()},
-		Retry:          &middleware.RetryConfig{},
-		Timeout:        &middleware.TimeoutConfig{Timeout: 10 * time.Second},
+		Fallback:       middleware.FallbackConfig{Value: []float32{}},
+		CircuitBreaker: middleware.BreakerConfig{Name: "embedding_api", Registry: registry.New(registry.Config{})},
+		Retry:          middleware.RetryConfig{},
+		Timeout:        middleware.TimeoutConfig{Timeout: 10 * time.Second},
 		Observer:       quiet,
 	}.Apply(endpoint.Nop)
 	if err != nil {

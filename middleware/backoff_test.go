@@ -64,7 +64,7 @@ func retryParseDuration(t *testing.T, s string) time.Duration {
 
 func loadRetrySchedules(t *testing.T) []retryScheduleCase {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "testdata", "retry_schedules.json"))
+	data, err := os.ReadFile(filepath.Join("testdata", "retry_schedules.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,12 +90,12 @@ func timeoutLatencyRun(t *testing.T, run int) (p99, control time.Duration) {
 					// late (a loaded machine), and a success is returned as
 					// it is. Its latency counts.
 					late[c]++
-				case errors.Is(err, middleware.ErrTooManyAbandoned):
+				case errors.Is(err, middleware.ErrBulkheadFull):
 					rejected[c]++
 					time.Sleep(timeout) // back off, as a caller would
 					continue            // turned away at once: not a timed-out call
 				case !errors.Is(err, middleware.ErrTimeout):
-					t.Errorf("err = %v, want ErrTimeout or ErrTooManyAbandoned", err)
+					t.Errorf("err = %v, want ErrTimeout or ErrBulkheadFull (the abandon cap)", err)
 				}
 				latencies[c] = append(latencies[c], lat)
 			}
@@ -197,15 +197,15 @@ func TestCompositionDeadline(t *testing.T) {
 						rc := r.cfg
 						rc.Observer = quiet
 						mw, err := middleware.Stack{
-							CircuitBreaker: &middleware.BreakerConfig{Name: "deadline", Registry: registry.New(), FailureThreshold: 100},
-							Retry:          &rc,
-							Timeout:        &middleware.TimeoutConfig{Timeout: perTry, Abandon: abandon},
+							CircuitBreaker: middleware.BreakerConfig{Name: "deadline", Registry: registry.New(registry.Config{}), FailureThreshold: 100},
+							Retry:          rc,
+							Timeout:        middleware.TimeoutConfig{Timeout: perTry, Abandon: abandon},
 							Observer:       quiet,
 						}.Build()
 						if err != nil {
 							t.Fatal(err)
 						}
-						ep := endpoint.Chain(mw, middleware.RecoverWith(middleware.RecoverConfig{Observer: quiet}))(b.ep)
+						ep := endpoint.Chain(mw, recoverWith("", quiet))(b.ep)
 						ctx, cancel := context.WithTimeout(context.Background(), deadline)
 						defer cancel()
 						start := time.Now()

@@ -6,20 +6,15 @@ import (
 	"testing"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/endpoint/endpointtest"
 	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/registry"
 )
 
-// nopMiddleware is the baseline: a go-kit middleware that only calls next.
-func nopMiddleware(next endpoint.Endpoint) endpoint.Endpoint {
-	return func(ctx context.Context, req any) (any, error) { return next(ctx, req) }
-}
-
 // BenchmarkBaselineBreakerChain1Nop is the yardstick of the breaker's
 // targets: a go-kit Chain of one no-op middleware around endpoint.Nop.
 func BenchmarkBaselineBreakerChain1Nop(b *testing.B) {
-	e := endpoint.Chain(nopMiddleware)(endpoint.Nop)
-	benchRun(b, e, false)
+	benchRun(b, endpointtest.Baseline(), false)
 }
 
 func BenchmarkCircuitBreaker(b *testing.B) {
@@ -31,15 +26,15 @@ func BenchmarkCircuitBreaker(b *testing.B) {
 			suffix = "_parallel"
 		}
 		b.Run("baseline_chain1nop"+suffix, func(b *testing.B) {
-			benchRun(b, endpoint.Chain(nopMiddleware)(endpoint.Nop), parallel)
+			benchRun(b, endpointtest.Baseline(), parallel)
 		})
 		b.Run("success"+suffix, func(b *testing.B) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			e := middleware.CircuitBreaker("bench", middleware.BreakerConfig{Registry: reg})(endpoint.Nop)
 			benchRun(b, e, parallel)
 		})
 		b.Run("open_rejection"+suffix, func(b *testing.B) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			e := middleware.CircuitBreaker("bench", middleware.BreakerConfig{Registry: reg, Observer: middleware.ObserverFunc(func(context.Context, middleware.Event) {})})(failing)
 			br, _ := reg.Get("bench")
 			br.Trip()
@@ -47,7 +42,7 @@ func BenchmarkCircuitBreaker(b *testing.B) {
 			benchRun(b, e, parallel)
 		})
 		b.Run("failure_ratio_success"+suffix, func(b *testing.B) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			e := middleware.CircuitBreaker("bench", middleware.BreakerConfig{Registry: reg, FailureRatio: 0.5})(endpoint.Nop)
 			benchRun(b, e, parallel)
 		})

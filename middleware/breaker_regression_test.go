@@ -44,10 +44,10 @@ func TestBreakerConfigHugeWindowBucketsNamesField(t *testing.T) {
 // Regression: the toolkit's own rejections
 // reaching a CircuitBreaker from a layer inside it (a Bulkhead or RateLimit
 // composed inside the breaker by hand, or the abandon-mode Timeout's
-// ErrTooManyAbandoned in the guide's order) count as breaker failures and open
+// the abandon cap's rejection in the guide's order) count as breaker failures and open
 // the breaker, although Bulkhead's and RateLimit's docs say "a circuit breaker
 // does not count them as failures". Found by TestSoak: with MaxAbandoned 40,
-// ErrTooManyAbandoned opened the breaker 56 times in 1M calls.
+// the abandon cap's rejection opened the breaker 56 times in 1M calls.
 func TestCircuitBreakerIgnoresInnerRejections(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -78,7 +78,7 @@ func TestCircuitBreakerIgnoresInnerRejections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			ep := endpoint.Chain(
 				middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: reg, FailureThreshold: 3, Observer: quiet}),
 				tt.inner,

@@ -30,7 +30,7 @@ func (l *eventLog) changes() string {
 	defer l.mu.Unlock()
 	var s []string
 	for _, e := range l.events {
-		s = append(s, e.From+">"+e.To)
+		s = append(s, e.From.String()+">"+e.To.String())
 	}
 	return strings.Join(s, ",")
 }
@@ -106,7 +106,7 @@ func TestCircuitBreakerConstructionPanics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := registry.New(registry.WithMaxBreakers(1))
+			r := registry.New(registry.Config{MaxBreakers: 1})
 			if tt.setup != nil {
 				tt.setup(r)
 			}
@@ -133,7 +133,7 @@ func TestCircuitBreakerConstructionPanics(t *testing.T) {
 }
 
 func TestCircuitBreakerName(t *testing.T) {
-	r := registry.New()
+	r := registry.New(registry.Config{})
 	middleware.CircuitBreaker("", middleware.BreakerConfig{Name: "from-config", Registry: r, Observer: quiet})
 	middleware.CircuitBreaker("from-arg", middleware.BreakerConfig{Name: "ignored", Registry: r, Observer: quiet})
 	if got, want := strings.Join(r.Names(), ","), "from-arg,from-config"; got != want {
@@ -142,7 +142,7 @@ func TestCircuitBreakerName(t *testing.T) {
 }
 
 func TestCircuitBreakerSharedByName(t *testing.T) {
-	r := registry.New()
+	r := registry.New(registry.Config{})
 	cfg := middleware.BreakerConfig{Registry: r, FailureThreshold: 2, Observer: quiet}
 	a := endpointtest.Script("err")
 	b := endpointtest.Script("ok")
@@ -203,7 +203,7 @@ func TestCircuitBreakerThresholds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				r := registry.New()
+				r := registry.New(registry.Config{})
 				cfg := tt.cfg
 				cfg.Registry, cfg.Observer = r, quiet
 				var script []string
@@ -255,7 +255,7 @@ func TestCircuitBreakerResetTimeoutEdges(t *testing.T) {
 				if want == 0 {
 					want = time.Minute
 				}
-				r := registry.New()
+				r := registry.New(registry.Config{})
 				ep := endpointtest.Script("err", "ok")
 				e := middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: r, Observer: quiet, FailureThreshold: 1, SuccessThreshold: 1, ResetTimeout: tt.reset})(ep.Endpoint())
 				ctx := context.Background()
@@ -291,7 +291,7 @@ func TestCircuitBreakerResetTimeoutEdges(t *testing.T) {
 }
 
 func TestCircuitBreakerOpenRejects(t *testing.T) {
-	r := registry.New()
+	r := registry.New(registry.Config{})
 	ep := endpointtest.Script("err:boom")
 	e := middleware.CircuitBreaker("payments", middleware.BreakerConfig{Registry: r, Observer: quiet, FailureThreshold: 3})(ep.Endpoint())
 	ctx := context.Background()
@@ -341,7 +341,7 @@ func TestCircuitBreakerHalfOpenHerd(t *testing.T) {
 				if want == 0 {
 					want = 2
 				}
-				r := registry.New()
+				r := registry.New(registry.Config{})
 				release := make(chan struct{})
 				var admitted atomic.Int64
 				failing := true
@@ -394,7 +394,7 @@ func TestCircuitBreakerHalfOpenHerd(t *testing.T) {
 func TestCircuitBreakerMixedLoad(t *testing.T) {
 	const goroutines, perG = 64, 10000
 	synctest.Test(t, func(t *testing.T) {
-		r := registry.New()
+		r := registry.New(registry.Config{})
 		obs := &eventLog{}
 		var calls, okN, failN, otherN, cancelN, rejN atomic.Int64
 		start := time.Now()
@@ -457,7 +457,7 @@ func TestCircuitBreakerMixedLoad(t *testing.T) {
 		b, _ := r.Get("svc")
 		b.Reset()
 		obs.mu.Lock()
-		prev := "closed"
+		prev := registry.StateClosed
 		for i, ev := range obs.events {
 			if ev.Kind != middleware.EventStateChange || ev.Layer != "circuit_breaker" || ev.Name != "svc" {
 				t.Fatalf("event %d = %+v", i, ev)
@@ -469,7 +469,7 @@ func TestCircuitBreakerMixedLoad(t *testing.T) {
 		}
 		n := len(obs.events)
 		obs.mu.Unlock()
-		if prev != "closed" || n < 3 {
+		if prev != registry.StateClosed || n < 3 {
 			t.Errorf("%d changes ending in %s, want several ending in closed", n, prev)
 		}
 	})
@@ -479,7 +479,7 @@ func TestCircuitBreakerMixedLoad(t *testing.T) {
 // race, no lost accounting, and results from before a reset change nothing.
 func TestCircuitBreakerResetUnderLoad(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := registry.New()
+		r := registry.New(registry.Config{})
 		obs := &eventLog{}
 		var calls atomic.Int64
 		e := middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: r, Observer: obs, FailureThreshold: 3, ResetTimeout: time.Millisecond})(
@@ -553,7 +553,7 @@ func TestCircuitBreakerFailureFilter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := registry.New()
+			r := registry.New(registry.Config{})
 			ep := endpointtest.New(endpointtest.Err(tt.err))
 			e := middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: r, Observer: quiet, FailureThreshold: 2, FailOn: tt.failOn, FailIf: tt.failIf})(ep.Endpoint())
 			for range 2 {
@@ -572,7 +572,7 @@ func TestCircuitBreakerFailureFilter(t *testing.T) {
 // counts neither way: it does not reset the failure streak as a success
 // would.
 func TestCircuitBreakerIgnoredErrorKeepsStreak(t *testing.T) {
-	r := registry.New()
+	r := registry.New(registry.Config{})
 	ep := endpointtest.New(endpointtest.Err(errConn), endpointtest.Err(errInvalid), endpointtest.Err(errConn), endpointtest.Err(errConn))
 	e := middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: r, Observer: quiet, FailureThreshold: 3, FailOn: []error{errConn}})(ep.Endpoint())
 	for range 4 {
@@ -615,7 +615,7 @@ func TestCircuitBreakerCancellationNeutral(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				r := registry.New()
+				r := registry.New(registry.Config{})
 				e := middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: r, Observer: quiet, FailureThreshold: 1})(
 					func(ctx context.Context, _ any) (any, error) {
 						if err, ok := ctx.Value(ctxKey{}).(error); ok {
@@ -643,7 +643,7 @@ type ctxKey struct{}
 // gives up frees its slot at once, and counts neither way.
 func TestCircuitBreakerCancelledProbeFreesSlot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := registry.New()
+		r := registry.New(registry.Config{})
 		var calls atomic.Int64
 		e := middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: r, Observer: quiet, FailureThreshold: 1, SuccessThreshold: 1, ResetTimeout: time.Second})(
 			func(ctx context.Context, _ any) (any, error) {
@@ -701,7 +701,7 @@ func TestCircuitBreakerPanic(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := registry.New()
+			r := registry.New(registry.Config{})
 			ep := endpointtest.New(endpointtest.Panic(tt.value))
 			e := middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: r, Observer: quiet, FailureThreshold: 3})(ep.Endpoint())
 			if tt.setup != nil {
@@ -731,7 +731,7 @@ func TestCircuitBreakerPanic(t *testing.T) {
 
 func TestCircuitBreakerEvents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := registry.New()
+		r := registry.New(registry.Config{})
 		obs := &eventLog{}
 		ep := endpointtest.Script("err", "err", "ok", "ok")
 		cfg := middleware.BreakerConfig{Registry: r, Observer: obs, FailureThreshold: 2, ResetTimeout: time.Second}
@@ -765,8 +765,8 @@ func TestCircuitBreakerLogsStateChanges(t *testing.T) {
 		}
 		return a
 	}}))
-	r := registry.New()
-	e := middleware.CircuitBreaker("api", middleware.BreakerConfig{Registry: r, Logger: logger, FailureThreshold: 1})(endpointtest.Script("err").Endpoint())
+	r := registry.New(registry.Config{})
+	e := middleware.CircuitBreaker("api", middleware.BreakerConfig{Registry: r, Observer: middleware.LogObserver(logger), FailureThreshold: 1})(endpointtest.Script("err").Endpoint())
 	_, _ = e(context.Background(), nil)
 	want := `level=WARN msg="resilience: state_change" event=state_change layer=circuit_breaker name=api from=closed to=open` + "\n"
 	if got := buf.String(); got != want {
@@ -790,7 +790,7 @@ func TestCircuitBreakerZeroAllocs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := registry.New()
+			r := registry.New(registry.Config{})
 			e := middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: r, Observer: quiet})(tt.next)
 			b, _ := r.Get("svc")
 			tt.setup(b)
@@ -803,7 +803,7 @@ func TestCircuitBreakerZeroAllocs(t *testing.T) {
 	}
 	t.Run("half-open rejection", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			r := registry.New()
+			r := registry.New(registry.Config{})
 			release := make(chan struct{})
 			e := middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: r, Observer: quiet, SuccessThreshold: 1, ResetTimeout: time.Second})(
 				func(context.Context, any) (any, error) { <-release; return nil, nil })

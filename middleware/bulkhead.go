@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -18,29 +17,25 @@ import (
 type BulkheadConfig struct {
 	// MaxConcurrent is how many calls may run at once. It must be at least
 	// 1; there is no default.
-	MaxConcurrent int `json:"max_concurrent,omitempty"`
+	MaxConcurrent int
 
 	// MaxWait is how long a call that finds every slot taken may wait for
 	// one before it is rejected. Default 0: no wait, reject at once.
 	// Negative is an error.
-	MaxWait time.Duration `json:"max_wait,omitempty"`
+	MaxWait time.Duration
 
 	// MaxQueue is how many calls may wait for a slot at once, when MaxWait
 	// is set; a call that would be one more is rejected at once. Default 0:
 	// MaxConcurrent. Negative is an error, and so is setting it without
 	// MaxWait, since no call would ever wait.
-	MaxQueue int `json:"max_queue,omitempty"`
+	MaxQueue int
 
 	// Name names the layer in its events. Default "".
-	Name string `json:"name,omitempty"`
+	Name string
 
 	// Observer receives the layer's events: [EventRejected] for each call
-	// turned away. Default nil: a [LogObserver] on Logger.
-	Observer Observer `json:"-"`
-
-	// Logger is the logger of the default observer when Observer is nil.
-	// Default nil: [slog.Default].
-	Logger *slog.Logger `json:"-"`
+	// turned away. Default nil: a [LogObserver] on [slog.Default].
+	Observer Observer
 }
 
 // Validate returns every problem in c at once, joined with [errors.Join],
@@ -77,9 +72,8 @@ func (c BulkheadConfig) Validate() error {
 // separate compartments. The middleware, and every endpoint it returns, is
 // safe for concurrent use.
 //
-// A call that finds a free slot takes it and runs at once; this costs two
-// atomic operations (a channel send and receive when cfg.MaxWait is set) and
-// no allocation. A call that finds none is rejected at
+// A call that finds a free slot takes it and runs at once, allocating
+// nothing. A call that finds none is rejected at
 // once with ErrBulkheadFull, unless cfg.MaxWait is set: then it waits up to
 // MaxWait for a slot, in turn with the other waiting calls (at most
 // cfg.MaxQueue of them; one more is rejected at once). A call still waiting
@@ -104,7 +98,7 @@ func Bulkhead(cfg BulkheadConfig) endpoint.Middleware {
 		slots:   make(chan struct{}, cfg.MaxConcurrent),
 		maxWait: cfg.MaxWait,
 		name:    cfg.Name,
-		obs:     observer(cfg.Observer, cfg.Logger),
+		obs:     observer(cfg.Observer),
 	}
 	if cfg.MaxWait > 0 {
 		b.maxQueue = int64(cfg.MaxQueue)
@@ -246,6 +240,6 @@ func (b *bulkhead) ended(ctx context.Context, waited time.Duration) error {
 }
 
 func (b *bulkhead) reject(ctx context.Context, err error, waited time.Duration) error {
-	b.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "bulkhead", Name: b.name, Delay: waited, Err: err})
+	b.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "bulkhead", Name: b.name, Wait: waited, Err: err})
 	return err
 }

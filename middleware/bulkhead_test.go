@@ -315,7 +315,7 @@ func TestBulkheadWait(t *testing.T) {
 						!errors.Is(e.Err, middleware.ErrBulkheadFull) {
 						t.Errorf("event = %+v, want rejected by bulkhead db with ErrBulkheadFull", e)
 					}
-					delays = append(delays, e.Delay)
+					delays = append(delays, e.Wait)
 				}
 				if !reflect.DeepEqual(delays, tt.wantDelays) {
 					t.Errorf("rejection delays = %v, want %v", delays, tt.wantDelays)

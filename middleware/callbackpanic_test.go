@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/registry"
 	"github.com/sony/gobreaker/v2"
@@ -60,12 +61,13 @@ func TestCallbackPanicReleasesEverything(t *testing.T) {
 			return []endpoint.Middleware{middleware.CircuitBreaker("svc", c)}
 		}},
 		{name: "breaker class matcher", callback: "class", ep: failingEP, chain: func(reg *registry.Registry) []endpoint.Middleware {
-			classes := middleware.NewErrorClasses()
+			var classes errclass.Set
 			if err := classes.Register("hostile", func(error) bool { panic(&userPanicValue{"class"}) }); err != nil {
 				panic(err)
 			}
+			pred, _ := classes.Lookup("hostile")
 			c := bcfg(reg)
-			c.FailOnClasses, c.Classes = []string{"hostile"}, classes
+			c.FailIf = pred
 			return []endpoint.Middleware{middleware.CircuitBreaker("svc", c)}
 		}},
 		{name: "breaker Failed()", callback: "Failed", chain: func(reg *registry.Registry) []endpoint.Middleware {
@@ -113,7 +115,7 @@ func TestCallbackPanicReleasesEverything(t *testing.T) {
 			return []endpoint.Middleware{middleware.Measure(middleware.MeasureConfig{Observer: boomObserver("measure observer")}), breaker(reg)}
 		}},
 		{name: "recover Observer", callback: "recover observer", chain: func(reg *registry.Registry) []endpoint.Middleware {
-			return []endpoint.Middleware{breaker(reg), middleware.RecoverWith(middleware.RecoverConfig{Observer: boomObserver("recover observer")})}
+			return []endpoint.Middleware{breaker(reg), recoverWith("", boomObserver("recover observer"))}
 		}, ep: func(context.Context, any) (any, error) { panic("the endpoint's") }},
 		{name: "bulkhead Observer (rejection)", callback: "bulkhead observer", chain: func(reg *registry.Registry) []endpoint.Middleware {
 			return []endpoint.Middleware{breaker(reg), middleware.Bulkhead(middleware.BulkheadConfig{MaxConcurrent: 1, Observer: boomObserver("bulkhead observer")})}
@@ -122,7 +124,7 @@ func TestCallbackPanicReleasesEverything(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				reg := registry.New()
+				reg := registry.New(registry.Config{})
 				bulkhead := middleware.Bulkhead(middleware.BulkheadConfig{MaxConcurrent: 1, Observer: quiet})
 				layers := tt.chain(reg)
 				var inner endpoint.Endpoint
@@ -188,6 +190,10 @@ func recoverValue(f func()) (v any) {
 func TestLatePanicObserverIsLogged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf lockedBuf
+		// The library logs its own goroutines' panics to slog.Default.
+		prev := slog.Default()
+		slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+		defer slog.SetDefault(prev)
 		obs := middleware.ObserverFunc(func(_ context.Context, e middleware.Event) {
 			if e.Kind == middleware.EventPanic {
 				panic("observer of the late panic")
@@ -195,7 +201,6 @@ func TestLatePanicObserverIsLogged(t *testing.T) {
 		})
 		e := middleware.TimeoutWith(middleware.TimeoutConfig{
 			Timeout: time.Second, Abandon: true, MaxAbandoned: 1, Observer: obs,
-			Logger: slog.New(slog.NewTextHandler(&buf, nil)),
 		})(func(ctx context.Context, _ any) (any, error) {
 			time.Sleep(2 * time.Second)
 			if ctx.Err() != nil {
@@ -217,7 +222,7 @@ func TestLatePanicObserverIsLogged(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { _, err := e(t.Context(), nil); done <- err }()
 		time.Sleep(3 * time.Second)
-		if err := <-done; errors.Is(err, middleware.ErrTooManyAbandoned) {
+		if err := <-done; errors.Is(err, middleware.ErrBulkheadFull) {
 			t.Errorf("next call: %v, want it admitted (the late worker uncounted)", err)
 		}
 		time.Sleep(2 * time.Second)

@@ -157,7 +157,7 @@ var callerEnds = []callerEnd{
 func stackFor(tt callerEnd, s middleware.Stack) middleware.Stack {
 	s.Budget = tt.budget
 	if tt.timeout > 0 {
-		s.Timeout = &middleware.TimeoutConfig{Timeout: tt.timeout}
+		s.Timeout = middleware.TimeoutConfig{Timeout: tt.timeout}
 	}
 	s.Observer = quiet
 	return s
@@ -183,9 +183,9 @@ func TestCallerGoneSweep(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Run("breaker", func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
-					reg := registry.New()
+					reg := registry.New(registry.Config{})
 					e := apply(t, stackFor(tt, middleware.Stack{
-						CircuitBreaker: &middleware.BreakerConfig{Name: "svc", Registry: reg},
+						CircuitBreaker: middleware.BreakerConfig{Name: "svc", Registry: reg},
 					}), tt.endpoint)
 					_, err := e(tt.caller(t), nil)
 					for _, want := range tt.wantErr {
@@ -207,15 +207,15 @@ func TestCallerGoneSweep(t *testing.T) {
 			t.Run("measure", func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					var rec recorder
-					e := apply(t, stackFor(tt, middleware.Stack{
-						Measure: &middleware.MeasureConfig{Name: "svc", Observer: &rec},
-					}), tt.endpoint)
+					s := stackFor(tt, middleware.Stack{Name: "svc", Measure: true})
+					s.Observer = &rec // Measure reports to the stack's Observer
+					e := apply(t, s, tt.endpoint)
 					_, _ = e(tt.caller(t), nil)
 					want := middleware.OutcomeCanceled
 					if tt.failure {
 						want = middleware.OutcomeFailure
 					}
-					var got []string
+					var got []middleware.Outcome
 					for _, ev := range rec.Events() {
 						if ev.Kind == middleware.EventCall {
 							got = append(got, ev.Outcome)
@@ -234,7 +234,7 @@ func TestCallerGoneSweep(t *testing.T) {
 						return tt.endpoint(ctx, req)
 					}
 					e := apply(t, stackFor(tt, middleware.Stack{
-						Retry: &middleware.RetryConfig{MaxAttempts: 2, NoDelay: true},
+						Retry: middleware.RetryConfig{MaxAttempts: 2, NoDelay: true},
 					}), ep)
 					_, _ = e(tt.caller(t), nil)
 					want := int64(1)
@@ -249,7 +249,7 @@ func TestCallerGoneSweep(t *testing.T) {
 			t.Run("fallback", func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					e := apply(t, stackFor(tt, middleware.Stack{
-						Fallback: &middleware.FallbackConfig{Value: "fallback"},
+						Fallback: middleware.FallbackConfig{Value: "fallback"},
 					}), tt.endpoint)
 					resp, err := e(tt.caller(t), nil)
 					served := resp == "fallback" && err == nil
@@ -268,7 +268,7 @@ func TestCallerGoneSweep(t *testing.T) {
 // failing sibling's error as the cause, which net/http returns).
 func TestErrgroupRoundsKeepHealthyBreakersClosed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reg := registry.New()
+		reg := registry.New(registry.Config{})
 		cfg := middleware.BreakerConfig{Registry: reg, FailureThreshold: 3, Observer: quiet}
 		failing := middleware.CircuitBreaker("failing", cfg)(func(context.Context, any) (any, error) {
 			time.Sleep(10 * time.Millisecond)
@@ -307,20 +307,20 @@ func TestErrgroupRoundsKeepHealthyBreakersClosed(t *testing.T) {
 func TestBudgetOpensBreakerAgainstHangingEndpoint(t *testing.T) {
 	tests := []struct {
 		name  string
-		retry *middleware.RetryConfig
+		retry middleware.RetryConfig
 	}{
 		{name: "no retry, no attempt timeout"},
-		{name: "budget shorter than the retries", retry: &middleware.RetryConfig{MaxAttempts: 3, Delay: 10 * time.Second, DisableJitter: true}},
+		{name: "budget shorter than the retries", retry: middleware.RetryConfig{MaxAttempts: 3, Delay: 10 * time.Second, DisableJitter: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				reg := registry.New()
+				reg := registry.New(registry.Config{})
 				const threshold = 5
 				var calls atomic.Int64
 				e := apply(t, middleware.Stack{
 					Budget:         time.Second,
-					CircuitBreaker: &middleware.BreakerConfig{Name: "hang", Registry: reg, FailureThreshold: threshold},
+					CircuitBreaker: middleware.BreakerConfig{Name: "hang", Registry: reg, FailureThreshold: threshold},
 					Retry:          tt.retry,
 					Observer:       quiet,
 				}, func(ctx context.Context, req any) (any, error) {

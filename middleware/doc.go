@@ -10,30 +10,31 @@
 // # Patterns
 //
 //   - [Retry]: call again after transient failures, with exponential
-//     backoff and jitter (the guide's @retry).
-//   - [Timeout] and [TimeoutWith]: bound how long an attempt may take (the
-//     guide's @with_timeout), cooperatively through the context by default,
-//     or by abandoning a callee that ignores it.
+//     backoff and jitter.
+//   - [Timeout] and [TimeoutWith]: bound how long an attempt may take,
+//     cooperatively through the context by default, or by abandoning a
+//     callee that ignores it.
 //   - [Fallback], [FallbackFunc], [FallbackValue] and [FallbackWith]: serve
 //     another endpoint, a function's result or a fixed value when a call
-//     fails (the guide's @fallback and @with_fallback_value).
-//   - [CircuitBreaker]: stop calling a failing service (the guide's
-//     @circuit_breaker), on sony/gobreaker, shared by name through a
-//     registry.
+//     fails.
+//   - [CircuitBreaker]: stop calling a failing service, on sony/gobreaker,
+//     shared by name through a registry.
 //   - [RateLimit] and [Bulkhead]: shed load before it reaches the service.
 //   - [Recover]: turn a panic into a [*PanicError].
-//   - [Chaos]: inject errors, latency and panics on purpose, at rates that
-//     change at run time, to rehearse failure in tests and on game days.
-//   - [Stack] and [LoadStacks]: compose the layers declaratively, in code or
-//     from a policy file, always in the guide's order.
 //   - [Measure]: report every call's outcome and latency, for metrics.
+//   - [Stack]: compose the layers declaratively, always in one order.
 //
-// Named error classes ([IsTimeout], [IsConnection], [IsHTTP5xx], [IsHTTP429],
-// [ErrorClasses]) choose what is retried.
+// Which errors count is said the same way for every pattern: a list of
+// errors matched with [errors.Is] (RetryOn, FailOn, FallbackOn) and a
+// predicate (RetryIf, FailIf, FallbackIf), which package errclass builds
+// from error classes (errclass.Connection, errclass.Timeout, ...). Where
+// events go is said by one field, Observer. Policy files (package policy)
+// produce Stacks; package chaos injects faults; package transport/http maps
+// the errors to and from HTTP statuses.
 //
 // # Composition order
 //
-// The guide stacks its decorators with the fallback outermost, then the
+// The layers compose with the fallback outermost, then the
 // circuit breaker, then retry, then the endpoint; a per-attempt timeout sits
 // inside retry, and a total deadline comes from the caller's context:
 //
@@ -55,7 +56,7 @@
 // # Errors
 //
 // Static conditions are sentinel errors ([ErrTimeout], [ErrInvalidConfig],
-// [ErrTooManyAbandoned], [ErrRateLimited], [ErrBulkheadFull],
+// [ErrRateLimited], [ErrBulkheadFull],
 // [ErrCircuitOpen]); conditions with data are types with Unwrap
 // ([*RetryError], [*PanicError], [*ConfigError]). The cause is never hidden:
 // errors.Is(err, cause) holds for the endpoint's own error through every
@@ -65,19 +66,19 @@
 //
 // # Defaults
 //
-// Every pattern takes a config struct whose zero value means the guide's
-// defaults; each field's comment gives its default. A config's Validate
+// Every pattern takes a config struct whose zero value means the defaults
+// (the resilience guide's: 3 attempts, 5 failures, a 60s reset timeout); each field's comment gives its default. A config's Validate
 // method reports every problem at once, each a [*ConfigError] naming the field
 // and its value and matching [ErrInvalidConfig]; the constructors panic with
 // that error, at construction, never at request time.
 //
 // # Events
 //
-// Every layer reports what it does (a retry with its attempt and delay, a
+// Every layer reports what it does (a retry with its attempt and wait, a
 // timeout, a fallback used, a panic) as an [Event] to an [Observer]. The
 // default observer logs with log/slog ([LogObserver] over [slog.Default]);
-// set a config's Logger to log elsewhere, or its Observer to do anything
-// else ([Observers] fans out to several: log, metrics and traces at once). A
+// set a config's Observer to log elsewhere (LogObserver(yourLogger)) or to do
+// anything else ([Observers] fans out to several: log, metrics and traces at once). A
 // success that needs no retry reports nothing; only a [Measure] layer
 // reports every call, as an [EventCall] with its outcome and latency. The
 // packages observe/kitmetrics (go-kit metrics, Prometheus) and

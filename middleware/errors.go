@@ -40,11 +40,11 @@ func (timeoutError) Timeout() bool { return true }
 // Temporary reports true: a timed-out call may succeed if made again.
 func (timeoutError) Temporary() bool { return true }
 
-// ErrTooManyAbandoned is returned at once, without calling the endpoint, by a
+// errTooManyAbandoned is returned at once, without calling the endpoint, by a
 // [TimeoutWith] layer in abandon mode when the number of abandoned calls still
-// running has reached [TimeoutConfig.MaxAbandoned]. It is a rejection: the
-// retry layer never retries it.
-var ErrTooManyAbandoned = errors.New("middleware: too many abandoned calls in flight")
+// running has reached [TimeoutConfig.MaxAbandoned]: the abandoned workers are
+// a bulkhead, and it matches [ErrBulkheadFull].
+var errTooManyAbandoned = fmt.Errorf("%w: too many abandoned calls in flight (timeout)", ErrBulkheadFull)
 
 // ErrRateLimited is returned when a rate limit rejects a call. The retry layer
 // never retries it.
@@ -59,7 +59,7 @@ var ErrBulkheadFull = errors.New("middleware: bulkhead full")
 // It is [registry.ErrOpen].
 var ErrCircuitOpen = registry.ErrOpen
 
-// RetryAfterer is implemented by errors that say how long to wait before
+// retryAfterer is implemented by errors that say how long to wait before
 // calling again: a [*CircuitOpenError] (time until half-open), a
 // [*RateLimitError] (time until a token) and an [*HTTPError] decoded from a
 // 429 or 503 response with a Retry-After header. [EncodeHTTPError] writes
@@ -69,17 +69,17 @@ var ErrCircuitOpen = registry.ErrOpen
 // returns its own error unchanged). Retry never retries a *CircuitOpenError
 // or a *RateLimitError, whatever their hint: they are the toolkit's own
 // rejections, left to the caller (or an outer layer) to wait out.
-type RetryAfterer interface {
+type retryAfterer interface {
 	RetryAfter() time.Duration
 }
 
 // retryAfter returns the hint of the first error in err's chain that
-// implements RetryAfterer.
+// implements retryAfterer.
 func retryAfter(err error) (time.Duration, bool) {
 	// A walk of the chain by hand: errors.As would allocate its target on
 	// the retry path.
 	for err != nil {
-		if ra, ok := err.(RetryAfterer); ok {
+		if ra, ok := err.(retryAfterer); ok {
 			return ra.RetryAfter(), true
 		}
 		switch x := err.(type) {
@@ -103,7 +103,7 @@ func retryAfter(err error) (time.Duration, bool) {
 // rejections, which are never retried.
 func rejection(err error) bool {
 	return errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrRateLimited) ||
-		errors.Is(err, ErrBulkheadFull) || errors.Is(err, ErrTooManyAbandoned)
+		errors.Is(err, ErrBulkheadFull)
 }
 
 // RetryError is returned by [Retry] when it made more than one attempt and the

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/resiliencekit/resilience/registry"
 )
 
 // EventKind says what a layer did.
@@ -12,17 +14,16 @@ type EventKind uint8
 
 // The events layers report. Each one is reported where it happens, once.
 const (
-	// EventRetry: an attempt failed and another will follow after Delay.
+	// EventRetry: an attempt failed and Retry decided what comes next.
 	// Attempt is the number of the attempt that failed (1 for the first).
+	// When another attempt follows, Err is the attempt's error and Wait the
+	// wait before it; when Retry gives up (the attempts ran out, or
+	// retrying stopped early), Err is a [*RetryError] with the attempts
+	// made and the last error, and Wait is zero.
 	EventRetry EventKind = iota + 1
-	// EventRetryExhausted: the last allowed attempt failed, or retrying
-	// stopped early (Err is the last error, Attempt the number made).
-	EventRetryExhausted
-	// EventTimeout: a timeout layer's own deadline ended an attempt.
+	// EventTimeout: a timeout layer's own deadline ended an attempt that
+	// had run for Latency.
 	EventTimeout
-	// EventTimeoutRejected: an abandon-mode timeout rejected a call because
-	// too many abandoned calls are still running.
-	EventTimeoutRejected
 	// EventFallback: a fallback served the call in place of the failed
 	// endpoint; Err is the error it replaced.
 	EventFallback
@@ -30,53 +31,37 @@ const (
 	EventPanic
 	// EventStateChange: a circuit breaker moved From one state To another.
 	EventStateChange
-	// EventRejected: a layer rejected a call without calling the endpoint.
+	// EventRejected: a layer rejected a call without calling the endpoint
+	// (an open circuit, a rate limit, a full bulkhead, too many abandoned
+	// calls); Err is the rejection, Wait how long the call waited before it
+	// was turned away.
 	EventRejected
-	// EventCall: a call through a [Measure] layer ended. Outcome says how
-	// (success, failure, rejected, canceled), Delay is its latency and Err
-	// its error, if any. Unlike the other kinds it is reported for every
-	// call, successes included, and only by Measure.
+	// EventCall: a call through a [Measure] layer ended. Outcome says how,
+	// Latency how long it took and Err its error, if any. Unlike the other
+	// kinds it is reported for every call, successes included, and only by
+	// Measure.
 	EventCall
-	// EventChaos: a [Chaos] layer injected a fault: latency (Delay is the
-	// injected delay, Err nil), an error (Err is the injected error) or a
-	// panic (Err is a [*PanicError] holding the panic value).
+	// EventChaos: a fault injection layer (package chaos) injected a fault:
+	// latency (Wait is the injected delay, Err nil), an error (Err is the
+	// injected error) or a panic (Err is a [*PanicError] holding the panic
+	// value).
 	EventChaos
 )
 
-// The outcomes of an [EventCall], in Event.Outcome.
-const (
-	// OutcomeSuccess: the call returned no error.
-	OutcomeSuccess = "success"
-	// OutcomeFailure: the call failed (after any retries).
-	OutcomeFailure = "failure"
-	// OutcomeRejected: a layer refused the call without making it: an
-	// open circuit, a rate limit, a full bulkhead, too many abandoned
-	// calls (see [RejectedBy]).
-	OutcomeRejected = "rejected"
-	// OutcomeCanceled: the caller has gone (its context was canceled, with
-	// or without a cause, or passed its deadline, whatever the error says),
-	// or the error is a cancellation: no verdict on the service. A call cut
-	// by a deadline of the library's own (a [Stack]'s Budget, a [Timeout]
-	// layer) is an OutcomeFailure.
-	OutcomeCanceled = "canceled"
-)
-
 var eventNames = [...]string{
-	EventRetry:           "retry",
-	EventRetryExhausted:  "retry_exhausted",
-	EventTimeout:         "timeout",
-	EventTimeoutRejected: "timeout_rejected",
-	EventFallback:        "fallback",
-	EventPanic:           "panic",
-	EventStateChange:     "state_change",
-	EventRejected:        "rejected",
-	EventCall:            "call",
-	EventChaos:           "chaos",
+	EventRetry:       "retry",
+	EventTimeout:     "timeout",
+	EventFallback:    "fallback",
+	EventPanic:       "panic",
+	EventStateChange: "state_change",
+	EventRejected:    "rejected",
+	EventCall:        "call",
+	EventChaos:       "chaos",
 }
 
 // String returns the event's name as logged under the "event" key: "retry",
-// "retry_exhausted", "timeout", "timeout_rejected", "fallback", "panic",
-// "state_change", "rejected", "call", "chaos".
+// "timeout", "fallback", "panic", "state_change",
+// "rejected", "call", "chaos".
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && eventNames[k] != "" {
 		return eventNames[k]
@@ -84,30 +69,72 @@ func (k EventKind) String() string {
 	return "unknown"
 }
 
-// Event is what a layer reports to its [Observer]. Fields that do not apply
-// to a kind are zero.
+// Outcome is how a call through a [Measure] layer ended, in an [EventCall].
+type Outcome uint8
+
+// The outcomes of an [EventCall].
+const (
+	// OutcomeSuccess: the call returned no error.
+	OutcomeSuccess Outcome = iota + 1
+	// OutcomeFailure: the call failed (after any retries). A call cut by a
+	// deadline of the library's own (a [Stack]'s Budget, a [Timeout]
+	// layer) is a failure.
+	OutcomeFailure
+	// OutcomeRejected: a layer refused the call without making it: an
+	// open circuit, a rate limit, a full bulkhead, too many abandoned
+	// calls.
+	OutcomeRejected
+	// OutcomeCanceled: the caller has gone (its context was canceled, with
+	// or without a cause, or passed its deadline, whatever the error says),
+	// or the error is a cancellation: no verdict on the service.
+	OutcomeCanceled
+)
+
+var outcomeNames = [...]string{
+	OutcomeSuccess:  "success",
+	OutcomeFailure:  "failure",
+	OutcomeRejected: "rejected",
+	OutcomeCanceled: "canceled",
+}
+
+// String returns the outcome's name, as logged and used as a metric label:
+// "success", "failure", "rejected" or "canceled"; "" for the zero Outcome
+// (events other than EventCall).
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// Event is what a layer reports to its [Observer]. Each field has one
+// meaning; fields that do not apply to a kind are zero.
 type Event struct {
 	// Kind says what happened.
 	Kind EventKind
-	// Layer is the pattern that reported it: "retry", "timeout", "fallback",
-	// "circuit_breaker", ...
+	// Layer is the pattern that reported it: "retry", "timeout", "budget",
+	// "fallback", "circuit_breaker", "rate_limit", "bulkhead", "recover",
+	// "measure", "chaos".
 	Layer string
 	// Name is the layer's configured name (a breaker's service name), or
 	// empty.
 	Name string
 	// Attempt is the attempt number, counting from 1, for retry events.
 	Attempt int
-	// Delay is the wait before the next attempt (retry) or the timeout that
-	// fired (timeout).
-	Delay time.Duration
 	// Err is the error that caused the event, if any.
 	Err error
-	// From and To are the states of a state change.
-	From, To string
-	// Outcome is how a call ended, for [EventCall]: [OutcomeSuccess],
-	// [OutcomeFailure], [OutcomeRejected] or [OutcomeCanceled]. Delay is
-	// then the call's latency.
-	Outcome string
+	// Wait is how long the layer holds the call before it goes on: the
+	// wait before the next attempt (EventRetry), the time a rejected call
+	// waited for a slot or token before it was turned away (EventRejected),
+	// an injected latency (EventChaos).
+	Wait time.Duration
+	// Latency is how long the call ran: the whole call (EventCall), or the
+	// attempt a timeout's deadline ended (EventTimeout).
+	Latency time.Duration
+	// From and To are the states of a breaker's state change.
+	From, To registry.State
+	// Outcome is how a call ended, for EventCall.
+	Outcome Outcome
 }
 
 // Observer receives the events of the layers it is given to. Observe is
@@ -173,7 +200,7 @@ func (m *multiObserver) Observe(ctx context.Context, e Event) {
 
 // LogObserver returns an [Observer] that logs each event with l (or
 // [slog.Default] when l is nil), with the structured keys event, layer, name,
-// attempt, delay, error, from, to, outcome and latency (each only where it
+// attempt, error, outcome, latency, wait, from and to (each only where it
 // applies). Levels: retries, timeouts, fallbacks, rejections and a breaker
 // opening are Warn; a retry that gives up and a panic are Error; other state
 // changes are Info; a measured call ([EventCall]) is Debug when it succeeded
@@ -190,10 +217,14 @@ func (o logObserver) Observe(ctx context.Context, e Event) {
 	}
 	level := slog.LevelWarn
 	switch e.Kind {
-	case EventRetryExhausted, EventPanic:
+	case EventPanic:
 		level = slog.LevelError
+	case EventRetry:
+		if _, ok := e.Err.(*RetryError); ok {
+			level = slog.LevelError // gave up
+		}
 	case EventStateChange:
-		if e.To != "open" {
+		if e.To != registry.StateOpen {
 			level = slog.LevelInfo
 		}
 	case EventCall:
@@ -213,32 +244,35 @@ func (o logObserver) Observe(ctx context.Context, e Event) {
 	if e.Attempt != 0 {
 		attrs = append(attrs, slog.Int("attempt", e.Attempt))
 	}
-	if e.Kind == EventCall {
-		attrs = append(attrs, slog.String("outcome", e.Outcome), slog.Duration("latency", e.Delay))
-	} else if e.Delay != 0 || e.Kind == EventRetry {
-		attrs = append(attrs, slog.Duration("delay", e.Delay))
+	if e.Outcome != 0 {
+		attrs = append(attrs, slog.String("outcome", e.Outcome.String()))
+	}
+	if e.Latency != 0 || e.Kind == EventCall {
+		attrs = append(attrs, slog.Duration("latency", e.Latency))
+	}
+	if e.Wait != 0 {
+		attrs = append(attrs, slog.Duration("wait", e.Wait))
 	}
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("error", e.Err.Error()))
 	}
-	if e.From != "" || e.To != "" {
-		attrs = append(attrs, slog.String("from", e.From), slog.String("to", e.To))
+	if e.Kind == EventStateChange {
+		attrs = append(attrs, slog.String("from", e.From.String()), slog.String("to", e.To.String()))
 	}
 	l.LogAttrs(ctx, level, "resilience: "+e.Kind.String(), attrs...)
 }
 
-// observer resolves a config's Observer and Logger fields: the Observer when
-// set, else a LogObserver on the Logger (or slog.Default).
-func observer(o Observer, l *slog.Logger) Observer {
+// observer resolves a config's Observer field: the Observer when set, else
+// a LogObserver on slog.Default.
+func observer(o Observer) Observer {
 	if o != nil {
 		return o
 	}
-	return LogObserver(l)
+	return LogObserver(nil)
 }
 
 // Discard is an [Observer] that drops every event: give it to a layer or a
-// [Stack] (their Observer field) to silence its events, in tests say, with
-// no log line even when a Logger is set. It is comparable, so breakers of
+// [Stack] (their Observer field) to silence its events, in tests say, It is comparable, so breakers of
 // one name given Discard share one subscription.
 var Discard Observer = discardObserver{}
 

@@ -30,13 +30,13 @@ func stdoutLogger() *slog.Logger {
 // failure_threshold=5, reset_timeout=60). After five consecutive failures the
 // breaker opens, logs the change, and rejects calls without making them.
 func ExampleCircuitBreaker() {
-	reg := registry.New() // registry.Default when Registry is nil
+	reg := registry.New(registry.Config{}) // registry.Default when Registry is nil
 	api := endpointtest.Script("ok", "err", "err", "err", "err", "err", "ok")
 	getEmbedding := middleware.CircuitBreaker("embedding_api", middleware.BreakerConfig{
 		FailureThreshold: 5,
 		ResetTimeout:     60 * time.Second,
 		Registry:         reg,
-		Logger:           stdoutLogger(),
+		Observer:         middleware.LogObserver(stdoutLogger()),
 	})(api.Endpoint())
 
 	for i := 1; i <= 7; i++ {
@@ -61,7 +61,7 @@ func ExampleCircuitBreaker() {
 // The guide's Handling Open Circuit: when the breaker rejects a call, degrade
 // gracefully (here, serve from a cache) instead of failing.
 func ExampleCircuitBreaker_handlingOpenCircuit() {
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	callAPI := middleware.CircuitBreaker("api", middleware.BreakerConfig{
 		FailureThreshold: 3,
 		Registry:         reg,
@@ -88,7 +88,7 @@ func ExampleCircuitBreaker_handlingOpenCircuit() {
 // The guide's Monitoring Circuit State: list every breaker's state, find
 // the open ones, and reset one by hand.
 func ExampleCircuitBreaker_monitoring() {
-	reg := registry.New() // the guide's class-level registry is registry.Default
+	reg := registry.New(registry.Config{}) // the guide's class-level registry is registry.Default
 	for _, name := range []string{"chromadb", "embedding_api", "search"} {
 		middleware.CircuitBreaker(name, middleware.BreakerConfig{Registry: reg, Observer: quiet})
 	}
@@ -118,7 +118,7 @@ func ExampleCircuitBreaker_monitoring() {
 // simulated failures needed); Reset closes it; to reach half-open, Trip it
 // and let ResetTimeout pass inside a testing/synctest bubble.
 func ExampleCircuitBreaker_testFailurePaths() {
-	reg := registry.New() // a registry of the test's own keeps tests apart
+	reg := registry.New(registry.Config{}) // a registry of the test's own keeps tests apart
 	api := endpointtest.Script("ok")
 	getEmbeddings := middleware.CircuitBreaker("embedding_api", middleware.BreakerConfig{Registry: reg, Observer: quiet})(api.Endpoint())
 	// The code under test degrades to an empty result when the breaker is open.

@@ -91,7 +91,7 @@ func ExampleFallbackWith() {
 		Value:      []float32{},
 		FallbackOn: []error{middleware.ErrCircuitOpen},
 		Name:       "embedding_api",
-		Logger:     logger,
+		Observer:   middleware.LogObserver(logger),
 	})
 
 	for _, cause := range []error{middleware.ErrCircuitOpen, errBadRequest} {

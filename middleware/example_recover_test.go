@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/middleware"
 )
 
@@ -27,16 +26,21 @@ func ExampleRecover() {
 	// true
 }
 
-// RecoverWith inside a fallback layer makes panics fall back too: the other
-// layers never swallow a panic.
-func ExampleRecoverWith() {
+// Recover: true in a Stack makes panics fall back too: the other layers
+// never swallow a panic. Recover reports to the stack's Observer.
+func ExampleStack_recover() {
 	show := middleware.ObserverFunc(func(_ context.Context, e middleware.Event) {
 		fmt.Printf("%s %s: %v\n", e.Layer, e.Kind, e.Err)
 	})
-	mw := endpoint.Chain(
-		middleware.FallbackWith(middleware.FallbackConfig{Value: "cached", Observer: show}), // outer
-		middleware.RecoverWith(middleware.RecoverConfig{Observer: show}),                    // inner
-	)
+	mw, err := middleware.Stack{
+		Fallback: middleware.FallbackConfig{Value: "cached"}, // outermost
+		Recover:  true,                                       // innermost
+		Observer: show,
+	}.Build()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	enrich := mw(func(context.Context, any) (any, error) { panic("nil map in enrich") })
 	v, err := enrich(context.Background(), nil)

@@ -31,7 +31,7 @@ func ExampleRetry() {
 		OnRetry: func(err error, attempt int) {
 			fmt.Printf("attempt %d failed: %v\n", attempt, err)
 		},
-		Logger: slog.New(slog.DiscardHandler),
+		Observer: middleware.LogObserver(slog.New(slog.DiscardHandler)),
 	})(embed)
 
 	resp, err := fetch(context.Background(), "text")
@@ -51,7 +51,7 @@ func ExampleRetry_retryOn() {
 		MaxAttempts: 5,
 		NoDelay:     true,
 		RetryOn:     []error{errConn, context.DeadlineExceeded},
-		Logger:      slog.New(slog.DiscardHandler),
+		Observer:    middleware.LogObserver(slog.New(slog.DiscardHandler)),
 	})
 
 	calls := 0
@@ -95,7 +95,7 @@ func ExampleRetry_onRetry() {
 		MaxAttempts: 3,
 		NoDelay:     true,
 		OnRetry:     onRetry,
-		Logger:      slog.New(slog.DiscardHandler),
+		Observer:    middleware.LogObserver(slog.New(slog.DiscardHandler)),
 	})(monitored)
 
 	resp, err := call(context.Background(), nil)
@@ -106,8 +106,9 @@ func ExampleRetry_onRetry() {
 	// ok <nil> after 2 retries
 }
 
-// Retry logs each retry with log/slog by default (to Logger, or
-// slog.Default). Here the log goes to stdout, without the time.
+// Retry logs each retry with log/slog by default (a nil Observer logs to
+// slog.Default; Observer: LogObserver(l) to l). Here the log goes to stdout,
+// without the time.
 func ExampleRetry_logging() {
 	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
@@ -126,14 +127,14 @@ func ExampleRetry_logging() {
 		MaxAttempts:   2,
 		Delay:         time.Millisecond,
 		DisableJitter: true,
-		Logger:        logger,
+		Observer:      middleware.LogObserver(logger),
 	})(down)
 
 	_, err := call(context.Background(), nil)
 	fmt.Println(err)
 	// Output:
-	// level=WARN msg="resilience: retry" event=retry layer=retry name=embedding_api attempt=1 delay=1ms error="connection refused"
-	// level=ERROR msg="resilience: retry_exhausted" event=retry_exhausted layer=retry name=embedding_api attempt=2 error="connection refused"
+	// level=WARN msg="resilience: retry" event=retry layer=retry name=embedding_api attempt=1 wait=1ms error="connection refused"
+	// level=ERROR msg="resilience: retry" event=retry layer=retry name=embedding_api attempt=2 error="middleware: retry gave up after 2 attempts: connection refused"
 	// middleware: retry gave up after 2 attempts: connection refused
 }
 

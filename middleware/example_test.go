@@ -26,7 +26,7 @@ func Example() {
 		switch e.Kind {
 		case middleware.EventStateChange:
 			fmt.Printf("  %s %s: %s -> %s\n", e.Kind, e.Name, e.From, e.To)
-		case middleware.EventRetry, middleware.EventRetryExhausted:
+		case middleware.EventRetry:
 			fmt.Printf("  %s attempt=%d error=%v\n", e.Kind, e.Attempt, e.Err)
 		default:
 			fmt.Printf("  %s error=%v\n", e.Kind, e.Err)
@@ -39,7 +39,7 @@ func Example() {
 		middleware.CircuitBreaker("embedding_api", middleware.BreakerConfig{
 			FailureThreshold: 1,
 			ResetTimeout:     2 * time.Minute,
-			Registry:         registry.New(),
+			Registry:         registry.New(registry.Config{}),
 			Observer:         printEvents,
 		}),
 		// Layer 3: retry transient failures (connection errors, timeouts).
@@ -73,7 +73,7 @@ func Example() {
 	// first call: [0.1 0.9] <nil>
 	//   retry attempt=1 error=connection refused
 	//   retry attempt=2 error=connection refused
-	//   retry_exhausted attempt=3 error=connection refused
+	//   retry attempt=3 error=middleware: retry gave up after 3 attempts: connection refused
 	//   state_change embedding_api: closed -> open
 	//   fallback error=middleware: retry gave up after 3 attempts: connection refused
 	// second call: [] <nil>

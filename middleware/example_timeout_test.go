@@ -41,7 +41,7 @@ func ExampleTimeoutWith_returnDefault() {
 		ReturnDefault: true,
 		Default:       nil, // the guide's default=None
 		Observer: middleware.ObserverFunc(func(_ context.Context, e middleware.Event) {
-			fmt.Println("event:", e.Kind, "after", e.Delay)
+			fmt.Println("event:", e.Kind, "after", e.Latency)
 		}),
 	})(slow)
 
@@ -76,13 +76,13 @@ func ExampleTimeoutWith_abandon() {
 	fmt.Println("first call timed out:", errors.Is(err, middleware.ErrTimeout))
 
 	_, err = ep(context.Background(), "req") // the first call is still running
-	fmt.Println("second call rejected:", errors.Is(err, middleware.ErrTooManyAbandoned))
+	fmt.Println("second call rejected:", errors.Is(err, middleware.ErrBulkheadFull))
 
 	close(release) // let the abandoned call finish; its result is dropped
 	<-finished
 	// Output:
 	// event: timeout
 	// first call timed out: true
-	// event: timeout_rejected
+	// event: rejected
 	// second call rejected: true
 }

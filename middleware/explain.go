@@ -1,28 +1,16 @@
 package middleware
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/registry"
 )
-
-// Warning is a risky but workable part of a [Stack], found by
-// [Stack.Warnings]: something that works, but probably not as its author
-// meant. Problems that can never work are errors from [Stack.Validate].
-type Warning struct {
-	// Path names the field, as the file format spells it: "retry.max_attempts".
-	Path string
-	// Message says what is risky.
-	Message string
-}
-
-// String returns "path: message".
-func (w Warning) String() string { return w.Path + ": " + w.Message }
 
 // worstCase is what a stack can do to one call at most. It is computed in
 // closed form, in the same time for any MaxAttempts, and every sum saturates
@@ -44,10 +32,10 @@ type worstCase struct {
 
 func (s Stack) worstCase() worstCase {
 	w := worstCase{attempts: 1}
-	if s.Timeout != nil {
+	if !s.Timeout.isZero() {
 		w.attempt = max(s.Timeout.Timeout, 0)
 	}
-	if s.Retry != nil {
+	if !s.Retry.isZero() {
 		w.attempts = s.Retry.MaxAttempts
 		if w.attempts == 0 {
 			w.attempts = retryDefaultMaxAttempts
@@ -58,10 +46,10 @@ func (s Stack) worstCase() worstCase {
 		w.waits = satMul(w.attempts-1, w.maxDelay)
 		w.schedule = sch.sumDelays(w.attempts-1, jitterTop)
 	}
-	if s.Bulkhead != nil {
+	if !s.Bulkhead.isZero() {
 		w.bulkhead = max(s.Bulkhead.MaxWait, 0)
 	}
-	if w.attempt > 0 && (s.RateLimit == nil || !s.RateLimit.Wait) {
+	if w.attempt > 0 && (s.RateLimit.isZero() || !s.RateLimit.Wait) {
 		w.bounded = true
 		w.longest = satAdd(satAdd(satMul(w.attempts, w.attempt), w.waits), w.bulkhead)
 	}
@@ -82,11 +70,11 @@ func (s Stack) crossErrors() error {
 	if s.Budget < 0 {
 		errs = append(errs, &ConfigError{Path: "budget", Field: "Stack.Budget", Value: s.Budget, Reason: "must not be negative"})
 	}
-	if s.Budget > 0 && s.Timeout != nil && s.Timeout.Timeout >= s.Budget {
+	if s.Budget > 0 && !s.Timeout.isZero() && s.Timeout.Timeout >= s.Budget {
 		errs = append(errs, &ConfigError{Path: "timeout.timeout", Field: "TimeoutConfig.Timeout", Value: s.Timeout.Timeout,
 			Reason: fmt.Sprintf("must be shorter than the budget (%s): an attempt could never time out before the whole call does", s.Budget)})
 	}
-	if s.Budget > 0 && s.Retry != nil && s.Timeout != nil && s.Timeout.Timeout < s.Budget {
+	if s.Budget > 0 && !s.Retry.isZero() && !s.Timeout.isZero() && s.Timeout.Timeout < s.Budget {
 		attempts := s.Retry.MaxAttempts
 		if attempts == 0 {
 			attempts = retryDefaultMaxAttempts
@@ -96,7 +84,7 @@ func (s Stack) crossErrors() error {
 				Reason: fmt.Sprintf("no retry can fit in the budget (%s): an attempt may take %s and the first wait is at least %s", s.Budget, s.Timeout.Timeout, s.Retry.DelayFor(1, 0))})
 		}
 	}
-	if s.Retry != nil {
+	if !s.Retry.isZero() {
 		for i, e := range s.Retry.RetryOn {
 			if e != nil && rejection(e) {
 				errs = append(errs, &ConfigError{Path: fmt.Sprintf("retry.retry_on[%d]", i), Field: fmt.Sprintf("RetryConfig.RetryOn[%d]", i), Value: e,
@@ -110,19 +98,21 @@ func (s Stack) crossErrors() error {
 // Warnings returns what is risky in the stack but can work: a breaker reset
 // timeout shorter than one attempt (the breaker half-opens while the call
 // that opened it may still run), and retries whose worst-case total passes the
-// budget (the later attempts will be cut). Build logs them.
-func (s Stack) Warnings() []Warning {
-	var ws []Warning
-	if s.CircuitBreaker != nil && s.Timeout != nil {
+// budget (the later attempts will be cut). Each names the field, as
+// "budget: ...". Build logs them. Problems that can never work are errors
+// from [Stack.Validate] instead.
+func (s Stack) Warnings() []string {
+	var ws []string
+	if !s.CircuitBreaker.isZero() && !s.Timeout.isZero() {
 		reset := s.CircuitBreaker.ResetTimeout
 		if reset == 0 {
 			reset = registry.DefaultResetTimeout
 		}
 		if reset < s.Timeout.Timeout {
-			ws = append(ws, Warning{"circuit_breaker.reset_timeout", fmt.Sprintf("%s is shorter than one attempt (timeout %s): the breaker half-opens before a slow attempt can end", reset, s.Timeout.Timeout)})
+			ws = append(ws, "circuit_breaker.reset_timeout: "+fmt.Sprintf("%s is shorter than one attempt (timeout %s): the breaker half-opens before a slow attempt can end", reset, s.Timeout.Timeout))
 		}
 	}
-	if s.Budget > 0 && s.Retry != nil && s.Timeout != nil {
+	if s.Budget > 0 && !s.Retry.isZero() && !s.Timeout.isZero() {
 		w := s
 		w.Budget = 0
 		if wc := w.worstCase(); wc.bounded && wc.longest > s.Budget {
@@ -130,23 +120,23 @@ func (s Stack) Warnings() []Warning {
 			if nh := wc.withoutHints(); nh <= s.Budget {
 				msg += fmt.Sprintf(", with every wait at max_delay %s as Retry-After hints may ask; %s without hints", wc.maxDelay, nh.Round(time.Millisecond))
 			}
-			ws = append(ws, Warning{"budget", msg + "): the last attempts will be cut by the budget"})
+			ws = append(ws, "budget: "+msg+"): the last attempts will be cut by the budget")
 		}
 	}
 	return ws
 }
 
 // logWarnings logs each warning with the stack's logger.
-func (s Stack) logWarnings(ws []Warning) {
+func (s Stack) logWarnings(ws []string) {
 	if len(ws) == 0 {
 		return
 	}
-	l := s.Logger
-	if l == nil {
-		l = slog.Default()
+	l := slog.Default()
+	if lo, ok := s.Observer.(logObserver); ok && lo.l != nil {
+		l = lo.l
 	}
 	for _, w := range ws {
-		l.Warn("resilience: risky stack", slog.String("event", "config_warning"), slog.String("path", w.Path), slog.String("warning", w.Message))
+		l.Warn("resilience: risky stack", slog.String("event", "config_warning"), slog.String("warning", w))
 	}
 }
 
@@ -168,24 +158,21 @@ func (s Stack) Explain() string {
 		fmt.Fprintf(&b, format, args...)
 		b.WriteByte('\n')
 	}
-	if c := s.Fallback; c != nil {
-		if on := filterNames(c.FallbackOnClasses, c.FallbackOn, c.FallbackIf != nil, "FallbackIf"); on != "" {
+	if c := &s.Fallback; !c.isZero() {
+		if on := filterNames(c.FallbackOn, c.FallbackIf, "FallbackIf"); on != "" {
 			line("%s: on a failure matching %s the caller gets the fallback instead of the error; other failures are returned as they are", describeFallback(*c), on)
 		} else {
 			line("%s: on any failure the caller gets the fallback instead of the error", describeFallback(*c))
 		}
 	}
-	if c := s.Measure; c != nil {
-		name := c.Name
-		if name == "" {
-			name = s.Name
-		}
+	if s.Measure {
+		name := s.Name
 		line("measure %q: reports every call's outcome and latency to its observer (a call the fallback then serves counts as failed here)", name)
 	}
 	if s.Budget > 0 {
 		line("budget: %s for the whole call, retries included", s.Budget)
 	}
-	if c := s.Bulkhead; c != nil {
+	if c := &s.Bulkhead; !c.isZero() {
 		q := c.MaxQueue
 		if q == 0 {
 			q = c.MaxConcurrent
@@ -196,15 +183,15 @@ func (s Stack) Explain() string {
 			line("bulkhead: at most %d calls in flight; more are rejected at once", c.MaxConcurrent)
 		}
 	}
-	if c := s.RateLimit; c != nil {
+	if c := &s.RateLimit; !c.isZero() {
 		mode := "calls over the rate are rejected at once"
 		if c.Wait {
 			mode = "calls over the rate wait for a token, up to the caller's deadline"
 		}
 		line("rate_limit: %g calls/s, burst %d; %s", c.Rate, c.Burst, mode)
 	}
-	if c := s.CircuitBreaker; c != nil {
-		st := c.settings()
+	if c := &s.CircuitBreaker; !c.isZero() {
+		st := c.Settings()
 		ft, sth, rt := st.FailureThreshold, st.SuccessThreshold, st.ResetTimeout
 		if ft == 0 {
 			ft = registry.DefaultFailureThreshold
@@ -219,17 +206,21 @@ func (s Stack) Explain() string {
 		if c.FailureRatio > 0 {
 			rule += fmt.Sprintf(" or a failure ratio of %g over the window", c.FailureRatio)
 		}
-		line("circuit_breaker %q: %s; rejects for %s, then admits %d probes; %d successes close it", c.Name, rule, rt, sth, sth)
+		name := c.Name
+		if name == "" { // the stack's Name names the breaker, as in Build and String
+			name = s.Name
+		}
+		line("circuit_breaker %q: %s; rejects for %s, then admits %d probes; %d successes close it", name, rule, rt, sth, sth)
 	}
 	wc := s.worstCase()
-	if c := s.Retry; c != nil {
-		what := filterNames(c.RetryOnClasses, c.RetryOn, c.RetryIf != nil, "RetryIf")
+	if c := &s.Retry; !c.isZero() {
+		what := filterNames(c.RetryOn, c.RetryIf, "RetryIf")
 		if what == "" {
 			what = "every error"
 		}
 		line("retry: %d attempts; %s; retries %s; never caller cancellation or rejections", wc.attempts, describeWaits(*c, wc.attempts-1), what)
 	}
-	if c := s.Timeout; c != nil {
+	if c := &s.Timeout; !c.isZero() {
 		mode := "cooperative: the endpoint must honour its context"
 		if c.Abandon {
 			mode = "abandons an endpoint that ignores its context"
@@ -299,25 +290,32 @@ func describeWaits(c RetryConfig, waits int) string {
 
 // filterNames describes an error filter: classes, listed errors and a
 // predicate; "" when the filter is empty.
-func filterNames(classes []string, errs []error, pred bool, predName string) string {
+func filterNames(errs []error, pred func(error) bool, predName string) string {
 	var on []string
-	if len(classes) > 0 {
-		on = append(on, strings.Join(classes, ", "))
-	}
 	if len(errs) > 0 {
 		on = append(on, fmt.Sprintf("%d listed errors", len(errs)))
 	}
-	if pred {
-		on = append(on, predName)
+	if pred != nil {
+		if d := errclass.Describe(pred); d != "" {
+			on = append(on, d)
+		} else {
+			on = append(on, predName)
+		}
 	}
 	return strings.Join(on, " or ")
 }
 
-// describeValue returns v as short JSON, or else what.
+// describeValue returns v as short text, or else what.
 func describeValue(v any, what string) string {
-	js, err := json.Marshal(v)
-	if err != nil || len(js) > 40 {
+	if v == nil {
+		return "nil"
+	}
+	text := fmt.Sprintf("%v", v)
+	if s, ok := v.(string); ok {
+		text = strconv.Quote(s)
+	}
+	if len(text) > 40 {
 		return what
 	}
-	return string(js)
+	return text
 }

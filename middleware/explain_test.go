@@ -4,43 +4,53 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint/endpointtest"
+	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/registry"
 )
 
-// TestCrossLayerChecks: what can never work is an error from Build and
-// LoadStacks, each naming its path; what is merely risky is a warning.
+// TestCrossLayerChecks: what can never work is an error from Build, naming
+// its path; what is merely risky is a warning ("path: message").
 func TestCrossLayerChecks(t *testing.T) {
 	tests := []struct {
 		name         string
-		file         string
+		stack        middleware.Stack
 		wantErr      []string
 		wantWarnings []string
 	}{
-		{name: "attempt timeout not shorter than the budget", file: "budget: 5s\ntimeout: {timeout: 5s}",
+		{name: "attempt timeout not shorter than the budget",
+			stack:   middleware.Stack{Budget: 5 * time.Second, Timeout: middleware.TimeoutConfig{Timeout: 5 * time.Second}},
 			wantErr: []string{"timeout.timeout: 5s", "budget (5s)"}},
-		{name: "no retry fits the budget", file: "budget: 10s\ntimeout: {timeout: 8s}\nretry: {delay: 6s}",
+		{name: "no retry fits the budget",
+			stack:   middleware.Stack{Budget: 10 * time.Second, Timeout: middleware.TimeoutConfig{Timeout: 8 * time.Second}, Retry: middleware.RetryConfig{MaxAttempts: 3, Delay: 6 * time.Second}},
 			wantErr: []string{"retry.delay", "no retry can fit"}},
-		{name: "negative budget", file: "budget: -1s", wantErr: []string{"budget: -1s"}},
-		{name: "reset timeout shorter than an attempt", file: "circuit_breaker: {name: w1, reset_timeout: 1s}\ntimeout: {timeout: 2s}",
+		{name: "negative budget", stack: middleware.Stack{Budget: -time.Second}, wantErr: []string{"budget: -1s"}},
+		{name: "reset timeout shorter than an attempt",
+			stack:        middleware.Stack{CircuitBreaker: middleware.BreakerConfig{Name: "w1", ResetTimeout: time.Second}, Timeout: middleware.TimeoutConfig{Timeout: 2 * time.Second}},
 			wantWarnings: []string{"circuit_breaker.reset_timeout"}},
-		{name: "retries cut by the budget", file: "budget: 20s\ntimeout: {timeout: 10s}\nretry: {max_attempts: 3, delay: 1s, max_delay: 2s}",
+		{name: "retries cut by the budget",
+			stack:        middleware.Stack{Budget: 20 * time.Second, Timeout: middleware.TimeoutConfig{Timeout: 10 * time.Second}, Retry: middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, MaxDelay: 2 * time.Second}},
 			wantWarnings: []string{"budget: 20s is shorter than the worst case of the retries (34s): "}},
-		{name: "retries cut by the budget when the service sends Retry-After", file: "budget: 40s\ntimeout: {timeout: 10s}\nretry: {max_attempts: 3, delay: 1s}",
+		{name: "retries cut by the budget when the service sends Retry-After",
+			stack:        middleware.Stack{Budget: 40 * time.Second, Timeout: middleware.TimeoutConfig{Timeout: 10 * time.Second}, Retry: middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second}},
 			wantWarnings: []string{"budget: 40s is shorter than the worst case of the retries (2m30s, with every wait at max_delay 1m0s as Retry-After hints may ask; 34.5s without hints)"}},
-		{name: "retry without timeout is explained, not warned", file: "retry: {max_attempts: 2}"},
-		{name: "sound stack", file: "budget: 40s\ntimeout: {timeout: 10s}\nretry: {max_attempts: 3, delay: 1s, max_delay: 3s}\ncircuit_breaker: {name: w2}"},
+		{name: "retry without timeout is explained, not warned", stack: middleware.Stack{Retry: middleware.RetryConfig{MaxAttempts: 2}}},
+		{name: "sound stack", stack: middleware.Stack{Budget: 40 * time.Second, Timeout: middleware.TimeoutConfig{Timeout: 10 * time.Second},
+			Retry: middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, MaxDelay: 3 * time.Second}, CircuitBreaker: middleware.BreakerConfig{Name: "w2"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			indented := "  " + strings.ReplaceAll(tt.file, "\n", "\n  ")
-			stacks, err := middleware.LoadStacks(strings.NewReader("s:\n" + indented + "\n"))
+			s := tt.stack
+			s.Name = "s"
+			s.Observer = discard
+			s.Registry = registry.New(registry.Config{})
+			_, err := s.Build()
 			if len(tt.wantErr) > 0 {
 				if !errors.Is(err, middleware.ErrInvalidConfig) {
 					t.Fatalf("err = %v, want ErrInvalidConfig", err)
@@ -55,10 +65,7 @@ func TestCrossLayerChecks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, w := range stacks["s"].Warnings() {
-				got = append(got, w.String())
-			}
+			got := s.Warnings()
 			if len(got) != len(tt.wantWarnings) {
 				t.Fatalf("warnings = %q, want %d", got, len(tt.wantWarnings))
 			}
@@ -69,7 +76,7 @@ func TestCrossLayerChecks(t *testing.T) {
 			}
 		})
 	}
-	_, err := middleware.Stack{Retry: &middleware.RetryConfig{RetryOn: []error{middleware.ErrCircuitOpen}}}.Build()
+	_, err := middleware.Stack{Retry: middleware.RetryConfig{RetryOn: []error{middleware.ErrCircuitOpen}}}.Build()
 	if !errors.Is(err, middleware.ErrInvalidConfig) || !strings.Contains(err.Error(), "retry.retry_on[0]") {
 		t.Errorf("retrying a rejection: Build() = %v, want an error naming retry.retry_on[0]", err)
 	}
@@ -80,12 +87,11 @@ func TestCrossLayerChecks(t *testing.T) {
 func TestBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := middleware.Stack{
-			Fallback: &middleware.FallbackConfig{Value: "cached"},
+			Fallback: middleware.FallbackConfig{Value: "cached"},
 			Budget:   2500 * time.Millisecond,
-			Retry:    &middleware.RetryConfig{MaxAttempts: 10, Delay: 100 * time.Millisecond, Backoff: 1, DisableJitter: true},
-			Timeout:  &middleware.TimeoutConfig{Timeout: time.Second},
+			Retry:    middleware.RetryConfig{MaxAttempts: 10, Delay: 100 * time.Millisecond, Backoff: 1, DisableJitter: true},
+			Timeout:  middleware.TimeoutConfig{Timeout: time.Second},
 			Observer: discard,
-			Logger:   slog.New(slog.DiscardHandler),
 		}
 		ep := endpointtest.New(endpointtest.Hang())
 		call, err := s.Apply(ep.Endpoint())
@@ -109,15 +115,19 @@ func TestBudget(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
-	stacks, err := middleware.LoadStacks("../testdata/policies.yaml")
-	if err != nil {
-		t.Fatal(err)
+	// The guide's embedding_api policy.
+	embedding := middleware.Stack{
+		Name:           "embedding_api",
+		Fallback:       middleware.FallbackConfig{Value: []float32{}},
+		CircuitBreaker: middleware.BreakerConfig{FailureThreshold: 5, ResetTimeout: 2 * time.Minute},
+		Retry:          middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, RetryIf: errclass.Any(errclass.Connection, errclass.Timeout)},
+		Timeout:        middleware.TimeoutConfig{Timeout: 10 * time.Second},
 	}
-	got := stacks["embedding_api"].Explain()
+	got := embedding.Explain()
 	for _, want := range []string{
 		"1. fallback(value [])",
 		"2. circuit_breaker \"embedding_api\": opens after 5 consecutive failures; rejects for 2m0s, then admits 2 probes",
-		"3. retry: 3 attempts; waits 1s (500ms-1.5s), 2s (1s-3s) (each at most 1m0s, or a Retry-After hint up to that); retries connection, timeout",
+		"3. retry: 3 attempts; waits 1s (500ms-1.5s), 2s (1s-3s) (each at most 1m0s, or a Retry-After hint up to that); retries ",
 		"4. timeout: 10s per attempt",
 		"attempts: 3",
 		"longest time: 2m30s (3 × 10s + 2 × 1m0s waits)",
@@ -127,17 +137,18 @@ func TestExplain(t *testing.T) {
 			t.Errorf("Explain() lacks %q:\n%s", want, got)
 		}
 	}
-	if got := stacks["critical"].Explain(); !strings.Contains(got, "longest time: unbounded") {
+	critical := middleware.Stack{Name: "critical", CircuitBreaker: middleware.BreakerConfig{FailureThreshold: 3}}
+	if got := critical.Explain(); !strings.Contains(got, "longest time: unbounded") {
 		t.Errorf("a stack without timeouts should be unbounded:\n%s", got)
 	}
 }
 
 func ExampleStack_Explain() {
 	s := middleware.Stack{
-		Fallback:       &middleware.FallbackConfig{Value: []string{}},
-		CircuitBreaker: &middleware.BreakerConfig{Name: "embedding_api", ResetTimeout: 2 * time.Minute},
-		Retry:          &middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, DisableJitter: true},
-		Timeout:        &middleware.TimeoutConfig{Timeout: 10 * time.Second},
+		Fallback:       middleware.FallbackConfig{Value: []string{}},
+		CircuitBreaker: middleware.BreakerConfig{Name: "embedding_api", ResetTimeout: 2 * time.Minute},
+		Retry:          middleware.RetryConfig{MaxAttempts: 3, Delay: time.Second, DisableJitter: true},
+		Timeout:        middleware.TimeoutConfig{Timeout: 10 * time.Second},
 	}
 	fmt.Print(s.Explain())
 	// Output:
@@ -160,29 +171,24 @@ func ExampleStack_Explain() {
 func TestExplainSaysWhatEachLayerDoes(t *testing.T) {
 	tests := []struct {
 		name   string
-		file   string
+		stack  middleware.Stack
 		want   []string
 		unwant []string
 	}{
-		{name: "fallback on classes", file: "fallback: {value: x, fallback_on: [connection, http-5xx]}",
-			want:   []string{"fallback(value \"x\"): on a failure matching connection, http-5xx the caller gets the fallback", "other failures are returned as they are"},
+		{name: "fallback on a predicate", stack: middleware.Stack{Fallback: middleware.FallbackConfig{Value: "x", FallbackIf: func(error) bool { return true }}},
+			want:   []string{"fallback(value \"x\"): on a failure matching FallbackIf the caller gets the fallback", "other failures are returned as they are"},
 			unwant: []string{"on any failure"}},
-		{name: "fallback on any failure", file: "fallback: {value: x}", want: []string{"on any failure the caller gets the fallback"}},
-		{name: "measure", file: "name: api\nmeasure: {}", want: []string{"1. measure \"api\": reports every call's outcome and latency"}},
-		{name: "measure named", file: "fallback: {value: 1}\nmeasure: {name: m}", want: []string{"2. measure \"m\""}},
-		{name: "return default", file: "timeout: {timeout: 1s, return_default: true, default: {status: unknown}}",
-			want: []string{`timeout: 1s per attempt (cooperative: the endpoint must honour its context); a timed-out attempt returns {"status":"unknown"} with no error (return_default)`}},
-		{name: "many attempts", file: "timeout: {timeout: 1s}\nretry: {max_attempts: 1000000000, delay: 1ms, disable_jitter: true}",
+		{name: "fallback on any failure", stack: middleware.Stack{Fallback: middleware.FallbackConfig{Value: "x"}}, want: []string{"on any failure the caller gets the fallback"}},
+		{name: "measure", stack: middleware.Stack{Name: "api", Measure: true}, want: []string{"1. measure \"api\": reports every call's outcome and latency"}},
+		{name: "measure under a fallback", stack: middleware.Stack{Name: "m", Fallback: middleware.FallbackConfig{Value: 1}, Measure: true}, want: []string{"2. measure \"m\""}},
+		{name: "return default", stack: middleware.Stack{Timeout: middleware.TimeoutConfig{Timeout: time.Second, ReturnDefault: true, Default: map[string]any{"status": "unknown"}}},
+			want: []string{`timeout: 1s per attempt (cooperative: the endpoint must honour its context); a timed-out attempt returns map[status:unknown] with no error (return_default)`}},
+		{name: "many attempts", stack: middleware.Stack{Timeout: middleware.TimeoutConfig{Timeout: time.Second}, Retry: middleware.RetryConfig{MaxAttempts: 1000000000, Delay: time.Millisecond, DisableJitter: true}},
 			want: []string{"waits 1ms, 2ms, 4ms, 8ms and 999999995 more (each at most 1m0s", "attempts: 1000000000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			indented := "  " + strings.ReplaceAll(tt.file, "\n", "\n  ")
-			stacks, err := middleware.LoadStacks(strings.NewReader("s:\n" + indented + "\n"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := stacks["s"].Explain()
+			got := tt.stack.Explain()
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("Explain() lacks %q:\n%s", w, got)
@@ -194,5 +200,26 @@ func TestExplainSaysWhatEachLayerDoes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExplainNamesErrorClasses: Explain says which error classes a retry or
+// a fallback is for, by errclass.Describe, as a policy file's retry_on and
+// fallback_on name them.
+func TestExplainNamesErrorClasses(t *testing.T) {
+	retryIf := errclass.Any(errclass.Connection, errclass.Timeout)
+	fallbackIf := errclass.Any(errclass.Connection, errclass.HTTP5xx)
+	s := middleware.Stack{
+		Fallback: middleware.FallbackConfig{Value: "x", FallbackIf: fallbackIf},
+		Retry:    middleware.RetryConfig{MaxAttempts: 3, RetryIf: retryIf},
+	}
+	got := s.Explain()
+	for _, w := range []string{
+		"fallback(value \"x\"): on a failure matching connection, http-5xx the caller gets the fallback",
+		"retries connection, timeout",
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("Explain() lacks %q:\n%s", w, got)
+		}
 	}
 }

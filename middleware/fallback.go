@@ -2,10 +2,7 @@ package middleware
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"reflect"
 
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/internal/callctx"
@@ -13,12 +10,10 @@ import (
 
 // FallbackConfig configures a [FallbackWith] layer: what to serve when the
 // wrapped endpoint fails, and which failures to serve it for. The zero value
-// is the guide's @with_fallback_value(None): every failure is replaced by a
-// nil response and a nil error.
+// replaces every failure by a nil response and a nil error.
 //
-// The fallback is one of, in order of precedence: Endpoint (the guide's
-// @fallback(get_from_cache)), Func, or else Value (the guide's
-// @with_fallback_value). At most one of Endpoint and Func may be set, and
+// The fallback is one of, in order of precedence: Endpoint (another
+// endpoint, a cache say), Func, or else Value. At most one of Endpoint and Func may be set, and
 // Value must be nil when either is.
 //
 // A fallback is never used on success, nor when the caller has gone (its
@@ -31,54 +26,41 @@ import (
 type FallbackConfig struct {
 	// Value is served, with a nil error, in place of a failure when neither
 	// Endpoint nor Func is set. Default nil (the guide's None).
-	Value any `json:"value,omitempty"`
+	Value any
 
 	// Endpoint, when set, is called with the caller's context and request
 	// in place of a failure, and its response is returned with a nil error.
-	// When it fails, the call returns a nil response and a [*FallbackError]
+	// When it fails, the call returns a nil response and a error
 	// matching both errors. Default nil. Not serialisable.
-	Endpoint endpoint.Endpoint `json:"-"`
+	Endpoint endpoint.Endpoint
 
 	// Func, when set, is called with the caller's context, the request and
 	// the endpoint's error, in place of a failure, and its response is
 	// returned with a nil error. When it fails, the call returns a nil
-	// response and a [*FallbackError] matching both errors. A Func may
+	// response and a error matching both errors. A Func may
 	// decline to fall back by returning the very error it was given: that
 	// error is then returned unchanged and no event is reported. Default
 	// nil. Not serialisable.
-	Func func(ctx context.Context, req any, err error) (any, error) `json:"-"`
+	Func func(ctx context.Context, req any, err error) (any, error)
 
 	// FallbackOn lists the errors that fall back, matched with [errors.Is].
 	// Default empty. When both FallbackOn and FallbackIf are empty, every
 	// error falls back; otherwise an error falls back when it matches
 	// FallbackOn or FallbackIf reports true, and any other error is
 	// returned unchanged. Not serialisable.
-	FallbackOn []error `json:"-"`
+	FallbackOn []error
 
 	// FallbackIf reports whether an error falls back (see FallbackOn).
 	// Default nil. It is called on the caller's goroutine and must be safe
 	// for concurrent use. Not serialisable.
-	FallbackIf func(error) bool `json:"-"`
-
-	// FallbackOnClasses names error classes that fall back, like
-	// FallbackOn ("timeout", "connection", "http-5xx", "http-429", or a
-	// class registered in Classes); fallback_on in a policy file. An unknown
-	// name is a config error. Default: empty.
-	FallbackOnClasses []string `json:"fallback_on,omitempty"`
-
-	// Classes resolves FallbackOnClasses. Default nil: the built-in classes.
-	Classes *ErrorClasses `json:"-"`
+	FallbackIf func(error) bool
 
 	// Name names the layer in its events. Default "".
-	Name string `json:"name,omitempty"`
+	Name string
 
 	// Observer receives an [EventFallback] each time the fallback is used.
-	// Default nil: events are logged with Logger.
-	Observer Observer `json:"-"`
-
-	// Logger logs the events when Observer is nil. Default nil:
-	// [slog.Default].
-	Logger *slog.Logger `json:"-"`
+	// Default nil: a [LogObserver] on [slog.Default].
+	Observer Observer
 }
 
 // Validate returns nil when c is usable, and otherwise every problem at once,
@@ -87,7 +69,6 @@ type FallbackConfig struct {
 // together with Endpoint or Func; a nil entry in FallbackOn.
 func (c FallbackConfig) Validate() error {
 	p := problems{layer: "fallback", goType: "FallbackConfig"}
-	validateClasses(&p, "fallback_on", "FallbackOnClasses", c.FallbackOnClasses, c.Classes)
 	if c.Endpoint != nil && c.Func != nil {
 		p.add("func", "Func", nil, "must not be set together with endpoint: set at most one")
 	}
@@ -103,29 +84,24 @@ func (c FallbackConfig) Validate() error {
 	return p.err()
 }
 
-// FallbackError is returned by a fallback layer when its fallback endpoint or
+// fallbackError is returned by a fallback layer when its fallback endpoint or
 // func itself fails. It unwraps to both errors, so [errors.Is] matches the
 // endpoint's original error and the fallback's error alike, and
 // [errors.AsType] finds a typed error in either (the original first).
-type FallbackError struct {
-	// Err is the wrapped endpoint's error, which the fallback was to
-	// replace.
-	Err error
-	// FallbackErr is the error the fallback returned.
-	FallbackErr error
+type fallbackError struct {
+	err   error // the wrapped endpoint's error, which the fallback was to replace
+	fbErr error // the error the fallback returned
 }
 
-// Error implements error.
-func (e *FallbackError) Error() string {
-	return fmt.Sprintf("middleware: fallback failed: %v (replacing: %v)", e.FallbackErr, e.Err)
+func (e *fallbackError) Error() string {
+	return fmt.Sprintf("middleware: fallback failed: %v (replacing: %v)", e.fbErr, e.err)
 }
 
-// Unwrap returns the original error and the fallback's error.
-func (e *FallbackError) Unwrap() []error { return []error{e.Err, e.FallbackErr} }
+func (e *fallbackError) Unwrap() []error { return []error{e.err, e.fbErr} }
 
 // Fallback returns a middleware that calls fb with the caller's context and
 // request when the wrapped endpoint fails: the guide's
-// @fallback(get_from_cache). It is [FallbackWith] with Endpoint set; see
+// It is [FallbackWith] with Endpoint set; see
 // [FallbackConfig] for when the fallback is used and what a failing fallback
 // returns. Fallback panics with an error matching [ErrInvalidConfig] if fb is
 // nil.
@@ -152,7 +128,7 @@ func FallbackFunc(f func(ctx context.Context, req any, err error) (any, error)) 
 }
 
 // FallbackValue returns a middleware that returns (v, nil) when the wrapped
-// endpoint fails: the guide's @with_fallback_value([]). v may be nil (the
+// endpoint fails. v may be nil (the
 // guide's None). It is [FallbackWith] with Value set.
 func FallbackValue(v any) endpoint.Middleware {
 	return FallbackWith(FallbackConfig{Value: v})
@@ -163,7 +139,7 @@ func FallbackValue(v any) endpoint.Middleware {
 // passes the filter (FallbackOn, FallbackIf) and whose context has not ended,
 // the fallback is used exactly once and an [EventFallback] (layer "fallback")
 // is reported to the layer's observer after it returns; the event's Err is
-// the endpoint's error, or the [*FallbackError] when the fallback failed
+// the endpoint's error, or the error when the fallback failed
 // (which matches the endpoint's error too). Other failures are returned
 // unchanged, with the endpoint's response; successes pass through untouched
 // and cost nothing but the error check. A panic, in the endpoint or in the
@@ -178,11 +154,9 @@ func FallbackWith(cfg FallbackConfig) endpoint.Middleware {
 		value:  cfg.Value,
 		ep:     cfg.Endpoint,
 		fn:     cfg.Func,
-		on:     append([]error(nil), cfg.FallbackOn...),
-		onIf:   orClasses(cfg.FallbackOnClasses, cfg.Classes, cfg.FallbackIf),
+		filter: newFilter(cfg.FallbackOn, cfg.FallbackIf),
 		name:   cfg.Name,
-		obs:    observer(cfg.Observer, cfg.Logger),
-		filter: len(cfg.FallbackOn) > 0 || cfg.FallbackIf != nil || len(cfg.FallbackOnClasses) > 0,
+		obs:    observer(cfg.Observer),
 	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		mustEndpoint("fallback", next)
@@ -201,11 +175,9 @@ type fallback struct {
 	value  any
 	ep     endpoint.Endpoint
 	fn     func(ctx context.Context, req any, err error) (any, error)
-	on     []error
-	onIf   func(error) bool
 	name   string
 	obs    Observer
-	filter bool
+	filter filter // FallbackOn, FallbackIf
 }
 
 // fail handles a failed call: it decides whether to fall back and does.
@@ -227,7 +199,7 @@ func (f *fallback) fail(ctx context.Context, req, resp any, err error) (any, err
 		fbResp = f.value
 	}
 	if fbErr != nil {
-		fe := &FallbackError{Err: err, FallbackErr: fbErr}
+		fe := &fallbackError{err: err, fbErr: fbErr}
 		f.obs.Observe(ctx, Event{Kind: EventFallback, Layer: "fallback", Name: f.name, Err: fe})
 		return nil, fe
 	}
@@ -237,20 +209,16 @@ func (f *fallback) fail(ctx context.Context, req, resp any, err error) (any, err
 
 // matches reports whether err passes the layer's filter.
 func (f *fallback) matches(err error) bool {
-	if !f.filter {
-		return true
-	}
-	for _, target := range f.on {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return f.onIf != nil && f.onIf(err)
+	return f.filter.matches(err)
 }
 
 // sameError reports whether a and b are the same error value, without
 // panicking on errors of an incomparable dynamic type.
-func sameError(a, b error) bool {
-	ta := reflect.TypeOf(a)
-	return ta == reflect.TypeOf(b) && ta.Comparable() && a == b
+func sameError(a, b error) (same bool) {
+	defer func() {
+		if recover() != nil { // comparing two incomparable values of one type
+			same = false
+		}
+	}()
+	return a == b
 }

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	kitendpoint "github.com/go-kit/kit/endpoint"
-
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/endpoint/endpointtest"
 	"github.com/resiliencekit/resilience/middleware"
 )
 
@@ -37,10 +36,10 @@ func runEndpoint(b *testing.B, ep endpoint.Endpoint, wantErr bool) {
 }
 
 // BenchmarkBaselineFallbackChain1Nop is the reference for the fallback
-// targets: a go-kit Chain of one no-op middleware around endpoint.Nop.
+// targets: endpointtest.Baseline, a go-kit Chain of one layer around
+// endpoint.Nop.
 func BenchmarkBaselineFallbackChain1Nop(b *testing.B) {
-	ep := kitendpoint.Chain(func(n endpoint.Endpoint) endpoint.Endpoint { return n })(endpoint.Nop)
-	runEndpoint(b, ep, false)
+	runEndpoint(b, endpointtest.Baseline(), false)
 }
 
 func BenchmarkFallbackValue(b *testing.B) {
@@ -68,7 +67,7 @@ func BenchmarkFallback(b *testing.B) {
 }
 
 func BenchmarkRecover(b *testing.B) {
-	mw := middleware.RecoverWith(middleware.RecoverConfig{Observer: discard})
+	mw := recoverWith("", discard)
 	b.Run("success", func(b *testing.B) { runEndpoint(b, mw(endpoint.Nop), false) })
 	b.Run("panic", func(b *testing.B) {
 		runEndpoint(b, mw(func(context.Context, any) (any, error) { panic(errBench) }), true)

@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/resiliencekit/resilience/endpoint"
 
 	"github.com/resiliencekit/resilience/middleware"
 )
@@ -96,3 +99,27 @@ func checkConfigProblems(t *testing.T, err error, wantPaths []string, construct 
 		t.Errorf("panic error = %q, want Validate's %q", got, want)
 	}
 }
+
+// recoverWith is Recover reporting to obs under name: a Stack with only its
+// Recover layer (the exported way to give Recover an Observer).
+func recoverWith(name string, obs middleware.Observer) endpoint.Middleware {
+	mw, err := middleware.Stack{Name: name, Recover: true, Observer: obs}.Build()
+	if err != nil {
+		panic(err)
+	}
+	return mw
+}
+
+// givesUp reports whether e is Retry giving up: an EventRetry whose Err is a
+// *RetryError.
+func givesUp(e middleware.Event) bool {
+	_, ok := errors.AsType[*middleware.RetryError](e.Err)
+	return e.Kind == middleware.EventRetry && ok
+}
+
+// hintError is a failure carrying a Retry-After hint (its RetryAfter method),
+// as an HTTP 503 with a Retry-After header decodes to.
+type hintError struct{ after time.Duration }
+
+func (e *hintError) Error() string             { return "http 503 Service Unavailable" }
+func (e *hintError) RetryAfter() time.Duration { return e.after }

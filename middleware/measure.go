@@ -2,8 +2,6 @@ package middleware
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
@@ -15,13 +13,10 @@ import (
 type MeasureConfig struct {
 	// Name labels the calls measured, such as the dependency's name
 	// ("chromadb"). Default none.
-	Name string `json:"name,omitempty"`
+	Name string
 	// Observer receives an [EventCall] for every call. Default nil: log
 	// with Logger.
-	Observer Observer `json:"-"`
-	// Logger logs the events when Observer is nil. Default nil:
-	// [slog.Default].
-	Logger *slog.Logger `json:"-"`
+	Observer Observer
 }
 
 // Validate returns nil when c is valid, and else a [*ConfigError] matching
@@ -52,13 +47,12 @@ func (c MeasureConfig) Validate() error {
 //		middleware.Retry(middleware.RetryConfig{Observer: obs}),
 //	)(embed)
 //
-// Measure is the one layer that reads the clock on the success path (twice a
-// call, monotonic); it allocates nothing and takes no lock, so its cost is
-// the observer's. A call that panics is not reported: the panic goes on up
+// Measure is the one layer that reads the clock on the success path; it
+// allocates nothing and takes no lock. A call that panics is not reported: the panic goes on up
 // ([Recover] reports panics). Measure never changes the call's result.
 func Measure(cfg MeasureConfig) endpoint.Middleware {
 	mustValid(cfg.Validate())
-	obs := observer(cfg.Observer, cfg.Logger)
+	obs := observer(cfg.Observer)
 	name := cfg.Name
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		mustEndpoint("measure", next)
@@ -70,7 +64,7 @@ func Measure(cfg MeasureConfig) endpoint.Middleware {
 			if err != nil {
 				outcome = outcomeOf(ctx, err)
 			}
-			obs.Observe(ctx, Event{Kind: EventCall, Layer: "measure", Name: name, Delay: latency, Err: err, Outcome: outcome})
+			obs.Observe(ctx, Event{Kind: EventCall, Layer: "measure", Name: name, Latency: latency, Err: err, Outcome: outcome})
 			return response, err
 		}
 	}
@@ -80,7 +74,7 @@ func Measure(cfg MeasureConfig) endpoint.Middleware {
 // (internal/callctx, as the breaker does): canceled when the caller has gone,
 // whatever err says, or on a cancellation; a failure when a deadline of the
 // library's own cut the call.
-func outcomeOf(ctx context.Context, err error) string {
+func outcomeOf(ctx context.Context, err error) Outcome {
 	switch {
 	case rejection(err):
 		return OutcomeRejected
@@ -88,24 +82,4 @@ func outcomeOf(ctx context.Context, err error) string {
 		return OutcomeCanceled
 	}
 	return OutcomeFailure
-}
-
-// RejectedBy returns the layer that rejected a call with err, as named in
-// [Event].Layer: "circuit_breaker" ([ErrCircuitOpen]), "rate_limit"
-// ([ErrRateLimited]), "bulkhead" ([ErrBulkheadFull]) or "timeout"
-// ([ErrTooManyAbandoned]); and "" when err is not a rejection.
-func RejectedBy(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, ErrCircuitOpen):
-		return "circuit_breaker"
-	case errors.Is(err, ErrRateLimited):
-		return "rate_limit"
-	case errors.Is(err, ErrBulkheadFull):
-		return "bulkhead"
-	case errors.Is(err, ErrTooManyAbandoned):
-		return "timeout"
-	}
-	return ""
 }

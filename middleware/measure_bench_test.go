@@ -20,7 +20,7 @@ func BenchmarkMeasure(b *testing.B) {
 		cfg  middleware.MeasureConfig
 	}{
 		{"success/quiet", middleware.MeasureConfig{Name: "api", Observer: retryQuiet}},
-		{"success/logInfo", middleware.MeasureConfig{Name: "api", Logger: slog.New(slog.DiscardHandler)}},
+		{"success/logInfo", middleware.MeasureConfig{Name: "api", Observer: middleware.LogObserver(slog.New(slog.DiscardHandler))}},
 	}
 	for _, tt := range tests {
 		b.Run(tt.name, func(b *testing.B) {

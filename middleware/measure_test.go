@@ -20,7 +20,7 @@ func TestMeasure(t *testing.T) {
 	tests := []struct {
 		name    string
 		ep      func(ctx context.Context, cancel context.CancelFunc) (any, error)
-		outcome string
+		outcome middleware.Outcome
 		wantErr error
 	}{
 		{"success", func(context.Context, context.CancelFunc) (any, error) {
@@ -73,7 +73,7 @@ func TestMeasure(t *testing.T) {
 				if got, want := e.Outcome, tt.outcome; got != want {
 					t.Errorf("outcome = %q, want %q", got, want)
 				}
-				if got, want := e.Delay, 3*time.Millisecond; got != want {
+				if got, want := e.Latency, 3*time.Millisecond; got != want {
 					t.Errorf("latency = %v, want %v", got, want)
 				}
 				if e.Err != err {
@@ -84,24 +84,33 @@ func TestMeasure(t *testing.T) {
 	}
 }
 
-func TestRejectedBy(t *testing.T) {
+// TestMeasureRejectionOutcomes: Measure counts every layer's rejection as
+// OutcomeRejected (the abandon cap's rejection matches ErrBulkheadFull), and a
+// timeout or a plain error as OutcomeFailure. (It replaces the test of the
+// removed RejectedBy.)
+func TestMeasureRejectionOutcomes(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want string
+		want middleware.Outcome
 	}{
-		{"nil", nil, ""},
-		{"plain", errors.New("x"), ""},
-		{"breaker", &middleware.CircuitOpenError{Service: "api", State: registry.StateHalfOpen}, "circuit_breaker"},
-		{"rate limit", middleware.ErrRateLimited, "rate_limit"},
-		{"bulkhead", fmt.Errorf("w: %w", middleware.ErrBulkheadFull), "bulkhead"},
-		{"abandoned", middleware.ErrTooManyAbandoned, "timeout"},
-		{"timeout is no rejection", middleware.ErrTimeout, ""},
+		{"nil", nil, middleware.OutcomeSuccess},
+		{"plain", errors.New("x"), middleware.OutcomeFailure},
+		{"breaker", &middleware.CircuitOpenError{Service: "api", State: registry.StateHalfOpen}, middleware.OutcomeRejected},
+		{"rate limit", middleware.ErrRateLimited, middleware.OutcomeRejected},
+		{"bulkhead", fmt.Errorf("w: %w", middleware.ErrBulkheadFull), middleware.OutcomeRejected},
+		{"abandoned", middleware.ErrBulkheadFull, middleware.OutcomeRejected},
+		{"timeout is no rejection", middleware.ErrTimeout, middleware.OutcomeFailure},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := middleware.RejectedBy(tt.err); got != tt.want {
-				t.Errorf("RejectedBy = %q, want %q", got, tt.want)
+			rec := &recorder{}
+			ep := middleware.Measure(middleware.MeasureConfig{Name: "api", Observer: rec})(func(context.Context, any) (any, error) {
+				return nil, tt.err
+			})
+			_, _ = ep(t.Context(), nil)
+			if ev := rec.Events(); len(ev) != 1 || ev[0].Outcome != tt.want {
+				t.Errorf("events = %+v, want one with outcome %v", ev, tt.want)
 			}
 		})
 	}
@@ -112,7 +121,7 @@ func TestRejectedBy(t *testing.T) {
 func TestLogObserverCallLevels(t *testing.T) {
 	tests := []struct {
 		name    string
-		outcome string
+		outcome middleware.Outcome
 		level   string
 	}{
 		{"success", middleware.OutcomeSuccess, "DEBUG"},
@@ -124,12 +133,12 @@ func TestLogObserverCallLevels(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			middleware.LogObserver(l).Observe(context.Background(), middleware.Event{Kind: middleware.EventCall, Layer: "measure", Name: "api", Outcome: tt.outcome, Delay: time.Millisecond})
+			middleware.LogObserver(l).Observe(context.Background(), middleware.Event{Kind: middleware.EventCall, Layer: "measure", Name: "api", Outcome: tt.outcome, Latency: time.Millisecond})
 			out := buf.String()
 			if !strings.Contains(out, "level="+tt.level+" ") {
 				t.Errorf("log = %q, want level %s", out, tt.level)
 			}
-			if !strings.Contains(out, "outcome="+tt.outcome) || !strings.Contains(out, "latency=1ms") {
+			if !strings.Contains(out, "outcome="+tt.outcome.String()) || !strings.Contains(out, "latency=1ms") {
 				t.Errorf("log = %q, want outcome and latency keys", out)
 			}
 		})
@@ -141,7 +150,7 @@ func TestLogObserverCallLevels(t *testing.T) {
 func TestObserversSubscribeOnce(t *testing.T) {
 	a, b := &recorder{}, &recorder{}
 	obs := middleware.Observers(a, b)
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	cfg := middleware.BreakerConfig{FailureThreshold: 1, Registry: reg, Observer: obs}
 	ep1 := middleware.CircuitBreaker("api", cfg)(func(context.Context, any) (any, error) { return nil, errors.New("down") })
 	_ = middleware.CircuitBreaker("api", cfg)(func(context.Context, any) (any, error) { return nil, nil })

@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -25,28 +24,28 @@ type RateLimitConfig struct {
 	// Rate is how many calls per second the layer admits, sustained. It must
 	// be greater than 0 and finite; there is no default. It must be zero when
 	// Limiter is set.
-	Rate float64 `json:"rate,omitempty"`
+	Rate float64
 
 	// Burst is how many calls the layer admits at once, after a quiet spell:
 	// the bucket's size. It must be at least 1; there is no default (a burst
 	// of 0 would reject every call, so it is an error rather than a limiter
 	// that never admits). It must be zero when Limiter is set.
-	Burst int `json:"burst,omitempty"`
+	Burst int
 
 	// Wait makes a call that finds no token wait for one, up to the
 	// context's deadline and MaxWait, instead of being rejected at once. A
 	// call whose wait would reach the deadline, or pass MaxWait, is rejected
 	// at once, without waiting. Default false: reject at once (go-kit's
 	// NewErroringLimiter).
-	Wait bool `json:"wait,omitempty"`
+	Wait bool
 
 	// MaxWait bounds how long a waiting call (Wait) may wait for its token,
 	// whatever its context's deadline (or lack of one): a call whose token
 	// would come more than MaxWait after it arrived is rejected at once, so
 	// no wait books a token further ahead. Default 0:
-	// [DefaultRateLimitMaxWait] (10s). Negative, above
-	// [MaxRateLimitMaxWait] (24h), or set without Wait is an error.
-	MaxWait time.Duration `json:"max_wait,omitempty"`
+	// defaultRateLimitMaxWait (10s). Negative, above
+	// maxRateLimitMaxWait (24h), or set without Wait is an error.
+	MaxWait time.Duration
 
 	// Limiter, when set, is the limiter the layer draws its tokens from, in
 	// place of one built from Rate and Burst: give several layers (on
@@ -54,10 +53,10 @@ type RateLimitConfig struct {
 	// budget between them. Its limit and burst are its own and may be changed
 	// while it is in use (SetLimit, SetBurst); a limit of 0 with no tokens
 	// left rejects every call. Default nil: a limiter of the layer's own.
-	Limiter *rate.Limiter `json:"-"`
+	Limiter *rate.Limiter
 
 	// Name names the layer in its events and errors. Default "".
-	Name string `json:"name,omitempty"`
+	Name string
 
 	// Shared makes Name name a limiter in Registry: every shared
 	// rate-limit layer of one name draws from one limiter (one budget, for
@@ -65,34 +64,30 @@ type RateLimitConfig struct {
 	// name share one breaker. The same name with another Rate or Burst is a
 	// config error, never a silent first-wins. Requires Name; not with
 	// Limiter. Default false: a limiter of the layer's own.
-	Shared bool `json:"shared,omitempty"`
+	Shared bool
 
 	// Registry holds the shared limiters. Default nil: [registry.Default].
-	Registry *registry.Registry `json:"-"`
+	Registry *registry.Registry
 
 	// Observer receives the layer's events: [EventRejected] for each call
-	// turned away. Default nil: a [LogObserver] on Logger.
-	Observer Observer `json:"-"`
-
-	// Logger is the logger of the default observer when Observer is nil.
-	// Default nil: [slog.Default].
-	Logger *slog.Logger `json:"-"`
+	// turned away. Default nil: a [LogObserver] on [slog.Default].
+	Observer Observer
 }
 
 // Bounds of [RateLimitConfig.MaxWait].
 const (
-	// DefaultRateLimitMaxWait is the MaxWait of a waiting rate limit whose
+	// defaultRateLimitMaxWait is the MaxWait of a waiting rate limit whose
 	// MaxWait is zero.
-	DefaultRateLimitMaxWait = 10 * time.Second
-	// MaxRateLimitMaxWait is the largest MaxWait accepted.
-	MaxRateLimitMaxWait = 24 * time.Hour
+	defaultRateLimitMaxWait = 10 * time.Second
+	// maxRateLimitMaxWait is the largest MaxWait accepted.
+	maxRateLimitMaxWait = 24 * time.Hour
 )
 
 // WaitBound returns how long a call may wait for its token: MaxWait, or
-// [DefaultRateLimitMaxWait] when it is zero. Meaningful with Wait only.
+// defaultRateLimitMaxWait when it is zero. Meaningful with Wait only.
 func (c RateLimitConfig) WaitBound() time.Duration {
 	if c.MaxWait == 0 {
-		return DefaultRateLimitMaxWait
+		return defaultRateLimitMaxWait
 	}
 	return c.MaxWait
 }
@@ -102,11 +97,12 @@ func (c RateLimitConfig) WaitBound() time.Duration {
 // "rate_limit.burst" and "RateLimitConfig.Burst"); or nil when c is valid.
 func (c RateLimitConfig) Validate() error {
 	p := problems{layer: "rate_limit", goType: "RateLimitConfig"}
+	validateObserver(&p, c.Observer)
 	switch {
 	case c.MaxWait < 0:
-		p.add("max_wait", "MaxWait", c.MaxWait, "must not be negative (0 means the default, "+DefaultRateLimitMaxWait.String()+")")
-	case c.MaxWait > MaxRateLimitMaxWait:
-		p.add("max_wait", "MaxWait", c.MaxWait, "must be at most "+MaxRateLimitMaxWait.String())
+		p.add("max_wait", "MaxWait", c.MaxWait, "must not be negative (0 means the default, "+defaultRateLimitMaxWait.String()+")")
+	case c.MaxWait > maxRateLimitMaxWait:
+		p.add("max_wait", "MaxWait", c.MaxWait, "must be at most "+maxRateLimitMaxWait.String())
 	case c.MaxWait > 0 && !c.Wait:
 		p.add("max_wait", "MaxWait", c.MaxWait, "must be zero unless wait is true (no call waits)")
 	}
@@ -154,8 +150,8 @@ func (c RateLimitConfig) Validate() error {
 // or set cfg.Limiter to share one limiter between separately built layers.
 // The middleware, and every endpoint it returns, is safe for concurrent use.
 //
-// A call that finds a token is passed on at once; this costs one lock of
-// the limiter and no allocation. A call that finds none is, by default,
+// A call that finds a token is passed on at once, allocating nothing. A call
+// that finds none is, by default,
 // rejected at once with a [*RateLimitError] whose RetryAfter is the time
 // until a token will be free. With cfg.Wait the call instead waits for its
 // token, in turn with the other waiting calls of the layer (they are served
@@ -182,7 +178,7 @@ func RateLimit(cfg RateLimitConfig) endpoint.Middleware {
 	l := &rateLimiter{
 		lim:     cfg.Limiter,
 		name:    cfg.Name,
-		obs:     observer(cfg.Observer, cfg.Logger),
+		obs:     observer(cfg.Observer),
 		maxWait: cfg.WaitBound(),
 	}
 	if cfg.Shared {
@@ -280,12 +276,12 @@ func (l *rateLimiter) reject(ctx context.Context, now time.Time) error {
 }
 
 func (l *rateLimiter) rejected(ctx context.Context, err *RateLimitError) error {
-	l.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "rate_limit", Name: l.name, Delay: err.Delay, Err: err})
+	l.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "rate_limit", Name: l.name, Err: err})
 	return err
 }
 
 // untilToken returns how long after now the limiter will have a whole token,
-// rounded up to the nanosecond, or [InfiniteDelay] when it never will.
+// rounded up to the nanosecond, or infiniteDelay when it never will.
 func (l *rateLimiter) untilToken(now time.Time) time.Duration {
 	missing := 1 - l.lim.TokensAt(now)
 	if missing <= 0 {
@@ -293,11 +289,11 @@ func (l *rateLimiter) untilToken(now time.Time) time.Duration {
 	}
 	limit := float64(l.lim.Limit())
 	if limit <= 0 {
-		return InfiniteDelay
+		return infiniteDelay
 	}
 	d := math.Ceil(missing / limit * float64(time.Second))
 	if d >= float64(math.MaxInt64) {
-		return InfiniteDelay
+		return infiniteDelay
 	}
 	return time.Duration(d)
 }
@@ -315,11 +311,11 @@ func (l *rateLimiter) untilToken(now time.Time) time.Duration {
 // its reservation.
 func (l *rateLimiter) wait(ctx context.Context) error {
 	arrived := time.Now()
-	if l.untilToken(arrived) >= InfiniteDelay {
+	if l.untilToken(arrived) >= infiniteDelay {
 		// No token will ever come (a shared limiter whose limit was set to
 		// 0), or not within the range of a time.Duration: a reservation
 		// would be due past the end of time.
-		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: InfiniteDelay})
+		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: infiniteDelay})
 	}
 	turn, ahead := l.join()
 	defer l.leave(turn)
@@ -328,7 +324,7 @@ func (l *rateLimiter) wait(ctx context.Context) error {
 		// this one takes one interval more.
 		est := l.untilToken(arrived)
 		if limit := float64(l.lim.Limit()); limit > 0 {
-			est += time.Duration(min(float64(ahead-1)/limit*float64(time.Second), float64(InfiniteDelay-est)))
+			est += time.Duration(min(float64(ahead-1)/limit*float64(time.Second), float64(infiniteDelay-est)))
 		}
 		if err := l.beyond(ctx, arrived, est); err != nil {
 			return err
@@ -343,7 +339,7 @@ func (l *rateLimiter) wait(ctx context.Context) error {
 	r := l.lim.ReserveN(now, 1)
 	if !r.OK() {
 		// A shared limiter whose burst was set below 1.
-		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: InfiniteDelay})
+		return l.rejected(ctx, &RateLimitError{Name: l.name, Delay: infiniteDelay})
 	}
 	d := r.DelayFrom(now)
 	if d == 0 {
@@ -378,10 +374,10 @@ func (l *rateLimiter) beyond(ctx context.Context, arrived time.Time, wait time.D
 	return nil
 }
 
-// InfiniteDelay is the RetryAfter of a [*RateLimitError] from a limiter that
+// infiniteDelay is the RetryAfter of a [*RateLimitError] from a limiter that
 // will never have a token again (a shared limiter whose limit was set to 0).
 // It is the longest [time.Duration], as x/time/rate's InfDuration.
-const InfiniteDelay = time.Duration(math.MaxInt64)
+const infiniteDelay = time.Duration(math.MaxInt64)
 
 // RateLimitError is the error a [RateLimit] layer returns when it turns a
 // call away. It matches [ErrRateLimited] and, when the layer waits for tokens
@@ -392,7 +388,7 @@ type RateLimitError struct {
 	Name string
 	// Delay is how long after the rejection the limiter expected a token to
 	// be free for this call: at least that long, since other callers may take
-	// it first. [InfiniteDelay] when no token will ever come.
+	// it first. infiniteDelay when no token will ever come.
 	Delay time.Duration
 	// Cause is [context.DeadlineExceeded] when a waiting layer rejected the
 	// call because its wait would have reached the context's deadline, and
@@ -409,7 +405,7 @@ func (e *RateLimitError) Error() string {
 		msg += ": " + e.Name
 	}
 	switch {
-	case e.Delay >= InfiniteDelay:
+	case e.Delay >= infiniteDelay:
 		return msg + " (no token will come)"
 	case e.Cause != nil:
 		return msg + " (waiting " + e.Delay.String() + " for a token would pass the context deadline)"

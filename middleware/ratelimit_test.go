@@ -2,7 +2,6 @@ package middleware_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"reflect"
@@ -134,8 +133,12 @@ func TestRateLimitRejectionRetryAfter(t *testing.T) {
 				if got != tt.want {
 					t.Errorf("RetryAfter() = %v, want %v", got, tt.want)
 				}
-				if evs := events.Events(); len(evs) != 1 || evs[0].Delay != tt.want {
-					t.Errorf("events = %+v, want one with Delay %v", evs, tt.want)
+				// The event's Wait is the time the call waited (none: rejected at
+				// once); its Err carries the same RetryAfter hint.
+				if evs := events.Events(); len(evs) != 1 || evs[0].Wait != 0 {
+					t.Errorf("events = %+v, want one with Wait 0", evs)
+				} else if hint, ok := rateLimitRetryAfter(evs[0].Err); !ok || hint != tt.want {
+					t.Errorf("event Err RetryAfter() = %v, %v; want %v", hint, ok, tt.want)
 				}
 				// A call made when RetryAfter says is admitted.
 				time.Sleep(got)
@@ -412,8 +415,8 @@ func TestRateLimitLimiterNeverRefills(t *testing.T) {
 				if got, want := time.Since(start), time.Duration(0); got != want {
 					t.Errorf("elapsed = %v, want %v", got, want)
 				}
-				if got, ok := rateLimitRetryAfter(err); !ok || got != middleware.InfiniteDelay {
-					t.Errorf("RetryAfter() = %v, %v; want InfiniteDelay, true", got, ok)
+				if got, ok := rateLimitRetryAfter(err); !ok || got != time.Duration(math.MaxInt64) {
+					t.Errorf("RetryAfter() = %v, %v; want math.MaxInt64 (never), true", got, ok)
 				}
 			})
 		})
@@ -509,7 +512,7 @@ func TestRateLimitErrorMessages(t *testing.T) {
 		},
 		{
 			name: "never",
-			err:  &middleware.RateLimitError{Delay: middleware.InfiniteDelay},
+			err:  &middleware.RateLimitError{Delay: math.MaxInt64},
 			want: "middleware: rate limited (no token will come)",
 		},
 	}
@@ -521,6 +524,10 @@ func TestRateLimitErrorMessages(t *testing.T) {
 		})
 	}
 }
+
+// maxRateLimitMaxWait is the largest MaxWait RateLimitConfig accepts (the
+// package's unexported maxRateLimitMaxWait).
+const maxRateLimitMaxWait = 24 * time.Hour
 
 func TestRateLimitConfigValidate(t *testing.T) {
 	lim := rate.NewLimiter(1, 1)
@@ -535,9 +542,9 @@ func TestRateLimitConfigValidate(t *testing.T) {
 		{name: "tiny rate", cfg: middleware.RateLimitConfig{Rate: math.SmallestNonzeroFloat64, Burst: 1}},
 		{name: "shared limiter", cfg: middleware.RateLimitConfig{Limiter: lim, Wait: true}},
 		{name: "max wait", cfg: middleware.RateLimitConfig{Rate: 1, Burst: 1, Wait: true, MaxWait: time.Minute}},
-		{name: "max wait at its maximum", cfg: middleware.RateLimitConfig{Rate: 1, Burst: 1, Wait: true, MaxWait: middleware.MaxRateLimitMaxWait}},
+		{name: "max wait at its maximum", cfg: middleware.RateLimitConfig{Rate: 1, Burst: 1, Wait: true, MaxWait: maxRateLimitMaxWait}},
 		{name: "negative max wait", cfg: middleware.RateLimitConfig{Rate: 1, Burst: 1, Wait: true, MaxWait: -1}, wantPaths: []string{"rate_limit.max_wait"}},
-		{name: "max wait too long", cfg: middleware.RateLimitConfig{Rate: 1, Burst: 1, Wait: true, MaxWait: middleware.MaxRateLimitMaxWait + 1}, wantPaths: []string{"rate_limit.max_wait"}},
+		{name: "max wait too long", cfg: middleware.RateLimitConfig{Rate: 1, Burst: 1, Wait: true, MaxWait: maxRateLimitMaxWait + 1}, wantPaths: []string{"rate_limit.max_wait"}},
 		{name: "max wait without wait", cfg: middleware.RateLimitConfig{Rate: 1, Burst: 1, MaxWait: time.Second}, wantPaths: []string{"rate_limit.max_wait"}},
 		{name: "zero", cfg: middleware.RateLimitConfig{}, wantPaths: []string{"rate_limit.rate", "rate_limit.burst"}},
 		{name: "zero rate", cfg: middleware.RateLimitConfig{Burst: 1}, wantPaths: []string{"rate_limit.rate"}},
@@ -645,51 +652,15 @@ func TestRateLimitAllowAllocatesNothing(t *testing.T) {
 	}
 }
 
-// TestRateLimitAndBulkheadJSONNames checks the names the declarative format
-// uses for the two configs: every key is known, and each sets its field.
-func TestRateLimitAndBulkheadJSONNames(t *testing.T) {
-	tests := []struct {
-		name string
-		json string
-		into any
-		want any
-	}{
-		{
-			name: "rate_limit",
-			json: `{"rate": 10, "burst": 5, "wait": true, "max_wait": "2s", "name": "api"}`,
-			into: &middleware.RateLimitConfig{},
-			want: &middleware.RateLimitConfig{Rate: 10, Burst: 5, Wait: true, MaxWait: 2 * time.Second, Name: "api"},
-		},
-		{
-			name: "bulkhead",
-			json: `{"max_concurrent": 4, "max_wait": "1ms", "max_queue": 8, "name": "db"}`,
-			into: &middleware.BulkheadConfig{},
-			want: &middleware.BulkheadConfig{MaxConcurrent: 4, MaxWait: time.Millisecond, MaxQueue: 8, Name: "db"},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dec := json.NewDecoder(strings.NewReader(tt.json))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(tt.into); err != nil {
-				t.Fatalf("Decode: %v", err)
-			}
-			if !reflect.DeepEqual(tt.into, tt.want) {
-				t.Errorf("decoded %+v, want %+v", tt.into, tt.want)
-			}
-		})
-	}
-}
-
 // TestRateLimitSharedByName: shared layers of one name draw from one budget,
 // across endpoints and stacks; another rate under the same name is a config
 // error.
 func TestRateLimitSharedByName(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reg := registry.New()
+		reg := registry.New(registry.Config{})
 		cfg := middleware.RateLimitConfig{Rate: 1, Burst: 2, Name: "search_api", Shared: true, Registry: reg, Observer: discard}
 		a := middleware.RateLimit(cfg)(endpoint.Nop)
-		b, err := middleware.Stack{RateLimit: &cfg}.Apply(endpoint.Nop)
+		b, err := middleware.Stack{RateLimit: cfg}.Apply(endpoint.Nop)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -702,7 +673,7 @@ func TestRateLimitSharedByName(t *testing.T) {
 		}
 		other := cfg
 		other.Rate = 5
-		if _, err := (middleware.Stack{RateLimit: &other}).Build(); !errors.Is(err, middleware.ErrInvalidConfig) || !errors.Is(err, registry.ErrLimiterConflict) {
+		if _, err := (middleware.Stack{RateLimit: other}).Build(); !errors.Is(err, middleware.ErrInvalidConfig) || !errors.Is(err, registry.ErrLimiterConflict) {
 			t.Errorf("Build with another rate = %v, want ErrInvalidConfig and ErrLimiterConflict", err)
 		}
 		if err := (middleware.RateLimitConfig{Rate: 1, Burst: 1, Shared: true}).Validate(); !errors.Is(err, middleware.ErrInvalidConfig) {

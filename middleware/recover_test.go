@@ -76,7 +76,7 @@ func TestRecoverConvertsPanics(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &recorder{}
 			primary := endpointtest.Count(panicker{tt.value}.explode)
-			ep := middleware.RecoverWith(middleware.RecoverConfig{Name: "api", Observer: rec})(primary.Endpoint())
+			ep := recoverWith("api", rec)(primary.Endpoint())
 
 			resp, err := ep(t.Context(), nil)
 			if resp != nil {
@@ -134,7 +134,7 @@ func TestRecoverPassesThrough(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &recorder{}
-			ep := middleware.RecoverWith(middleware.RecoverConfig{Observer: rec})(endpointtest.New(tt.step).Endpoint())
+			ep := recoverWith("", rec)(endpointtest.New(tt.step).Endpoint())
 			resp, err := ep(t.Context(), nil)
 			if resp != tt.wantResp || err != tt.wantErr {
 				t.Errorf("resp, err = %v, %v, want %v, %v", resp, err, tt.wantResp, tt.wantErr)
@@ -149,8 +149,8 @@ func TestRecoverPassesThrough(t *testing.T) {
 func TestRecoverNested(t *testing.T) {
 	outer, inner := &recorder{}, &recorder{}
 	ep := endpoint.Chain(
-		middleware.RecoverWith(middleware.RecoverConfig{Observer: outer}),
-		middleware.RecoverWith(middleware.RecoverConfig{Observer: inner}),
+		recoverWith("", outer),
+		recoverWith("", inner),
 	)(endpointtest.New(endpointtest.Panic("boom")).Endpoint())
 
 	_, err := ep(t.Context(), nil)
@@ -167,7 +167,7 @@ func TestRecoverNested(t *testing.T) {
 
 func TestRecoverLetsGoexitThrough(t *testing.T) {
 	rec := &recorder{}
-	ep := middleware.RecoverWith(middleware.RecoverConfig{Observer: rec})(func(context.Context, any) (any, error) {
+	ep := recoverWith("", rec)(func(context.Context, any) (any, error) {
 		runtime.Goexit()
 		return nil, nil
 	})
@@ -191,7 +191,7 @@ func TestFallbackOverRecover(t *testing.T) {
 	rec := &recorder{}
 	ep := endpoint.Chain(
 		middleware.FallbackWith(middleware.FallbackConfig{Value: "cache", Observer: rec}),
-		middleware.RecoverWith(middleware.RecoverConfig{Observer: rec}),
+		recoverWith("", rec),
 	)(endpointtest.New(endpointtest.Panic("boom")).Endpoint())
 
 	resp, err := ep(t.Context(), nil)

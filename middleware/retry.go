@@ -2,9 +2,7 @@ package middleware
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -24,82 +22,66 @@ import (
 type RetryConfig struct {
 	// MaxAttempts is the number of calls in all, including the first.
 	// Default (0): 3. 1 means no retries. Negative is an error.
-	MaxAttempts int `json:"max_attempts,omitempty"`
+	MaxAttempts int
 
 	// Delay is the wait after the first failed attempt, before jitter.
 	// Default (0): 1s; set NoDelay to retry without waiting. Negative is an
 	// error.
-	Delay time.Duration `json:"delay,omitempty"`
+	Delay time.Duration
 
 	// NoDelay makes Retry retry at once, without waiting. Default: false. It
 	// is an error to set it with a nonzero Delay.
-	NoDelay bool `json:"no_delay,omitempty"`
+	NoDelay bool
 
 	// Backoff multiplies the delay after each further failed attempt.
 	// Default (0): 2.0. 1 keeps the delay constant. Less than 1, NaN or
 	// infinite is an error.
-	Backoff float64 `json:"backoff,omitempty"`
+	Backoff float64
 
 	// MaxDelay caps every wait, before and after jitter. Default (0): 60s,
 	// or Delay when Delay is longer. Negative, or set below the first delay
 	// (Delay, or its default 1s), is an error.
-	MaxDelay time.Duration `json:"max_delay,omitempty"`
+	MaxDelay time.Duration
 
 	// DisableJitter turns off the random spread of each wait, so the waits
 	// are exactly Delay, Delay·Backoff, ... Default: false (jitter on, each
 	// wait spread over [0.5, 1.5) times its base delay, so that clients
 	// failing together do not retry together).
-	DisableJitter bool `json:"disable_jitter,omitempty"`
+	DisableJitter bool
 
 	// RetryOn lists the errors to retry, each matched with [errors.Is].
 	// Default (empty): with RetryIf also unset, every error is retried.
 	// When RetryOn and RetryIf are both set, an error is retried if it
 	// matches either. A nil entry is an error. Retry keeps a copy.
-	RetryOn []error `json:"-"`
+	RetryOn []error
 
 	// RetryIf reports whether an error should be retried. Default (nil):
 	// with RetryOn also empty, every error is retried. It is called on the
 	// caller's goroutine and must be safe for concurrent use.
-	RetryIf func(err error) bool `json:"-"`
-
-	// RetryOnClasses names error classes to retry: the built-in "timeout",
-	// "connection", "http-5xx" and "http-429" (see [IsTimeout] and its
-	// siblings), or a class registered in Classes. In a policy file it is
-	// retry_on: [connection, timeout]. An error is retried when it matches
-	// RetryOn, RetryOnClasses or RetryIf. An unknown name is a config error.
-	// Default: empty.
-	RetryOnClasses []string `json:"retry_on,omitempty"`
+	RetryIf func(err error) bool
 
 	// RetryBusinessErrors makes a response that implements go-kit's
 	// endpoint.Failer with a non-nil Failed() a failure to retry (subject to
-	// RetryOn, RetryOnClasses and RetryIf like any error). When the retries
+	// RetryOn and RetryIf like any error). When the retries
 	// run out, the last response is returned as it is, with a nil error, as
 	// go-kit's convention wants. Default: false, business errors are
 	// outcomes, not faults, and are never retried.
-	RetryBusinessErrors bool `json:"retry_business_errors,omitempty"`
-
-	// Classes resolves the names in RetryOnClasses. Default (nil): the
-	// built-in classes only.
-	Classes *ErrorClasses `json:"-"`
+	RetryBusinessErrors bool
 
 	// OnRetry, when set, is called before each wait with the error of the
 	// attempt that just failed and that attempt's number: 1 before the first
 	// wait, 2 before the second. It is not called when Retry gives up. It is
 	// called on the caller's goroutine and must be safe for concurrent use.
 	// Default: nil.
-	OnRetry func(err error, attempt int) `json:"-"`
+	OnRetry func(err error, attempt int)
 
 	// Name names this layer in its events (Event.Name). Default: "".
-	Name string `json:"name,omitempty"`
+	Name string
 
 	// Observer receives the layer's events: [EventRetry] before each wait
-	// and [EventRetryExhausted] when Retry gives up with a [*RetryError].
-	// Default (nil): a [LogObserver] on Logger.
-	Observer Observer `json:"-"`
-
-	// Logger is the logger of the default observer, used when Observer is
-	// nil. Default (nil): [slog.Default].
-	Logger *slog.Logger `json:"-"`
+	// and when Retry gives up (Err a [*RetryError]).
+	// Default (nil): a [LogObserver] on [slog.Default].
+	Observer Observer
 }
 
 // Validate returns nil if c is a usable configuration, or else every problem
@@ -130,7 +112,6 @@ func (c RetryConfig) Validate() error {
 		p.add("max_delay", "MaxDelay", c.MaxDelay,
 			fmt.Sprintf("must be at least delay (Delay), which is %v", s.delay))
 	}
-	validateClasses(&p, "retry_on", "RetryOnClasses", c.RetryOnClasses, c.Classes)
 	validateObserver(&p, c.Observer)
 	for i, e := range c.RetryOn {
 		if e == nil {
@@ -153,11 +134,11 @@ func (c RetryConfig) Validate() error {
 //     is no time left to retry in;
 //   - an error matching [context.Canceled], whoever canceled;
 //   - the toolkit's own rejections: [ErrCircuitOpen], [ErrRateLimited],
-//     [ErrBulkheadFull], [ErrTooManyAbandoned].
+//     [ErrBulkheadFull].
 //
 // An attempt's [context.DeadlineExceeded] while the caller's context is still
 // alive (a per-attempt timeout, such as an inner [Timeout]) is retried like
-// any other error. A Retry-After hint (see [RetryAfterer]) longer than the
+// any other error. A Retry-After hint (see retryAfterer) longer than the
 // wait is waited out, up to MaxDelay; a longer hint stops retrying.
 //
 // Retry never waits past the context's deadline: if the next wait would reach
@@ -172,8 +153,8 @@ func (c RetryConfig) Validate() error {
 // attempt's response with a [*RetryError] holding the number of attempts,
 // the last error and, when the context stopped retrying early, the context's
 // error as Cause; errors.Is matches both the last error and the Cause.
-// Retry reports [EventRetry] before each wait and [EventRetryExhausted]
-// whenever it returns a *RetryError.
+// Retry reports an [EventRetry] before each wait, and one with Err a
+// [*RetryError] whenever it gives up.
 //
 // Panics from the endpoint, RetryIf or OnRetry pass through untouched.
 func Retry(cfg RetryConfig) endpoint.Middleware {
@@ -181,12 +162,11 @@ func Retry(cfg RetryConfig) endpoint.Middleware {
 	r := &retrier{
 		retrySchedule: cfg.schedule(),
 		attempts:      cfg.MaxAttempts,
-		retryOn:       append([]error(nil), cfg.RetryOn...),
-		retryIf:       orClasses(cfg.RetryOnClasses, cfg.Classes, cfg.RetryIf),
+		filter:        newFilter(cfg.RetryOn, cfg.RetryIf),
 		onRetry:       cfg.OnRetry,
 		business:      cfg.RetryBusinessErrors,
 		name:          cfg.Name,
-		obs:           observer(cfg.Observer, cfg.Logger),
+		obs:           observer(cfg.Observer),
 	}
 	if r.attempts == 0 {
 		r.attempts = retryDefaultMaxAttempts
@@ -196,7 +176,7 @@ func Retry(cfg RetryConfig) endpoint.Middleware {
 		if r.business {
 			return func(ctx context.Context, req any) (any, error) {
 				resp, err := next(ctx, req)
-				if err == nil && BusinessError(resp) == nil {
+				if err == nil && businessError(resp) == nil {
 					return resp, nil
 				}
 				return r.retry(ctx, next, req, resp, err)
@@ -217,8 +197,7 @@ func Retry(cfg RetryConfig) endpoint.Middleware {
 type retrier struct {
 	retrySchedule
 	attempts int
-	retryOn  []error
-	retryIf  func(error) bool
+	filter   filter // RetryOn, RetryIf
 	onRetry  func(error, int)
 	business bool
 	name     string
@@ -232,7 +211,7 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 	// (err is then nil, and giving up returns the response as it is).
 	failure := err
 	if failure == nil {
-		failure = BusinessError(resp)
+		failure = businessError(resp)
 	}
 	for attempt := 1; ; attempt++ {
 		if cerr := ctx.Err(); cerr != nil {
@@ -244,7 +223,7 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 		if attempt >= r.attempts || callctx.Neutral(ctx, failure) || !r.retryable(failure) {
 			if attempt == 1 || err == nil {
 				if attempt > 1 {
-					r.obs.Observe(ctx, Event{Kind: EventRetryExhausted, Layer: "retry", Name: r.name, Attempt: attempt, Err: failure})
+					r.obs.Observe(ctx, Event{Kind: EventRetry, Layer: "retry", Name: r.name, Attempt: attempt, Err: &RetryError{Attempts: attempt, Err: failure}})
 				}
 				return resp, err
 			}
@@ -276,7 +255,7 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 		if r.onRetry != nil {
 			r.onRetry(failure, attempt)
 		}
-		r.obs.Observe(ctx, Event{Kind: EventRetry, Layer: "retry", Name: r.name, Attempt: attempt, Delay: d, Err: failure})
+		r.obs.Observe(ctx, Event{Kind: EventRetry, Layer: "retry", Name: r.name, Attempt: attempt, Wait: d, Err: failure})
 		if cerr := sleep(ctx, d); cerr != nil {
 			if err == nil {
 				return resp, nil
@@ -289,7 +268,7 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 			if !r.business {
 				return resp, nil
 			}
-			if failure = BusinessError(resp); failure == nil {
+			if failure = businessError(resp); failure == nil {
 				return resp, nil
 			}
 		}
@@ -302,20 +281,13 @@ func (r *retrier) retryable(err error) bool {
 	if rejection(err) {
 		return false
 	}
-	if r.retryOn == nil && r.retryIf == nil {
-		return true
-	}
-	for _, target := range r.retryOn {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return r.retryIf != nil && r.retryIf(err)
+	return r.filter.matches(err)
 }
 
-// giveUp reports EventRetryExhausted and returns the *RetryError for
+// giveUp reports the EventRetry of giving up and returns the *RetryError for
 // attempts calls ending in err, stopped early by cause when it is not nil.
 func (r *retrier) giveUp(ctx context.Context, attempts int, err, cause error) error {
-	r.obs.Observe(ctx, Event{Kind: EventRetryExhausted, Layer: "retry", Name: r.name, Attempt: attempts, Err: err})
-	return &RetryError{Attempts: attempts, Err: err, Cause: cause}
+	re := &RetryError{Attempts: attempts, Err: err, Cause: cause}
+	r.obs.Observe(ctx, Event{Kind: EventRetry, Layer: "retry", Name: r.name, Attempt: attempts, Err: re})
+	return re
 }

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	kitendpoint "github.com/go-kit/kit/endpoint"
-
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/endpoint/endpointtest"
 	"github.com/resiliencekit/resilience/middleware"
 )
 
@@ -58,7 +57,7 @@ func BenchmarkRetry(b *testing.B) {
 // BenchmarkBaselineChain1Nop is the baseline for BenchmarkRetry/success:
 // go-kit's endpoint.Chain of one no-op middleware around endpoint.Nop.
 func BenchmarkBaselineChain1Nop(b *testing.B) {
-	ep := retryBaselineChain1Nop()
+	ep := endpointtest.Baseline()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -68,17 +67,4 @@ func BenchmarkBaselineChain1Nop(b *testing.B) {
 		}
 		retryBenchSink = resp
 	}
-}
-
-// retryBaselineChain1Nop builds the baseline endpoint out of the benchmark's
-// sight, as a service's chain is built away from where it is called. Built
-// inline, the compiler sees through Chain and inlines the no-op layer into
-// the loop, leaving a bare call to endpoint.Nop: zero layers, not one.
-//
-//go:noinline
-func retryBaselineChain1Nop() kitendpoint.Endpoint {
-	nop := func(next kitendpoint.Endpoint) kitendpoint.Endpoint {
-		return func(ctx context.Context, req any) (any, error) { return next(ctx, req) }
-	}
-	return kitendpoint.Chain(nop)(kitendpoint.Nop)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/endpoint/endpointtest"
+	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/middleware"
 )
 
@@ -99,8 +100,8 @@ func TestRetrySchedule(t *testing.T) {
 				}
 				var gotDelays []time.Duration
 				for _, e := range events.all() {
-					if e.Kind == middleware.EventRetry {
-						gotDelays = append(gotDelays, e.Delay)
+					if e.Kind == middleware.EventRetry && !givesUp(e) {
+						gotDelays = append(gotDelays, e.Wait)
 					}
 				}
 				if got, want := fmt.Sprint(gotDelays), fmt.Sprint(wantDelays); got != want {
@@ -161,19 +162,19 @@ func TestRetryJitter(t *testing.T) {
 		distinct := make(map[int]map[time.Duration]bool)
 		n := 0
 		for _, e := range events.all() {
-			if e.Kind != middleware.EventRetry {
+			if e.Kind != middleware.EventRetry || givesUp(e) {
 				continue
 			}
 			n++
-			total += e.Delay
+			total += e.Wait
 			base := time.Second << (e.Attempt - 1)
-			if e.Delay < base/2 || e.Delay >= base*3/2 {
-				t.Fatalf("attempt %d: delay %v, want in [%v, %v)", e.Attempt, e.Delay, base/2, base*3/2)
+			if e.Wait < base/2 || e.Wait >= base*3/2 {
+				t.Fatalf("attempt %d: delay %v, want in [%v, %v)", e.Attempt, e.Wait, base/2, base*3/2)
 			}
 			if distinct[e.Attempt] == nil {
 				distinct[e.Attempt] = make(map[time.Duration]bool)
 			}
-			distinct[e.Attempt][e.Delay] = true
+			distinct[e.Attempt][e.Wait] = true
 		}
 		if n != calls*waits {
 			t.Errorf("EventRetry count = %d, want %d", n, calls*waits)
@@ -315,7 +316,7 @@ func TestRetryNotRetried(t *testing.T) {
 		{"ErrCircuitOpen", fmt.Errorf("embedding_api: %w", middleware.ErrCircuitOpen)},
 		{"ErrRateLimited", fmt.Errorf("limiter: %w", middleware.ErrRateLimited)},
 		{"ErrBulkheadFull", fmt.Errorf("pool: %w", middleware.ErrBulkheadFull)},
-		{"ErrTooManyAbandoned", fmt.Errorf("timeout: %w", middleware.ErrTooManyAbandoned)},
+		{"abandon cap (ErrBulkheadFull)", fmt.Errorf("timeout: %w", middleware.ErrBulkheadFull)},
 	}
 	for _, tt := range tests {
 		cfg := middleware.RetryConfig{
@@ -402,8 +403,8 @@ func TestRetryCancelDuringWait(t *testing.T) {
 					t.Errorf("RetryError = %+v, want {Attempts: %d, Cause: context.Canceled}", re, tt.wantCalls)
 				}
 				all := events.all()
-				if last := all[len(all)-1]; last.Kind != middleware.EventRetryExhausted || last.Attempt != tt.wantCalls {
-					t.Errorf("last event = %+v, want EventRetryExhausted after %d attempts", last, tt.wantCalls)
+				if last := all[len(all)-1]; !givesUp(last) || last.Attempt != tt.wantCalls {
+					t.Errorf("last event = %+v, want Retry giving up (EventRetry with a *RetryError) after %d attempts", last, tt.wantCalls)
 				}
 			})
 		})
@@ -475,11 +476,12 @@ func TestRetryDeadline(t *testing.T) {
 					t.Errorf("Cause = %v, want context.DeadlineExceeded", re.Cause)
 				}
 				var kinds []middleware.EventKind
-				for _, e := range events.all() {
+				all := events.all()
+				for _, e := range all {
 					kinds = append(kinds, e.Kind)
 				}
-				if n := len(kinds); n != tt.wantRetries+1 || kinds[n-1] != middleware.EventRetryExhausted {
-					t.Errorf("events = %v, want %d retries then retry_exhausted", kinds, tt.wantRetries)
+				if n := len(all); n != tt.wantRetries+1 || !givesUp(all[n-1]) {
+					t.Errorf("events = %v, want %d retries then giving up (an EventRetry with a *RetryError)", kinds, tt.wantRetries)
 				}
 			})
 		})
@@ -631,24 +633,24 @@ func TestRetryEvents(t *testing.T) {
 			name:   "exhausted",
 			script: []endpointtest.Step{endpointtest.Err(errA), endpointtest.Err(errB), endpointtest.Err(errC)},
 			want: []middleware.Event{
-				{Kind: middleware.EventRetry, Attempt: 1, Delay: time.Second, Err: errA},
-				{Kind: middleware.EventRetry, Attempt: 2, Delay: 2 * time.Second, Err: errB},
-				{Kind: middleware.EventRetryExhausted, Attempt: 3, Err: errC},
+				{Kind: middleware.EventRetry, Attempt: 1, Wait: time.Second, Err: errA},
+				{Kind: middleware.EventRetry, Attempt: 2, Wait: 2 * time.Second, Err: errB},
+				{Kind: middleware.EventRetry, Attempt: 3, Err: errC}, // gives up: Err a *RetryError of errC
 			},
 		},
 		{
 			name:   "success after a retry",
 			script: []endpointtest.Step{endpointtest.Err(errA), endpointtest.OK("ok")},
 			want: []middleware.Event{
-				{Kind: middleware.EventRetry, Attempt: 1, Delay: time.Second, Err: errA},
+				{Kind: middleware.EventRetry, Attempt: 1, Wait: time.Second, Err: errA},
 			},
 		},
 		{
 			name:   "later attempt not retryable",
 			script: []endpointtest.Step{endpointtest.Err(errA), endpointtest.Err(middleware.ErrCircuitOpen)},
 			want: []middleware.Event{
-				{Kind: middleware.EventRetry, Attempt: 1, Delay: time.Second, Err: errA},
-				{Kind: middleware.EventRetryExhausted, Attempt: 2, Err: middleware.ErrCircuitOpen},
+				{Kind: middleware.EventRetry, Attempt: 1, Wait: time.Second, Err: errA},
+				{Kind: middleware.EventRetry, Attempt: 2, Err: middleware.ErrCircuitOpen}, // gives up
 			},
 		},
 		{"success", []endpointtest.Step{endpointtest.OK("ok")}, nil},
@@ -672,7 +674,15 @@ func TestRetryEvents(t *testing.T) {
 				}
 				for i, want := range tt.want {
 					want.Layer, want.Name = "retry", "embedding_api"
-					if got[i] != want {
+					g := got[i]
+					if want.Wait == 0 { // giving up: Err is a *RetryError of the attempts and the last error
+						re, ok := errors.AsType[*middleware.RetryError](g.Err)
+						if !ok || re.Attempts != want.Attempt || re.Err != want.Err {
+							t.Errorf("event %d: Err = %v, want a *RetryError of %d attempts, last error %v", i, g.Err, want.Attempt, want.Err)
+						}
+						g.Err = want.Err
+					}
+					if g != want {
 						t.Errorf("event %d = %+v, want %+v", i, got[i], want)
 					}
 				}
@@ -700,9 +710,9 @@ func TestRetryLogger(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf bytes.Buffer
 		ep := middleware.Retry(middleware.RetryConfig{
-			Name:    "embedding_api",
-			NoDelay: true,
-			Logger:  slog.New(slog.NewJSONHandler(&buf, nil)),
+			Name:     "embedding_api",
+			NoDelay:  true,
+			Observer: middleware.LogObserver(slog.New(slog.NewJSONHandler(&buf, nil))),
 		})(endpointtest.Script("err").Endpoint())
 
 		_, _ = ep(t.Context(), nil)
@@ -711,7 +721,7 @@ func TestRetryLogger(t *testing.T) {
 		want := []struct {
 			level, event string
 			attempt      float64
-		}{{"WARN", "retry", 1}, {"WARN", "retry", 2}, {"ERROR", "retry_exhausted", 3}}
+		}{{"WARN", "retry", 1}, {"WARN", "retry", 2}, {"ERROR", "retry", 3}} // the last: giving up
 		if len(lines) != len(want) {
 			t.Fatalf("log lines = %v, want %d", lines, len(want))
 		}
@@ -965,9 +975,8 @@ func TestRetrySuccessAllocs(t *testing.T) {
 	}
 }
 
-// TestRetryOnClasses: error classes named in RetryOnClasses (the file
-// format's retry_on) choose what is retried; an unknown name is a config
-// error naming the field.
+// TestRetryOnClasses: error classes (errclass.Set.Match, as the file
+// format's retry_on names them) given as RetryIf choose what is retried.
 func TestRetryOnClasses(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -982,7 +991,12 @@ func TestRetryOnClasses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ep := endpointtest.New(endpointtest.Err(tt.err))
-			retry := middleware.Retry(middleware.RetryConfig{NoDelay: true, RetryOnClasses: tt.classes, Observer: discard})(ep.Endpoint())
+			var classes errclass.Set
+			retryIf, err := classes.Match(tt.classes...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			retry := middleware.Retry(middleware.RetryConfig{NoDelay: true, RetryIf: retryIf, Observer: discard})(ep.Endpoint())
 			if _, err := retry(context.Background(), nil); !errors.Is(err, tt.err) {
 				t.Errorf("err = %v, want %v", err, tt.err)
 			}
@@ -991,15 +1005,11 @@ func TestRetryOnClasses(t *testing.T) {
 			}
 		})
 	}
-	err := middleware.RetryConfig{RetryOnClasses: []string{"conection"}}.Validate()
-	if !errors.Is(err, middleware.ErrInvalidConfig) || !strings.Contains(err.Error(), "retry.retry_on[0]") || !strings.Contains(err.Error(), "conection") {
-		t.Errorf("Validate() = %v, want an ErrInvalidConfig naming retry.retry_on[0] and the name", err)
-	}
 }
 
 // TestRetryAfterHintPastMaxDelay: a Retry-After hint longer than MaxDelay
 // stops retrying. After a first attempt, that returns the attempt's own
-// error unchanged (no *RetryError, no EventRetryExhausted), as Retry's and
+// error unchanged (no *RetryError, no giving-up event), as Retry's and
 // RetryError's docs say of a first attempt that is not retried; after later
 // attempts, a *RetryError of the attempts made.
 func TestRetryAfterHintPastMaxDelay(t *testing.T) {
@@ -1015,8 +1025,8 @@ func TestRetryAfterHintPastMaxDelay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				long := &middleware.HTTPError{Status: 503, Delay: time.Hour}
-				short := &middleware.HTTPError{Status: 503, Delay: time.Second}
+				long := &hintError{after: time.Hour}
+				short := &hintError{after: time.Second}
 				calls := 0
 				var rec recorder
 				e := middleware.Retry(middleware.RetryConfig{MaxAttempts: 5, Delay: time.Second, MaxDelay: time.Minute, Observer: &rec})(
@@ -1038,8 +1048,8 @@ func TestRetryAfterHintPastMaxDelay(t *testing.T) {
 						t.Errorf("err = %v, want the attempt's own error unchanged", err)
 					}
 					for _, ev := range rec.Events() {
-						if ev.Kind == middleware.EventRetryExhausted {
-							t.Errorf("event %v, want no retry_exhausted", ev.Kind)
+						if givesUp(ev) {
+							t.Errorf("event %+v, want no giving up", ev)
 						}
 					}
 				case !isRetry || re.Attempts != tt.wantAttempts || !errors.Is(err, long):

@@ -60,7 +60,7 @@ var (
 type soakCall struct {
 	rng      *rand.Rand
 	attempts int
-	refused  int             // attempts the timeout layer turned away (ErrTooManyAbandoned)
+	refused  int             // attempts the timeout layer turned away (ErrBulkheadFull, the abandon cap)
 	leftover *[]*soakAttempt // the goroutine's list of unsure attempts
 }
 
@@ -145,7 +145,7 @@ func (t *soakTally) classify(resp any, err error) (other error) {
 		t.rateLimited++
 	case errors.Is(err, middleware.ErrCircuitOpen):
 		t.circuitOpen++
-	case errors.Is(err, middleware.ErrTooManyAbandoned):
+	case errors.Is(err, middleware.ErrBulkheadFull):
 		t.tooManyAbandoned++
 	case isPanicError(err):
 		t.panicked++
@@ -178,7 +178,7 @@ func TestSoak(t *testing.T) {
 		obs := &soakObserver{counts: map[string]int{}}
 		var illegal atomic.Int64
 		var transitions sync.Map // "from->to" -> *atomic.Int64
-		reg := registry.New(registry.WithListener(func(c registry.StateChange) {
+		reg := registry.New(registry.Config{Listeners: []func(registry.StateChange){func(c registry.StateChange) {
 			legal := (c.From == registry.StateClosed && c.To == registry.StateOpen) ||
 				(c.From == registry.StateOpen && c.To == registry.StateHalfOpen) ||
 				(c.From == registry.StateHalfOpen && (c.To == registry.StateOpen || c.To == registry.StateClosed))
@@ -187,7 +187,7 @@ func TestSoak(t *testing.T) {
 			}
 			n, _ := transitions.LoadOrStore(c.From.String()+"->"+c.To.String(), new(atomic.Int64))
 			n.(*atomic.Int64).Add(1)
-		}))
+		}}})
 
 		raw := endpointtest.Count(func(ctx context.Context, req any) (any, error) {
 			a := req.(*soakAttempt)
@@ -215,7 +215,7 @@ func TestSoak(t *testing.T) {
 				a := &soakAttempt{u: c.rng.Float64(), latency: time.Duration(500+c.rng.IntN(1500)) * time.Microsecond}
 				resp, err := next(ctx, a)
 				switch {
-				case errors.Is(err, middleware.ErrTooManyAbandoned):
+				case errors.Is(err, middleware.ErrBulkheadFull):
 					c.refused++
 				case err != nil && ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 					*c.leftover = append(*c.leftover, a)
@@ -228,14 +228,14 @@ func TestSoak(t *testing.T) {
 			middleware.FallbackWith(middleware.FallbackConfig{Value: "fallback", FallbackOn: []error{middleware.ErrCircuitOpen}, Observer: obs}),
 			middleware.Bulkhead(middleware.BulkheadConfig{MaxConcurrent: soakBulkhead, Observer: obs}),
 			middleware.RateLimit(middleware.RateLimitConfig{Rate: 100_000, Burst: 128, Observer: obs}),
-			// The timeout layer's ErrTooManyAbandoned is a rejection, not a
+			// The timeout layer's abandon-cap rejection (ErrBulkheadFull) is a rejection, not a
 			// fault of the endpoint: the breaker counts it neither way
 			// (TestCircuitBreakerIgnoresInnerRejections).
 			middleware.CircuitBreaker("soak", middleware.BreakerConfig{Registry: reg, ResetTimeout: 250 * time.Millisecond, Observer: obs}),
 			middleware.Retry(middleware.RetryConfig{MaxAttempts: soakMaxAttempts, Delay: 5 * time.Millisecond, DisableJitter: true, Observer: obs}),
 			probe,
 			middleware.TimeoutWith(middleware.TimeoutConfig{Timeout: soakTimeout, Abandon: true, MaxAbandoned: soakMaxAbandoned, Observer: obs}),
-			middleware.RecoverWith(middleware.RecoverConfig{Observer: obs}),
+			recoverWith("", obs),
 		)(raw.Endpoint())
 
 		n := *soakCalls

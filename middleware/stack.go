@@ -1,10 +1,8 @@
 package middleware
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -12,67 +10,106 @@ import (
 	"github.com/resiliencekit/resilience/registry"
 )
 
-// Stack declares the layers to put around an endpoint, one optional field per
-// layer. Whatever order the fields are written in, [Stack.Build] always
-// composes the layers in the guide's order:
+// Stack declares the layers to put around an endpoint, one field per layer.
+// Whatever order the fields are written in, [Stack.Build] always composes the
+// layers in this order:
 //
-//	caller → Fallback → Bulkhead → RateLimit → CircuitBreaker → Retry → Timeout → endpoint
+//	caller → Fallback → Measure → Budget → Bulkhead → RateLimit → CircuitBreaker → Retry → Timeout → Recover → endpoint
 //
-// A nil field is no layer and costs nothing at run time. The same struct,
-// with its json tags, is the policy-file format that [LoadStacks] reads.
+// A layer is in the stack when its field is set: a config that is not its
+// type's zero value, Measure or Recover true, Budget above zero. A field left zero is
+// no layer and costs nothing at run time. (So a retry with every default is
+// written RetryConfig{MaxAttempts: 3}, or with any other field set.)
 //
-// A Stack is a plain value: build it as often as you like. Breakers are
-// shared by name through their registry, so two endpoints built from stacks
-// naming the same breaker share it, as the guide's "chromadb" breaker is
-// shared.
+// A Stack is a value: its layers are held by value, so a copy is a stack of
+// its own, and changing a copy's layers never changes the original. Build it
+// as often as you like. Breakers are shared by name through their registry,
+// so two endpoints built from stacks naming the same breaker share it.
 type Stack struct {
 	// Name names the stack: it is the default Name of every layer that
 	// sets none (in events, logs and metrics), and so of its circuit
-	// breaker. LoadStacks sets it to the stack's key in the file when the
-	// file does not. Default "".
-	Name string `json:"name,omitempty"`
+	// breaker. Default "".
+	Name string
 
 	// Fallback, outermost: serves a value, a function's result or another
 	// endpoint when everything inside failed.
-	Fallback *FallbackConfig `json:"fallback,omitempty"`
+	Fallback FallbackConfig
 	// Measure, just inside the fallback, reports every call with its
-	// outcome and latency ([Measure]), for metrics: the calls the fallback
-	// then serves count as failures or rejections here.
-	Measure *MeasureConfig `json:"measure,omitempty"`
+	// outcome and latency ([Measure], with the stack's Name and Observer),
+	// for metrics: the calls the fallback then serves count as failures or
+	// rejections here. Default false.
+	Measure bool
 	// Bulkhead bounds the calls in flight.
-	Bulkhead *BulkheadConfig `json:"bulkhead,omitempty"`
+	Bulkhead BulkheadConfig
 	// RateLimit bounds the call rate.
-	RateLimit *RateLimitConfig `json:"rate_limit,omitempty"`
-	// CircuitBreaker stops calls to a failing service. Its Name names the
-	// breaker in the registry and is required here.
-	CircuitBreaker *BreakerConfig `json:"circuit_breaker,omitempty"`
+	RateLimit RateLimitConfig
+	// CircuitBreaker stops calls to a failing service. Its Name (or the
+	// stack's) names the breaker in the registry and is required.
+	CircuitBreaker BreakerConfig
 	// Retry retries transient failures; the breaker sees one outcome per
 	// logical call, after the retries.
-	Retry *RetryConfig `json:"retry,omitempty"`
+	Retry RetryConfig
 	// Timeout bounds each attempt.
-	Timeout *TimeoutConfig `json:"timeout,omitempty"`
+	Timeout TimeoutConfig
+	// Recover, innermost, turns a panic of the endpoint into a
+	// [*PanicError] ([Recover], reporting to the stack's Observer with the
+	// stack's Name), so the layers above see it as a failure: counted by
+	// the breaker, retried, served by the fallback. Default false: a
+	// panic goes on up, the layers releasing what they hold.
+	Recover bool
 
 	// Budget bounds the whole call, retries and waits included: a deadline
 	// applied just inside the fallback (so the fallback can still serve
 	// when it ends). Build rejects an attempt timeout that is not shorter
 	// than the budget, and retries that cannot fit in it. Default: 0, no
 	// budget (the caller's context decides).
-	Budget time.Duration `json:"budget,omitempty"`
+	Budget time.Duration
 
-	// Observer receives the events of every layer that sets neither its own
-	// Observer nor its own Logger. Default: a LogObserver on Logger.
-	Observer Observer `json:"-"`
-	// Logger logs the events of every layer that sets neither its own
-	// Observer nor its own Logger, when Observer is nil. Default:
-	// slog.Default().
-	Logger *slog.Logger `json:"-"`
+	// Observer receives the events of every layer that sets no Observer
+	// of its own, and the stack's warnings at Build. Default nil: a
+	// [LogObserver] on [slog.Default].
+	Observer Observer
 
 	// Registry holds the stack's circuit breaker and shared rate limit,
 	// unless their configs set a Registry of their own. Default nil: the
 	// layers' default, [registry.Default]. A test gives each run a fresh
 	// registry (endpointtest.Registry) so that no breaker state leaks from
 	// one test, or one synctest bubble, to the next.
-	Registry *registry.Registry `json:"-"`
+	Registry *registry.Registry
+}
+
+// The zero tests of the configs, for Stack: a layer is in a stack when its
+// config is not the zero value.
+
+func (c FallbackConfig) isZero() bool {
+	return c.Value == nil && c.Endpoint == nil && c.Func == nil && len(c.FallbackOn) == 0 &&
+		c.FallbackIf == nil && c.Name == "" && c.Observer == nil
+}
+
+func (c BulkheadConfig) isZero() bool {
+	return c.MaxConcurrent == 0 && c.MaxWait == 0 && c.MaxQueue == 0 && c.Name == "" && c.Observer == nil
+}
+
+func (c RateLimitConfig) isZero() bool {
+	return c.Rate == 0 && c.Burst == 0 && !c.Wait && c.MaxWait == 0 && c.Limiter == nil &&
+		c.Name == "" && !c.Shared && c.Registry == nil && c.Observer == nil
+}
+
+func (c BreakerConfig) isZero() bool {
+	return c.Name == "" && c.FailureThreshold == 0 && c.SuccessThreshold == 0 && c.ResetTimeout == 0 &&
+		len(c.FailOn) == 0 && c.FailIf == nil && !c.CountBusinessErrors && c.FailureRatio == 0 &&
+		c.MinRequests == 0 && c.Window == 0 && c.WindowBuckets == 0 && c.Registry == nil && c.Observer == nil
+}
+
+func (c RetryConfig) isZero() bool {
+	return c.MaxAttempts == 0 && c.Delay == 0 && !c.NoDelay && c.Backoff == 0 && c.MaxDelay == 0 &&
+		!c.DisableJitter && len(c.RetryOn) == 0 && c.RetryIf == nil && !c.RetryBusinessErrors &&
+		c.OnRetry == nil && c.Name == "" && c.Observer == nil
+}
+
+func (c TimeoutConfig) isZero() bool {
+	return c.Timeout == 0 && !c.Abandon && c.MaxAbandoned == 0 && c.Default == nil && !c.ReturnDefault &&
+		c.Name == "" && c.Observer == nil
 }
 
 // layer is one configured layer of a stack, in the guide's order.
@@ -83,48 +120,45 @@ type layer struct {
 	build func() endpoint.Middleware
 }
 
+// inherit gives a layer the stack's Observer and Name where it sets none.
+func (s Stack) inherit(o *Observer, name *string) {
+	if *o == nil {
+		*o = s.Observer
+	}
+	if *name == "" {
+		*name = s.Name
+	}
+}
+
 // layers returns the stack's configured layers, outermost first, with the
-// stack's Observer and Logger given to the layers that set neither.
+// stack's Observer and Name given to the layers that set none.
 func (s Stack) layers() []layer {
 	var ls []layer
-	inherit := func(o *Observer, l **slog.Logger, name *string) {
-		if *o == nil && *l == nil {
-			*o, *l = s.Observer, s.Logger
-		}
-		if *name == "" {
-			*name = s.Name
-		}
-	}
-	if s.Fallback != nil {
-		c := *s.Fallback
-		inherit(&c.Observer, &c.Logger, &c.Name)
+	if c := s.Fallback; !c.isZero() {
+		s.inherit(&c.Observer, &c.Name)
 		ls = append(ls, layer{"fallback", describeFallback(c), c.Validate, func() endpoint.Middleware { return FallbackWith(c) }})
 	}
-	if s.Measure != nil {
-		c := *s.Measure
-		inherit(&c.Observer, &c.Logger, &c.Name)
+	if s.Measure {
+		c := MeasureConfig{Name: s.Name, Observer: s.Observer}
 		ls = append(ls, layer{"measure", "measure", func() error { return nil }, func() endpoint.Middleware { return Measure(c) }})
 	}
 	if s.Budget > 0 {
-		c := TimeoutConfig{Timeout: s.Budget, Name: "budget", Observer: s.Observer, Logger: s.Logger}
+		c := TimeoutConfig{Timeout: s.Budget, Name: "budget", Observer: s.Observer}
 		ls = append(ls, layer{"budget", fmt.Sprintf("budget(%s)", s.Budget), c.Validate, func() endpoint.Middleware { return TimeoutWith(c) }})
 	}
-	if s.Bulkhead != nil {
-		c := *s.Bulkhead
-		inherit(&c.Observer, &c.Logger, &c.Name)
+	if c := s.Bulkhead; !c.isZero() {
+		s.inherit(&c.Observer, &c.Name)
 		ls = append(ls, layer{"bulkhead", fmt.Sprintf("bulkhead(max_concurrent %d)", c.MaxConcurrent), c.Validate, func() endpoint.Middleware { return Bulkhead(c) }})
 	}
-	if s.RateLimit != nil {
-		c := *s.RateLimit
-		inherit(&c.Observer, &c.Logger, &c.Name)
+	if c := s.RateLimit; !c.isZero() {
+		s.inherit(&c.Observer, &c.Name)
 		if c.Registry == nil {
 			c.Registry = s.Registry
 		}
 		ls = append(ls, layer{"rate_limit", fmt.Sprintf("rate_limit(%g/s, burst %d)", c.Rate, c.Burst), c.Validate, func() endpoint.Middleware { return RateLimit(c) }})
 	}
-	if s.CircuitBreaker != nil {
-		c := *s.CircuitBreaker
-		inherit(&c.Observer, &c.Logger, &c.Name)
+	if c := s.CircuitBreaker; !c.isZero() {
+		s.inherit(&c.Observer, &c.Name)
 		if c.Registry == nil {
 			c.Registry = s.Registry
 		}
@@ -136,15 +170,22 @@ func (s Stack) layers() []layer {
 		}
 		ls = append(ls, layer{"circuit_breaker", describeBreaker(c), valid, func() endpoint.Middleware { return CircuitBreaker(c.Name, c) }})
 	}
-	if s.Retry != nil {
-		c := *s.Retry
-		inherit(&c.Observer, &c.Logger, &c.Name)
+	if c := s.Retry; !c.isZero() {
+		s.inherit(&c.Observer, &c.Name)
 		ls = append(ls, layer{"retry", describeRetry(c), c.Validate, func() endpoint.Middleware { return Retry(c) }})
 	}
-	if s.Timeout != nil {
-		c := *s.Timeout
-		inherit(&c.Observer, &c.Logger, &c.Name)
+	if c := s.Timeout; !c.isZero() {
+		s.inherit(&c.Observer, &c.Name)
 		ls = append(ls, layer{"timeout", describeTimeout(c), c.Validate, func() endpoint.Middleware { return TimeoutWith(c) }})
+	}
+	if s.Recover {
+		name, obs := s.Name, s.Observer
+		valid := func() error { // recoverWith does not check: a nil ObserverFunc would panic at the first panic
+			p := problems{layer: "recover", goType: "Stack"}
+			validateObserver(&p, obs)
+			return p.err()
+		}
+		ls = append(ls, layer{"recover", "recover", valid, func() endpoint.Middleware { return recoverWith(name, obs) }})
 	}
 	return ls
 }
@@ -168,7 +209,7 @@ func (s Stack) Validate() error {
 //
 // Build also checks the layers against each other ([Stack.Validate] reports
 // what can never work as errors) and logs what is merely risky
-// ([Stack.Warnings]) with the stack's Logger.
+// ([Stack.Warnings]) to the stack's Observer.
 func (s Stack) Build() (endpoint.Middleware, error) {
 	ls := s.layers()
 	if err := s.Validate(); err != nil {
@@ -190,7 +231,10 @@ func (s Stack) Build() (endpoint.Middleware, error) {
 	}
 	switch len(mws) {
 	case 0:
-		return func(next endpoint.Endpoint) endpoint.Endpoint { return next }, nil
+		return func(next endpoint.Endpoint) endpoint.Endpoint {
+			mustEndpoint("stack", next)
+			return next
+		}, nil
 	case 1:
 		return mws[0], nil
 	}
@@ -244,11 +288,10 @@ func describeFallback(c FallbackConfig) string {
 	case c.Func != nil:
 		return "fallback(func)"
 	}
-	v, err := json.Marshal(c.Value)
-	if err != nil || len(v) > 40 {
-		return "fallback(value)"
+	if v := describeValue(c.Value, ""); v != "" {
+		return "fallback(value " + v + ")"
 	}
-	return "fallback(value " + string(v) + ")"
+	return "fallback(value)"
 }
 
 func describeBreaker(c BreakerConfig) string {
@@ -276,15 +319,9 @@ func describeTimeout(c TimeoutConfig) string {
 // is supplied in code to a stack loaded by name. The fallback's other
 // settings (filters, name, observer) are kept; a stack with no fallback gets
 // one that falls back on every error.
-//
-//	stacks, _ := middleware.LoadStacks("policies.yaml")
-//	s := stacks["embedding_api"].WithFallback(cacheEndpoint)
 func (s Stack) WithFallback(fb endpoint.Endpoint) Stack {
-	var c FallbackConfig
-	if s.Fallback != nil {
-		c = *s.Fallback
-	}
+	c := s.Fallback
 	c.Value, c.Func, c.Endpoint = nil, nil, fb
-	s.Fallback = &c
+	s.Fallback = c
 	return s
 }

@@ -23,16 +23,16 @@ func BenchmarkStack(b *testing.B) {
 	b.Run("hand_chained", func(b *testing.B) {
 		ep := endpoint.Chain(
 			middleware.FallbackValue([]float32{}),
-			middleware.CircuitBreaker("bench_hand", middleware.BreakerConfig{Registry: registry.New(), Observer: discard}),
+			middleware.CircuitBreaker("bench_hand", middleware.BreakerConfig{Registry: registry.New(registry.Config{}), Observer: discard}),
 			middleware.Retry(middleware.RetryConfig{Observer: discard}),
 		)(endpoint.Nop)
 		run(b, ep)
 	})
 	b.Run("stack", func(b *testing.B) {
 		ep, err := middleware.Stack{
-			Fallback:       &middleware.FallbackConfig{Value: []float32{}},
-			CircuitBreaker: &middleware.BreakerConfig{Name: "bench_stack", Registry: registry.New()},
-			Retry:          &middleware.RetryConfig{},
+			Fallback:       middleware.FallbackConfig{Value: []float32{}},
+			CircuitBreaker: middleware.BreakerConfig{Name: "bench_stack", Registry: registry.New(registry.Config{})},
+			Retry:          middleware.RetryConfig{},
 			Observer:       discard,
 		}.Apply(endpoint.Nop)
 		if err != nil {

@@ -46,7 +46,7 @@ func TestStressBreakerHalfOpenAndOpen(t *testing.T) {
 					illegal   []registry.StateChange
 					changes   int
 				)
-				reg := registry.New(registry.WithListener(func(c registry.StateChange) {
+				reg := registry.New(registry.Config{Listeners: []func(registry.StateChange){func(c registry.StateChange) {
 					mu.Lock()
 					defer mu.Unlock()
 					changes++
@@ -60,7 +60,7 @@ func TestStressBreakerHalfOpenAndOpen(t *testing.T) {
 					if c.To == registry.StateOpen {
 						openSince = c.At
 					}
-				}))
+				}}})
 				const resetTimeout = 20 * time.Millisecond
 				mw := middleware.CircuitBreaker("stress", middleware.BreakerConfig{
 					Registry: reg, Observer: quiet, FailureThreshold: 3,

@@ -46,7 +46,7 @@ func TestBreakerOneSubscriptionPerObserver(t *testing.T) {
 					}
 				})
 				return func(reg *registry.Registry) {
-						s := middleware.Stack{CircuitBreaker: &middleware.BreakerConfig{Name: "svc", Registry: reg}, Observer: obs}
+						s := middleware.Stack{CircuitBreaker: middleware.BreakerConfig{Name: "svc", Registry: reg}, Observer: obs}
 						if _, err := s.Build(); err != nil {
 							t.Fatal(err)
 						}
@@ -68,12 +68,12 @@ func TestBreakerOneSubscriptionPerObserver(t *testing.T) {
 			},
 		},
 		{
-			name: "3 constructions, the default logger on one Logger", builds: 3,
+			name: "3 constructions, each a LogObserver on one logger", builds: 3,
 			setup: func() (func(*registry.Registry), func() []int64) {
 				h := &countHandler{}
 				l := slog.New(h)
 				return func(reg *registry.Registry) {
-						middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: reg, Logger: l})
+						middleware.CircuitBreaker("svc", middleware.BreakerConfig{Registry: reg, Observer: middleware.LogObserver(l)})
 					}, func() []int64 {
 						return []int64{h.n.Load()}
 					}
@@ -100,7 +100,7 @@ func TestBreakerOneSubscriptionPerObserver(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			build, hears := tt.setup()
 			for range tt.builds {
 				build(reg)
@@ -126,7 +126,7 @@ func TestBreakerOneSubscriptionPerObserver(t *testing.T) {
 // hearing.
 func TestBreakerSubscriptionsGoWithTheMiddleware(t *testing.T) {
 	const builds = 1000
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	var heard atomic.Int64
 	build := func() endpoint.Middleware {
 		var mine atomic.Int64 // a fresh closure per build

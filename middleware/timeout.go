@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -13,9 +12,9 @@ import (
 	"github.com/resiliencekit/resilience/internal/callctx"
 )
 
-// DefaultMaxAbandoned is the cap on abandoned calls still running that a
+// defaultMaxAbandoned is the cap on abandoned calls still running that a
 // [TimeoutConfig] with MaxAbandoned 0 uses.
-const DefaultMaxAbandoned = 1000
+const defaultMaxAbandoned = 1000
 
 // TimeoutConfig configures [TimeoutWith]. The zero value is not usable on its
 // own: Timeout has no default and must be set. Every other field's zero value
@@ -23,46 +22,41 @@ const DefaultMaxAbandoned = 1000
 type TimeoutConfig struct {
 	// Timeout bounds each call: the guide's with_timeout(seconds). It must
 	// be greater than 0; there is no default.
-	Timeout time.Duration `json:"timeout,omitempty"`
+	Timeout time.Duration
 
 	// Abandon makes the layer stop waiting at the deadline even when the
 	// endpoint ignores its context: the endpoint runs in a goroutine of its
 	// own, which is left running ("abandoned") when the deadline passes, and
-	// whose late result is dropped. It costs a goroutine and a few
-	// allocations per call. Default false: cooperative, no goroutine, and the
+	// whose late result is dropped: a goroutine per call. Default false: cooperative, no goroutine, and the
 	// endpoint must honour its context.
-	Abandon bool `json:"abandon,omitempty"`
+	Abandon bool
 
 	// MaxAbandoned caps the abandoned calls still running, per wrapped
 	// endpoint, in abandon mode: once that many are running, new calls are
-	// rejected at once with [ErrTooManyAbandoned], not queued. Default 0
-	// means [DefaultMaxAbandoned] (1000); negative is an error. Ignored
+	// rejected at once with an error matching [ErrBulkheadFull], not queued. Default 0
+	// means defaultMaxAbandoned (1000); negative is an error. Ignored
 	// unless Abandon is set.
-	MaxAbandoned int `json:"max_abandoned,omitempty"`
+	MaxAbandoned int
 
 	// Default is the response returned, with a nil error, in place of the
 	// timeout error when ReturnDefault is set: the guide's default=...
 	// Default nil (the guide's default=None). Setting it without
 	// ReturnDefault is an error, since it would never be returned.
-	Default any `json:"default,omitempty"`
+	Default any
 
 	// ReturnDefault makes the layer's own timeout return (Default, nil)
 	// instead of an error: the guide's raise_on_timeout=False. The timeout
 	// is still reported to the Observer. It never applies when the caller's
 	// context ended first. Default false: a timeout returns an error.
-	ReturnDefault bool `json:"return_default,omitempty"`
+	ReturnDefault bool
 
 	// Name names the layer in its events. Default "".
-	Name string `json:"name,omitempty"`
+	Name string
 
 	// Observer receives the layer's events: [EventTimeout],
-	// [EventTimeoutRejected] and, in abandon mode, [EventPanic]. Default nil:
-	// a [LogObserver] on Logger.
-	Observer Observer `json:"-"`
-
-	// Logger is the logger of the default observer when Observer is nil.
-	// Default nil: [slog.Default].
-	Logger *slog.Logger `json:"-"`
+	// [EventRejected] and, in abandon mode, [EventPanic]. Default nil:
+	// a [LogObserver] on [slog.Default].
+	Observer Observer
 }
 
 // Validate returns every problem in c at once, joined with [errors.Join],
@@ -74,7 +68,7 @@ func (c TimeoutConfig) Validate() error {
 	}
 	if c.MaxAbandoned < 0 {
 		p.add("max_abandoned", "MaxAbandoned", c.MaxAbandoned,
-			fmt.Sprintf("must not be negative (0 means the default, %d)", DefaultMaxAbandoned))
+			fmt.Sprintf("must not be negative (0 means the default, %d)", defaultMaxAbandoned))
 	}
 	if c.Default != nil && !c.ReturnDefault {
 		p.add("default", "Default", c.Default, "is set but return_default is false, so it would never be returned")
@@ -83,8 +77,8 @@ func (c TimeoutConfig) Validate() error {
 	return p.err()
 }
 
-// Timeout returns a middleware that bounds each call to d: the guide's
-// @with_timeout(d). It is TimeoutWith(TimeoutConfig{Timeout: d}): cooperative,
+// Timeout returns a middleware that bounds each call to d. It is
+// TimeoutWith(TimeoutConfig{Timeout: d}): cooperative,
 // so the endpoint must honour its context. A call that outlives d fails with
 // an error matching [ErrTimeout] and [context.DeadlineExceeded]; see
 // [TimeoutWith] for the details. Timeout panics with an error matching
@@ -101,9 +95,8 @@ func Timeout(d time.Duration) endpoint.Middleware {
 // # Cooperative (the default)
 //
 // The endpoint is called on the caller's goroutine with a context whose
-// deadline is cfg.Timeout away (or the caller's deadline, if earlier). No
-// goroutine is started; a call that succeeds costs one
-// [context.WithTimeoutCause] and its cancel. The endpoint must honour its
+// deadline is cfg.Timeout away (or the caller's deadline, if earlier),
+// made with [context.WithTimeoutCause]; no goroutine is started. The endpoint must honour its
 // context: return soon after ctx.Done() is closed. One that ignores it keeps
 // the caller waiting until it returns; use Abandon for such endpoints. A
 // success is returned as is, even one that came after the deadline.
@@ -124,9 +117,9 @@ func Timeout(d time.Duration) endpoint.Middleware {
 // returns the context's error without starting a worker.
 //
 // Abandoned workers still running are counted per wrapped endpoint. Once there
-// are cfg.MaxAbandoned of them (default [DefaultMaxAbandoned]), new calls are
-// rejected at once with [ErrTooManyAbandoned], without calling the endpoint,
-// and reported as [EventTimeoutRejected]; calls are admitted again as
+// are cfg.MaxAbandoned of them (default defaultMaxAbandoned), new calls are
+// rejected at once with an error matching [ErrBulkheadFull], without calling the endpoint,
+// and reported as [EventRejected]; calls are admitted again as
 // abandoned workers finish. The cap is checked when a call starts, so calls
 // already running may take the count past it.
 //
@@ -160,13 +153,12 @@ func TimeoutWith(cfg TimeoutConfig) endpoint.Middleware {
 		def:           cfg.Default,
 		returnDefault: cfg.ReturnDefault,
 		name:          cfg.Name,
-		obs:           observer(cfg.Observer, cfg.Logger),
-		logger:        cfg.Logger,
+		obs:           observer(cfg.Observer),
 		cause:         &callctx.Deadline{Err: ErrTimeout},
 	}
 	maxAbandoned := int64(cfg.MaxAbandoned)
 	if maxAbandoned == 0 {
-		maxAbandoned = DefaultMaxAbandoned
+		maxAbandoned = defaultMaxAbandoned
 	}
 	abandon := cfg.Abandon
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
@@ -195,7 +187,6 @@ type timeoutLayer struct {
 	returnDefault bool
 	name          string
 	obs           Observer
-	logger        *slog.Logger // logs a panic of obs on a goroutine of the library's own; nil: slog.Default
 	// cause is the cause of this layer's own deadline: the layers beneath,
 	// and this one, tell it from the caller's (see internal/callctx).
 	cause *callctx.Deadline
@@ -215,7 +206,7 @@ func (s *timeoutLayer) result(ctx, ctx2 context.Context, resp any, err error) (a
 // the endpoint's error, or nil when the endpoint was abandoned.
 func (s *timeoutLayer) timedOut(ctx context.Context, cause error) (any, error) {
 	err := &timeoutAfterError{d: s.d, err: cause}
-	s.obs.Observe(ctx, Event{Kind: EventTimeout, Layer: "timeout", Name: s.name, Delay: s.d, Err: err})
+	s.obs.Observe(ctx, Event{Kind: EventTimeout, Layer: "timeout", Name: s.name, Latency: s.d, Err: err})
 	if s.returnDefault {
 		return s.def, nil
 	}
@@ -285,8 +276,8 @@ func (a *abandoningEndpoint) call(ctx context.Context, req any) (any, error) {
 		return nil, err
 	}
 	if a.abandoned.Load() >= a.max {
-		a.obs.Observe(ctx, Event{Kind: EventTimeoutRejected, Layer: "timeout", Name: a.name, Err: ErrTooManyAbandoned})
-		return nil, ErrTooManyAbandoned
+		a.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "timeout", Name: a.name, Err: errTooManyAbandoned})
+		return nil, errTooManyAbandoned
 	}
 	ctx2, cancel := context.WithTimeoutCause(ctx, a.d, a.cause)
 	defer cancel()
@@ -347,7 +338,7 @@ func (a *abandoningEndpoint) work(ctx context.Context, req any, c *timeoutCall) 
 		// is logged, not raised.
 		a.abandoned.Add(-1)
 		if r.panic != nil {
-			callback.Log(a.logger, callback.Call("timeout observer", func() {
+			callback.Log(nil, callback.Call("timeout observer", func() {
 				a.obs.Observe(context.WithoutCancel(ctx), Event{Kind: EventPanic, Layer: "timeout", Name: a.name, Err: r.panic})
 			}))
 		}

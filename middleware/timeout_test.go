@@ -447,8 +447,8 @@ func TestTimeoutEvents(t *testing.T) {
 					if e.Name != "embed" {
 						t.Errorf("name = %q, want %q", e.Name, "embed")
 					}
-					if e.Delay != d {
-						t.Errorf("delay = %v, want %v", e.Delay, d)
+					if e.Latency != d {
+						t.Errorf("latency = %v, want %v", e.Latency, d)
 					}
 					if !errors.Is(e.Err, middleware.ErrTimeout) {
 						t.Errorf("event err = %v, want ErrTimeout", e.Err)
@@ -479,7 +479,7 @@ func (h *timeoutHandler) WithGroup(string) slog.Handler      { return h }
 func TestTimeoutLogger(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &timeoutHandler{}
-		ep := middleware.TimeoutWith(middleware.TimeoutConfig{Timeout: timeoutD, Logger: slog.New(h)})(
+		ep := middleware.TimeoutWith(middleware.TimeoutConfig{Timeout: timeoutD, Observer: middleware.LogObserver(slog.New(h))})(
 			endpointtest.New(endpointtest.Hang()).Endpoint())
 		if _, err := ep(t.Context(), "req"); !errors.Is(err, middleware.ErrTimeout) {
 			t.Fatalf("err = %v, want ErrTimeout", err)
@@ -498,8 +498,8 @@ func TestTimeoutLogger(t *testing.T) {
 		if got := attrs["event"].String(); got != "timeout" {
 			t.Errorf("event = %q, want %q", got, "timeout")
 		}
-		if got := attrs["delay"].Duration(); got != timeoutD {
-			t.Errorf("delay = %v, want %v", got, timeoutD)
+		if got := attrs["latency"].Duration(); got != timeoutD {
+			t.Errorf("latency = %v, want %v", got, timeoutD)
 		}
 	})
 }
@@ -600,7 +600,7 @@ func TestTimeoutAbandonLatePanic(t *testing.T) {
 			}
 		}
 		// The panicked worker was uncounted: a new call is admitted.
-		if _, err := ep(t.Context(), "req"); errors.Is(err, middleware.ErrTooManyAbandoned) {
+		if _, err := ep(t.Context(), "req"); errors.Is(err, middleware.ErrBulkheadFull) {
 			t.Errorf("err = %v, want the call admitted", err)
 		}
 		time.Sleep(2 * d)
@@ -653,8 +653,8 @@ func TestTimeoutMaxAbandoned(t *testing.T) {
 
 		start := time.Now()
 		_, err := ep(t.Context(), "req")
-		if !errors.Is(err, middleware.ErrTooManyAbandoned) {
-			t.Errorf("err = %v, want ErrTooManyAbandoned", err)
+		if !errors.Is(err, middleware.ErrBulkheadFull) {
+			t.Errorf("err = %v, want ErrBulkheadFull (the abandon cap)", err)
 		}
 		if errors.Is(err, middleware.ErrTimeout) {
 			t.Errorf("err = %v matches ErrTimeout, want a rejection only", err)
@@ -665,12 +665,12 @@ func TestTimeoutMaxAbandoned(t *testing.T) {
 		if got := counter.Calls(); got != 2 {
 			t.Errorf("calls = %d, want 2 (the rejected call must not reach the endpoint)", got)
 		}
-		if got := rec.count(middleware.EventTimeoutRejected); got != 1 {
+		if got := rec.count(middleware.EventRejected); got != 1 {
 			t.Errorf("rejected events = %d, want 1", got)
 		}
 		for _, e := range rec.all() {
-			if e.Kind == middleware.EventTimeoutRejected && !errors.Is(e.Err, middleware.ErrTooManyAbandoned) {
-				t.Errorf("rejected event err = %v, want ErrTooManyAbandoned", e.Err)
+			if e.Kind == middleware.EventRejected && (e.Layer != "timeout" || !errors.Is(e.Err, middleware.ErrBulkheadFull)) {
+				t.Errorf("rejected event = %+v, want layer timeout, ErrBulkheadFull", e)
 			}
 		}
 
@@ -750,8 +750,8 @@ func TestTimeoutAbandonRace(t *testing.T) {
 				t.Fatalf("call %d: err = %v, want ErrTimeout (count left above 0)", i+1, err)
 			}
 		}
-		if _, err := ep(t.Context(), "req"); !errors.Is(err, middleware.ErrTooManyAbandoned) {
-			t.Errorf("err = %v, want ErrTooManyAbandoned (count left below 0)", err)
+		if _, err := ep(t.Context(), "req"); !errors.Is(err, middleware.ErrBulkheadFull) {
+			t.Errorf("err = %v, want ErrBulkheadFull (the abandon cap) (count left below 0)", err)
 		}
 		time.Sleep(long)
 	})

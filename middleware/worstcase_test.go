@@ -2,7 +2,6 @@ package middleware_test
 
 import (
 	"context"
-	"log/slog"
 	"math"
 	"regexp"
 	"runtime"
@@ -18,10 +17,9 @@ import (
 func hugeAttemptStack(n int) middleware.Stack {
 	return middleware.Stack{
 		Budget:   time.Hour,
-		Retry:    &middleware.RetryConfig{MaxAttempts: n, Delay: time.Millisecond, Backoff: 1.0001},
-		Timeout:  &middleware.TimeoutConfig{Timeout: time.Second},
+		Retry:    middleware.RetryConfig{MaxAttempts: n, Delay: time.Millisecond, Backoff: 1.0001},
+		Timeout:  middleware.TimeoutConfig{Timeout: time.Second},
 		Observer: quiet,
-		Logger:   slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -109,7 +107,7 @@ func TestWorstCaseRetryAfter(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				rc := tt.retry
 				rc.Observer = quiet
-				s := middleware.Stack{Retry: &rc, Timeout: &middleware.TimeoutConfig{Timeout: attempt}, Observer: quiet}
+				s := middleware.Stack{Retry: rc, Timeout: middleware.TimeoutConfig{Timeout: attempt}, Observer: quiet}
 				hint := rc.MaxDelay
 				if hint == 0 {
 					hint = time.Minute
@@ -119,7 +117,7 @@ func TestWorstCaseRetryAfter(t *testing.T) {
 				}
 				call, err := s.Apply(func(ctx context.Context, _ any) (any, error) {
 					time.Sleep(attempt - time.Nanosecond)
-					return nil, &middleware.HTTPError{Status: 503, Delay: hint}
+					return nil, &hintError{after: hint}
 				})
 				if err != nil {
 					t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/endpoint/endpointtest"
 	"github.com/resiliencekit/resilience/internal/redistest"
 	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/registry"
@@ -26,12 +27,12 @@ func BenchmarkSharedBreaker(b *testing.B) {
 	settings := middleware.BreakerConfig{FailureThreshold: 1 << 30, ResetTimeout: time.Minute, Observer: &eventLog{}}
 	local := func() middleware.BreakerConfig {
 		c := settings
-		c.Registry = registry.New()
+		c.Registry = registry.New(registry.Config{})
 		return c
 	}
 	shared := func(b *testing.B) (middleware.BreakerConfig, *redistest.Server) {
 		c := settings
-		c.Registry = newStore(b, srv.Addr, testCfg).Registry()
+		c.Registry = newStore(b, srv.Addr, testCfg).Registry(registry.Config{})
 		return c, srv
 	}
 	run := func(b *testing.B, ep endpoint.Endpoint) {
@@ -98,10 +99,10 @@ func BenchmarkSharedRateLimit(b *testing.B) {
 	})
 }
 
-// BenchmarkChain1Nop is the baseline: go-kit's Chain of one no-op
-// middleware around endpoint.Nop.
+// BenchmarkChain1Nop is the baseline: [endpointtest.Baseline], go-kit's
+// Chain of one no-op middleware around endpoint.Nop.
 func BenchmarkChain1Nop(b *testing.B) {
-	ep := endpoint.Chain(func(next endpoint.Endpoint) endpoint.Endpoint { return next })(endpoint.Nop)
+	ep := endpointtest.Baseline()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -219,7 +219,7 @@ func TestBreakerStoreOutage(t *testing.T) {
 func TestBreakerKeysAndCap(t *testing.T) {
 	srv := redistest.Start(t)
 	st := newStore(t, srv.Addr, redisstore.Config{Prefix: "app1:", Timeout: timeout, ResyncInterval: resync})
-	reg := st.Registry(registry.WithMaxBreakers(2))
+	reg := st.Registry(registry.Config{MaxBreakers: 2})
 	for _, name := range []string{"a", "b"} {
 		b, err := reg.Breaker(name, registry.Settings{})
 		if err != nil {

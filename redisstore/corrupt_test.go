@@ -107,7 +107,7 @@ func TestBreakerBadKeyHarmsThatKeyAlone(t *testing.T) {
 				r := &replica{}
 				cfg := testCfg
 				cfg.OnStatus = r.log.add
-				reg := newStore(t, srv.Addr, cfg).Registry()
+				reg := newStore(t, srv.Addr, cfg).Registry(registry.Config{})
 				if r.bad, err = reg.Breaker(bad, settings); err != nil {
 					t.Fatal(err)
 				}

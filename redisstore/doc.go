@@ -6,13 +6,13 @@
 //
 // # Breakers
 //
-// [Store] implements [registry.Store]: give it to a registry with
-// [registry.WithStore], or use [Store.Registry]. A breaker reads the shared
+// [Store] implements [registry.Store]: give it to a registry as
+// [registry.Config.Store], or use [Store.Registry]. A breaker reads the shared
 // state it keeps in memory, decides locally, makes the call, then records
 // the outcome with one Lua script (atomic, by Redis's clock); it never holds
 // a lock in Redis while a call runs. Changes of state are published on a
 // channel, and every registry resyncs periodically as a backstop. See
-// [registry.WithStore] for what is shared and what it costs.
+// [registry.Store] for what is shared and what it costs.
 //
 // # Rate limits
 //

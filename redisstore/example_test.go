@@ -16,7 +16,7 @@ import (
 func ExampleStore_Registry() {
 	s := redisstore.Open("127.0.0.1:1")
 	defer s.Close()
-	reg := s.Registry()
+	reg := s.Registry(registry.Config{})
 	b, err := reg.Breaker("payments", registry.Settings{FailureThreshold: 2})
 	if err != nil {
 		panic(err)

@@ -42,7 +42,7 @@ func newFleet(tb testing.TB, addr string, n int, cfg redisstore.Config, name str
 	fleet := make([]replica, n)
 	for i := range fleet {
 		st := newStore(tb, addr, cfg)
-		reg := st.Registry()
+		reg := st.Registry(registry.Config{})
 		b, err := reg.Breaker(name, s)
 		if err != nil {
 			tb.Fatalf("replica %d: Breaker(%q) = %v", i, name, err)

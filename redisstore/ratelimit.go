@@ -159,7 +159,7 @@ func (s *Store) RateLimit(key string, cfg middleware.RateLimitConfig) endpoint.M
 	localMW := middleware.RateLimit(cfg)
 	obs := cfg.Observer
 	if obs == nil {
-		obs = middleware.LogObserver(cfg.Logger)
+		obs = middleware.LogObserver(nil)
 	}
 	l := &limiter{
 		s: s, keyName: key, key: s.cfg.Prefix + "rate:" + key, name: cfg.Name,
@@ -230,7 +230,7 @@ type limiter struct {
 
 // maxDelayUs bounds the delays the rate script returns, in microseconds
 // (about 285 years, within a time.Duration); a longer one is
-// [middleware.InfiniteDelay].
+// [infiniteDelay].
 const maxDelayUs = 9e15
 
 // taken is the answer of the rate script to one call.
@@ -253,10 +253,10 @@ func (l *limiter) take(ctx context.Context) (taken, error) {
 	case r >= float64(rate.Inf) || math.IsInf(r, 1):
 		return taken{ok: true}, nil
 	case r <= 0 || burst < 1:
-		return taken{delay: middleware.InfiniteDelay}, nil
+		return taken{delay: infiniteDelay}, nil
 	}
 	tk := taken{interval: min(1e6/r, maxInterval)}
-	tk.ahead = (float64(burst)+1)*tk.interval + float64(middleware.MaxRateLimitMaxWait.Microseconds())
+	tk.ahead = (float64(burst)+1)*tk.interval + float64(maxRateLimitMaxWait.Microseconds())
 	maxDelay := 0.0
 	if l.wait {
 		maxDelay = float64(l.maxWait.Microseconds())
@@ -281,7 +281,7 @@ func (l *limiter) take(ctx context.Context) (taken, error) {
 	tk.ok = res[0] == 1
 	switch d := res[1]; {
 	case d >= maxDelayUs:
-		tk.delay = middleware.InfiniteDelay
+		tk.delay = infiniteDelay
 	case d > 0:
 		tk.delay = time.Duration(d) * time.Microsecond
 	}
@@ -353,13 +353,20 @@ func (l *limiter) giveBack(ctx context.Context, tk taken) {
 	}
 }
 
+// infiniteDelay is the Delay of a rejection by a limit that will never admit
+// a call: the longest Duration, as the local limiter reports it.
+const infiniteDelay = time.Duration(math.MaxInt64)
+
+// maxRateLimitMaxWait is the largest RateLimitConfig.MaxWait accepted.
+const maxRateLimitMaxWait = 24 * time.Hour
+
 // reject reports and returns the rejection of a call.
 func (l *limiter) reject(ctx context.Context, tk taken) error {
 	err := &middleware.RateLimitError{Name: l.name, Delay: tk.delay}
-	if l.wait && tk.byDeadline && tk.delay < middleware.InfiniteDelay {
+	if l.wait && tk.byDeadline && tk.delay < infiniteDelay {
 		err.Cause = context.DeadlineExceeded
 	}
-	l.obs.Observe(ctx, middleware.Event{Kind: middleware.EventRejected, Layer: "rate_limit", Name: l.name, Delay: tk.delay, Err: err})
+	l.obs.Observe(ctx, middleware.Event{Kind: middleware.EventRejected, Layer: "rate_limit", Name: l.name, Err: err})
 	return err
 }
 

@@ -41,9 +41,9 @@ type Config struct {
 	// Default 100ms ([registry.DefaultStoreTimeout]).
 	Timeout time.Duration
 	// ResyncInterval is the registries' resync period (see
-	// [registry.StoreConfig]) and how long the rate limits decide locally
-	// after Redis failed (or one rate limit after its key was found bad)
-	// before they try Redis again. Default 1s
+	// [registry.Config].ResyncInterval) and how long the rate limits decide
+	// locally after Redis failed (or one rate limit after its key was found
+	// bad) before they try Redis again. Default 1s
 	// ([registry.DefaultResyncInterval]).
 	ResyncInterval time.Duration
 	// OnStatus, when set, is told when Redis becomes unreachable and when
@@ -148,17 +148,31 @@ func (s *Store) status(st registry.StoreStatus) {
 	callback.Log(s.logger(), callback.Call("redisstore Config.OnStatus", func() { s.cfg.OnStatus(st) }))
 }
 
-// Registry returns a new registry whose breakers are shared through s
-// (see [registry.WithStore]), with s's Timeout, ResyncInterval and
-// OnStatus, and opts. [Store.Close] closes it.
+// Registry returns a new registry whose breakers are shared through s: it
+// is [registry.New] with cfg.Store set to s (whatever cfg.Store held), and
+// the zero StoreTimeout, ResyncInterval, OnStoreStatus and Logger of cfg
+// taken from s's Timeout, ResyncInterval, OnStatus and Logger. The zero
+// Config gives a registry with the defaults on s. [Store.Close] closes it.
 //
 //	s := redisstore.Open("localhost:6379")
 //	defer s.Close()
-//	reg := s.Registry()
+//	reg := s.Registry(registry.Config{})
 //	mw := middleware.CircuitBreaker("payments", middleware.BreakerConfig{Registry: reg})
-func (s *Store) Registry(opts ...registry.Option) *registry.Registry {
-	sc := registry.StoreConfig{Timeout: s.cfg.Timeout, ResyncInterval: s.cfg.ResyncInterval, OnStatus: s.cfg.OnStatus, Logger: s.cfg.Logger}
-	r := registry.New(append([]registry.Option{registry.WithStore(s, sc)}, opts...)...)
+func (s *Store) Registry(cfg registry.Config) *registry.Registry {
+	cfg.Store = s
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = s.cfg.Timeout
+	}
+	if cfg.ResyncInterval <= 0 {
+		cfg.ResyncInterval = s.cfg.ResyncInterval
+	}
+	if cfg.OnStoreStatus == nil {
+		cfg.OnStoreStatus = s.cfg.OnStatus
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = s.cfg.Logger
+	}
+	r := registry.New(cfg)
 	s.mu.Lock()
 	s.regs = append(s.regs, r)
 	s.mu.Unlock()
@@ -270,8 +284,9 @@ elseif gen == g then
     if op == 1 then move(1)
     elseif op == 0 then
       k = k + 1; dirty = true
+      if p < k then p = k end
       if k >= st then move(0) end
-    elseif op == 2 and p > 0 then p = p - 1; dirty = true end
+    elseif op == 2 and p > k then p = p - 1; dirty = true end
   end
 end
 if changed or dirty or (not fresh and v[8] ~= fp) then

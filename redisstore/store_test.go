@@ -160,7 +160,7 @@ func TestStoreOnStatusPanics(t *testing.T) {
 		panic("status hook")
 	}
 	s := newStore(t, srv.Addr, cfg)
-	reg := s.Registry()
+	reg := s.Registry(registry.Config{})
 	b, err := reg.Breaker("hook", registry.Settings{FailureThreshold: 3})
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ func TestSettingsExtremes(t *testing.T) {
 				t.Fatalf("Validate() names %q, want %q", got, tt.field)
 			}
 			synctest.Test(t, func(t *testing.T) {
-				b, err := registry.New().Breaker("svc", tt.s)
+				b, err := registry.New(registry.Config{}).Breaker("svc", tt.s)
 				if got := settingsField(t, err); got != tt.field {
 					t.Fatalf("Breaker() names %q, want %q", got, tt.field)
 				}
@@ -110,7 +110,7 @@ func TestSettingsExtremes(t *testing.T) {
 // scheduling hiccup does not fail the test.
 func TestRatioCallCostAfterQuietSpell(t *testing.T) {
 	const window = 4 * time.Millisecond // 400ns buckets
-	b, err := registry.New().Breaker("svc", registry.Settings{FailureRatio: 0.5, MinRequests: math.MaxInt, Window: window, WindowBuckets: registry.MaxWindowBuckets})
+	b, err := registry.New(registry.Config{}).Breaker("svc", registry.Settings{FailureRatio: 0.5, MinRequests: math.MaxInt, Window: window, WindowBuckets: registry.MaxWindowBuckets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func BenchmarkRatioRule(b *testing.B) {
 		{name: "buckets=10000/after-quiet-half-window", buckets: registry.MaxWindowBuckets, quiet: 5 * time.Millisecond},
 	} {
 		b.Run(bm.name, func(b *testing.B) {
-			br, err := registry.New().Breaker("svc", registry.Settings{FailureRatio: 0.5, MinRequests: math.MaxInt, Window: 10 * time.Millisecond, WindowBuckets: bm.buckets})
+			br, err := registry.New(registry.Config{}).Breaker("svc", registry.Settings{FailureRatio: 0.5, MinRequests: math.MaxInt, Window: 10 * time.Millisecond, WindowBuckets: bm.buckets})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -236,11 +236,10 @@ func (w *window) record(now time.Time, o Outcome) {
 // calls on a fast path (one atomic load, no lock, no clock read) and a success
 // there records nothing; everything else (a failure, any other state, the
 // ratio rule) goes through gobreaker with the same results gobreaker gives.
-// An open breaker rejects with one atomic load and the same preallocated
-// [*CircuitOpenError] for the whole open spell, except in its last 5ms, when
-// rejections ask gobreaker's clock; so a call at exactly ResetTimeout after
-// the breaker opened is a half-open probe, and a call 1ns earlier is
-// rejected, whatever order timers and callers run in. A timer moves the
+// An open breaker rejects with an atomic load, a clock read and the same
+// preallocated [*CircuitOpenError] for the whole open spell; a call at
+// exactly ResetTimeout after the breaker opened is a half-open probe, and a
+// call 1ns earlier is rejected, whatever order timers and callers run in. A timer moves the
 // breaker to half-open at ResetTimeout even when no call comes; State,
 // Snapshot and States never show a stale open.
 //
@@ -270,8 +269,8 @@ type Breaker struct {
 	m          machine // nil for a shared breaker
 	epoch      uint64  // bumped at every state change and machine swap
 	state      State
-	streak     int  // consecutive failures in the closed state
-	forcing    bool // Trip in progress: readyToTrip says yes
+	streak     int       // consecutive failures in the closed state
+	next       *Settings // settings Update left for the next close (a local breaker's SuccessThreshold, ResetTimeout)
 	openedAt   time.Time
 	halfOpenAt time.Time
 	timer      *time.Timer
@@ -297,8 +296,10 @@ func newBreaker(name string, s Settings, listeners []func(StateChange)) *Breaker
 // calls admitted by the old one are dropped by the epoch check.
 func (b *Breaker) newMachine() {
 	s := b.settings
-	// gobreaker half-opens strictly after its Timeout: one nanosecond less
-	// makes the breaker half-open at exactly ResetTimeout.
+	// gobreaker half-opens strictly after its Timeout (expiry.Before(now)):
+	// one nanosecond less makes it half-open at exactly ResetTimeout. This
+	// is a translation of gobreaker's rule, not a second clock: without it
+	// a call at exactly ResetTimeout is rejected (TestResetTimeoutExact).
 	timeout := max(s.ResetTimeout-1, 1)
 	gs := gobreaker.Settings{
 		Name:          b.name,
@@ -320,7 +321,7 @@ func (b *Breaker) newMachine() {
 // readyToTrip runs under gobreaker's lock, called from a goroutine that
 // holds b.mu.
 func (b *Breaker) readyToTrip(gobreaker.Counts) bool {
-	if b.forcing || b.streak >= b.settings.FailureThreshold {
+	if b.streak >= b.settings.FailureThreshold {
 		return true
 	}
 	if b.win != nil {
@@ -347,17 +348,9 @@ func (b *Breaker) onStateChange(_ string, _, to gobreaker.State) {
 		b.halfOpenAt = now.Add(b.settings.ResetTimeout)
 		b.halfErr = nil
 		b.spellErr = &CircuitOpenError{Service: b.name, State: StateOpen, OpenedAt: now, HalfOpenAt: b.halfOpenAt}
+		b.openErr.Store(b.spellErr)
 		ep := b.epoch
-		if near := b.settings.ResetTimeout - nearHalfOpen; near > 0 {
-			// Rejections need no clock read until shortly before the
-			// reset timeout ends; then approach hands them to gobreaker's
-			// exact clock, so a call at exactly ResetTimeout is a probe.
-			b.openErr.Store(b.spellErr)
-			b.timer = time.AfterFunc(near, func() { b.approach(ep) })
-		} else {
-			b.openErr.Store(nil)
-			b.timer = time.AfterFunc(b.settings.ResetTimeout, func() { b.tick(ep) })
-		}
+		b.timer = time.AfterFunc(b.settings.ResetTimeout, func() { b.tick(ep) })
 	case StateHalfOpen:
 		b.openErr.Store(nil)
 		b.spellErr = nil
@@ -382,25 +375,6 @@ func (b *Breaker) stopTimer() {
 	}
 }
 
-// nearHalfOpen is how long before the end of an open spell rejections stop
-// taking the clock-free fast path and ask gobreaker, whose clock is exact.
-const nearHalfOpen = 5 * time.Millisecond
-
-// approach runs shortly before the reset timeout of the open spell ep ends:
-// from now on rejections go through gobreaker, which half-opens at exactly
-// ResetTimeout whatever the order in which timers and callers run; tick
-// follows at ResetTimeout to move the breaker (and tell the listeners) if no
-// call has done so.
-func (b *Breaker) approach(ep uint64) {
-	defer callback.Guard(b.log, "registry timer")
-	b.mu.Lock()
-	if b.epoch == ep && b.state == StateOpen {
-		b.openErr.Store(nil)
-		b.timer = time.AfterFunc(time.Until(b.halfOpenAt), func() { b.tick(ep) })
-	}
-	b.mu.Unlock()
-}
-
 // tick runs when the reset timeout of the open spell ep ends: it moves the
 // breaker to half-open, so rejections need no clock read and listeners hear
 // of the change when it happens. It runs on the timer's goroutine, the
@@ -408,15 +382,11 @@ func (b *Breaker) approach(ep uint64) {
 func (b *Breaker) tick(ep uint64) {
 	defer callback.Guard(b.log, "registry timer")
 	b.mu.Lock()
-	if b.epoch == ep && b.state == StateOpen && b.sh != nil {
-		b.moveShared(StateHalfOpen, time.Time{})
+	if b.epoch == ep && b.sh != nil {
+		b.catchUpShared()
 		b.updateGate()
 	} else if b.epoch == ep && b.state == StateOpen {
 		b.m.State() // gobreaker half-opens lazily; this makes it do so now
-		if b.state == StateOpen {
-			// Not yet by gobreaker's clock: look again shortly.
-			b.timer = time.AfterFunc(time.Microsecond, func() { b.tick(ep) })
-		}
 		b.updateGate()
 	}
 	callback.Log(b.log, b.unlockAndDeliver())
@@ -425,6 +395,9 @@ func (b *Breaker) tick(ep uint64) {
 // updateGate publishes the epoch and whether the fast path may admit calls.
 // Called with b.mu held, after every change.
 func (b *Breaker) updateGate() {
+	if b.next != nil && b.state == StateClosed {
+		b.applySettings(*b.next)
+	}
 	g := b.epoch << 1
 	if b.fast && b.state == StateClosed && b.streak == 0 {
 		g |= 1
@@ -439,8 +412,17 @@ func (b *Breaker) closeGate() { b.gate.Store(b.epoch << 1) }
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.name }
 
-// Settings returns the breaker's settings, defaults applied.
-func (b *Breaker) Settings() Settings { return b.settings }
+// Settings returns the breaker's settings, defaults applied: after
+// [Registry.Update], the new ones (even those waiting for the breaker to
+// close).
+func (b *Breaker) Settings() Settings {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.next != nil {
+		return *b.next
+	}
+	return b.settings
+}
 
 // Allow asks to make one call. It returns a ticket to hand to [Breaker.Done]
 // with the call's outcome, or a [*CircuitOpenError] when the breaker rejects
@@ -451,21 +433,33 @@ func (b *Breaker) Allow() (Ticket, error) {
 	if g := b.gate.Load(); g&1 != 0 {
 		return Ticket{gate: g}, nil
 	}
-	if e := b.openErr.Load(); e != nil {
+	if e := b.rejection(); e != nil {
 		return Ticket{}, e
 	}
 	return b.allowSlow(context.Background())
 }
 
+// rejection returns the rejection of the current open spell while it
+// lasts, and nil once its reset timeout has ended (or the breaker is not
+// open): then the slow path half-opens the breaker, whether or not its
+// timer has run yet. So a call at exactly ResetTimeout is a probe and a
+// call 1ns earlier is rejected, in whatever order timers and callers run.
+func (b *Breaker) rejection() *CircuitOpenError {
+	if e := b.openErr.Load(); e != nil && time.Now().Before(e.HalfOpenAt) {
+		return e
+	}
+	return nil
+}
+
 // AllowContext is [Breaker.Allow] with a context that bounds the store
-// operation a shared breaker may make (see [WithStore]): only a half-open
+// operation a shared breaker may make (see [Config.Store]): only a half-open
 // shared breaker asks the store, for a probe slot. For a breaker without a
 // store it is Allow.
 func (b *Breaker) AllowContext(ctx context.Context) (Ticket, error) {
 	if g := b.gate.Load(); g&1 != 0 {
 		return Ticket{gate: g}, nil
 	}
-	if e := b.openErr.Load(); e != nil {
+	if e := b.rejection(); e != nil {
 		return Ticket{}, e
 	}
 	return b.allowSlow(ctx)
@@ -473,15 +467,12 @@ func (b *Breaker) AllowContext(ctx context.Context) (Ticket, error) {
 
 // AllowFast is the part of [Breaker.Allow] small enough to be inlined into
 // the caller. When the breaker is closed with no failure streak (and uses
-// the consecutive rule alone) it admits the call: it returns the ticket, nil
-// and true. When the breaker is open it returns the rejection and false: make
-// no call. Otherwise it returns nil and false, and the caller must call
-// Allow. It costs one or two atomic loads.
-func (b *Breaker) AllowFast() (t Ticket, open *CircuitOpenError, ok bool) {
-	if t.gate = b.gate.Load(); t.gate&1 != 0 {
-		return t, nil, true
-	}
-	return t, b.openErr.Load(), false
+// the consecutive rule alone) it admits the call: it returns the ticket and
+// true. Otherwise it returns false, and the caller must call Allow (or
+// AllowContext), which admits or rejects the call.
+func (b *Breaker) AllowFast() (t Ticket, ok bool) {
+	t.gate = b.gate.Load()
+	return t, t.gate&1 != 0
 }
 
 func (b *Breaker) allowSlow(ctx context.Context) (Ticket, error) {
@@ -538,7 +529,7 @@ func (b *Breaker) Done(t Ticket, o Outcome) {
 
 // DoneContext is [Breaker.Done] with a context that bounds the store
 // operation a shared breaker may make to record the outcome (see
-// [WithStore]). For a breaker without a store it is Done.
+// [Store]). For a breaker without a store it is Done.
 func (b *Breaker) DoneContext(ctx context.Context, t Ticket, o Outcome) {
 	if o != Failure && b.gate.Load() == t.gate|1 {
 		return
@@ -609,6 +600,8 @@ func (b *Breaker) State() State {
 	b.mu.Lock()
 	if b.sh == nil {
 		b.m.State()
+	} else {
+		b.catchUpShared()
 	}
 	s := b.state
 	b.updateGate()
@@ -623,6 +616,8 @@ func (b *Breaker) Snapshot() Snapshot {
 	if b.sh == nil {
 		b.m.State()
 		c = b.m.Counts()
+	} else {
+		b.catchUpShared()
 	}
 	s := Snapshot{
 		Name:                b.name,
@@ -634,6 +629,9 @@ func (b *Breaker) Snapshot() Snapshot {
 		TotalExclusions:     int(c.TotalExclusions),
 		OpenedAt:            b.openedAt,
 		Settings:            b.settings,
+	}
+	if b.next != nil {
+		s.Settings = *b.next
 	}
 	if b.sh != nil {
 		b.snapshotShared(&s)
@@ -690,11 +688,13 @@ func (b *Breaker) Trip() {
 	if b.m.State(); b.state != StateOpen {
 		b.closeGate()
 		b.newMachine() // fresh and closed; b.state keeps the state we leave
-		b.forcing = true
+		// The trip is the failure that completes the streak: gobreaker
+		// opens on it, through its own rule, and onStateChange clears
+		// the streak.
+		b.streak = b.settings.FailureThreshold
 		if done, err := b.m.Allow(); err == nil {
 			done(errFailure)
 		}
-		b.forcing = false
 		b.updateGate()
 	}
 	raise(b.unlockAndDeliver())
@@ -702,7 +702,7 @@ func (b *Breaker) Trip() {
 
 // Subscribe adds fn to the functions called with each state change of this
 // breaker, after the registry's own listeners, with the same guarantees (see
-// [WithListener]), and returns a function that cancels the subscription.
+// [Config.Listeners]), and returns a function that cancels the subscription.
 //
 // Subscriptions with the same key are one subscriber: the first fn is kept
 // and called once per change, for as long as at least one of those
@@ -842,4 +842,45 @@ func (b *Breaker) unlockAndDeliver() *callback.Panic {
 	over = true
 	b.mu.Unlock()
 	return first.P
+}
+
+// setSettings gives b the settings s (defaults applied), keeping its state,
+// failure streak and open spell (see [Registry.Update]). Called with b.mu
+// held.
+func (b *Breaker) setSettings(s Settings) {
+	b.next = nil
+	old := b.settings
+	if b.sh != nil || b.state == StateClosed ||
+		(s.SuccessThreshold == old.SuccessThreshold && s.ResetTimeout == old.ResetTimeout) {
+		b.applySettings(s)
+		return
+	}
+	// gobreaker holds SuccessThreshold and ResetTimeout: they take effect
+	// when the breaker next closes, with a fresh gobreaker; the rest now.
+	now := s
+	now.SuccessThreshold, now.ResetTimeout = old.SuccessThreshold, old.ResetTimeout
+	b.applySettings(now)
+	b.next = &s
+}
+
+// applySettings makes s the breaker's settings now. A local breaker whose
+// SuccessThreshold or ResetTimeout changes (only ever while closed) gets a
+// fresh gobreaker: its failure streak is kept, the results of calls in
+// flight are dropped. Called with b.mu held.
+func (b *Breaker) applySettings(s Settings) {
+	old := b.settings
+	b.next = nil
+	b.settings = s
+	b.fast = s.FailureRatio == 0
+	switch {
+	case s.FailureRatio == 0:
+		b.win = nil
+	case b.win == nil || s.Window != old.Window || s.WindowBuckets != old.WindowBuckets:
+		b.win = newWindow(s)
+	}
+	if b.sh == nil && (s.SuccessThreshold != old.SuccessThreshold || s.ResetTimeout != old.ResetTimeout) {
+		streak := b.streak
+		b.newMachine()
+		b.streak = streak
+	}
 }

@@ -26,24 +26,25 @@
 // current at the call, [Registry.Names] the sorted names, and
 // [Registry.Reset], [Registry.ResetAll], [Breaker.Reset] and [Breaker.Trip]
 // drive breakers by hand. State changes go to the listeners given with
-// [WithListener] and [Breaker.Subscribe], outside every lock, in order,
+// [Config.Listeners] and [Breaker.Subscribe], outside every lock, in order,
 // exactly once each, so a listener may call back into the registry.
 //
 // # Shared state
 //
-// A registry made with [WithStore] keeps its breakers' state in a [Store]
+// A registry given a [Config.Store] keeps its breakers' state in a [Store]
 // shared by the replicas of a service (the redisstore package has one on
 // Redis): failures are counted fleet-wide, an open breaker is pushed to
 // every replica, half-open admits SuccessThreshold probes fleet-wide, and a
 // closed breaker's success path makes no store round trip. When the store
 // is unreachable, breakers decide locally until it answers again.
-// [WithStore] says what is shared and what it costs.
+// [Store] says what is shared and what it costs; [MemoryStore] shares
+// breakers between registries of one process.
 //
 // # Bounds
 //
 // Names are checked ([CheckName]: non-empty, at most [MaxNameLen] bytes,
 // printable) and a registry holds at most [DefaultMaxBreakers] names unless
-// told otherwise ([WithMaxBreakers]), so names taken from request data
+// told otherwise ([Config.MaxBreakers]), so names taken from request data
 // cannot grow memory without bound.
 //
 // # Cost
@@ -51,6 +52,6 @@
 // With the consecutive rule alone, a call on a closed breaker with no failure
 // streak costs one atomic load before and one after, with no lock, no clock
 // read, no allocation and no write to shared memory; an open breaker rejects
-// with one atomic load more and no allocation. Everything else goes through
+// with one atomic load more and a clock read, and no allocation. Everything else goes through
 // gobreaker. The middleware package wraps all of this for go-kit endpoints.
 package registry

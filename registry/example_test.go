@@ -11,7 +11,7 @@ import (
 // Allow and Done guard any call, not only go-kit endpoints: ask before the
 // call, report the outcome after it.
 func ExampleBreaker_Allow() {
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	b, err := reg.Breaker("db", registry.Settings{FailureThreshold: 2})
 	if err != nil {
 		panic(err)
@@ -40,11 +40,13 @@ func ExampleBreaker_Allow() {
 
 // A listener hears every state change once, in order, outside every lock:
 // it may call back into the registry.
-func ExampleWithListener() {
+func ExampleConfig_listeners() {
 	var reg *registry.Registry
-	reg = registry.New(registry.WithListener(func(c registry.StateChange) {
-		fmt.Printf("%s: %s -> %s (open now: %d)\n", c.Name, c.From, c.To, countOpen(reg))
-	}))
+	reg = registry.New(registry.Config{
+		Listeners: []func(registry.StateChange){func(c registry.StateChange) {
+			fmt.Printf("%s: %s -> %s (open now: %d)\n", c.Name, c.From, c.To, countOpen(reg))
+		}},
+	})
 	b, _ := reg.Breaker("search", registry.Settings{ResetTimeout: time.Minute})
 	b.Trip()
 	b.Reset()
@@ -66,7 +68,7 @@ func countOpen(reg *registry.Registry) int {
 // The same name with other settings is an error that names both, not a
 // silent first-wins.
 func ExampleRegistry_Breaker_conflict() {
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	_, _ = reg.Breaker("chromadb", registry.Settings{FailureThreshold: 5})
 	_, err := reg.Breaker("chromadb", registry.Settings{FailureThreshold: 10})
 	fmt.Println(errors.Is(err, registry.ErrConflict))

@@ -10,7 +10,7 @@ import (
 )
 
 func TestLimiter(t *testing.T) {
-	reg := registry.New(registry.WithMaxBreakers(2))
+	reg := registry.New(registry.Config{MaxBreakers: 2})
 	a, err := reg.Limiter("api", 10, 5)
 	if err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ func (h *recordHandler) errors() int {
 // the caller's goroutine or, on the timer's goroutine, is logged at Error and
 // the process lives.
 func TestListenerPanicSweep(t *testing.T) {
-	const listeners = 4 // 3 WithListener, 1 Subscribe
+	const listeners = 4 // 3 Config.Listeners, 1 Subscribe
 	const reset = time.Second
 	settings := registry.Settings{FailureThreshold: 1, SuccessThreshold: 1, ResetTimeout: reset}
 	halfOpen := func(t *testing.T, b *registry.Breaker) {
@@ -195,12 +195,12 @@ func sweepOne(t *testing.T, store registry.Store, settings registry.Settings, po
 			}
 		}
 		logs := &recordHandler{}
-		opts := []registry.Option{registry.WithLogger(slog.New(logs)),
-			registry.WithListener(listener(0)), registry.WithListener(listener(1)), registry.WithListener(listener(2))}
+		cfg := registry.Config{Logger: slog.New(logs),
+			Listeners: []func(registry.StateChange){listener(0), listener(1), listener(2)}}
 		if store != nil {
-			opts = append(opts, registry.WithStore(store, registry.StoreConfig{ResyncInterval: time.Hour, OnStatus: func(registry.StoreStatus) {}}))
+			cfg.Store, cfg.ResyncInterval, cfg.OnStoreStatus = store, time.Hour, func(registry.StoreStatus) {}
 		}
-		r := registry.New(opts...)
+		r := registry.New(cfg)
 		defer r.Close()
 		b, err := r.Breaker("svc", settings)
 		if err != nil {

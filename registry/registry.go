@@ -26,22 +26,22 @@ var (
 	// breaker with other settings. The error names both settings.
 	ErrConflict = errors.New("registry: breaker settings conflict")
 	// ErrTooManyBreakers is matched by the error for a new name when the
-	// registry already holds its cap of names (see [WithMaxBreakers]).
+	// registry already holds its cap of names (see [Config.MaxBreakers]).
 	ErrTooManyBreakers = errors.New("registry: too many breakers")
 )
 
 // MaxNameLen is the longest breaker name accepted, in bytes.
 const MaxNameLen = 256
 
-// DefaultMaxBreakers is the cap on the number of names in a registry made
-// without [WithMaxBreakers].
+// DefaultMaxBreakers is the cap on the number of names in a registry whose
+// [Config.MaxBreakers] is zero.
 const DefaultMaxBreakers = 10000
 
 // Default is the registry used when none is given: the guide's class-level
 // registry of circuit breakers. It is the only package-level mutable state of
 // this module. Tests that need isolation should use their own registry made
 // with [New].
-var Default = New()
+var Default = New(Config{})
 
 // StateChange is one transition of a breaker, as reported to listeners.
 type StateChange struct {
@@ -53,59 +53,72 @@ type StateChange struct {
 	At time.Time
 }
 
-// Option configures a [Registry] made by [New].
-type Option func(*Registry)
-
-// WithMaxBreakers returns an option that caps the number of names the
-// registry holds at n (default [DefaultMaxBreakers]); n <= 0 means no cap.
-// The cap is one for breakers and rate limiters ([Registry.Limiter]) alike:
-// each breaker and each limiter is one name, so a cap of 2 holds two
-// breakers, or two limiters, or one of each. A new name past the cap is
-// refused with [ErrTooManyBreakers], so names taken from request data cannot
-// grow memory without bound.
-func WithMaxBreakers(n int) Option {
-	return func(r *Registry) {
-		if n <= 0 {
-			n = math.MaxInt
-		}
-		r.max = n
-	}
-}
-
-// WithListener returns an option that adds fn to the functions called with
-// every state change of every breaker in the registry. Listeners are called
-// outside every lock, one transition at a time, in the order the transitions
-// happened, exactly once each; a listener may call back into the registry
-// (State, States, Reset, Trip) without deadlock. A listener must not block
-// for long: it delays the delivery of later transitions of the same breaker.
-//
-// Listeners run on the goroutine that caused the change: the caller's, for
-// a change a call makes (Allow, Done, State, Snapshot, States, Reset, Trip:
-// an open breaker half-opens at the first of these after ResetTimeout), and
-// the goroutine of the breaker's timer for the move to half-open when no
-// call comes first (and, with a [Store], the registry's goroutine that
-// follows the store for a change another replica made).
-//
-// A listener that panics hides nothing and corrupts nothing: every other
-// listener and subscriber still hears that change and every later one. On
-// the caller's goroutine the breaker first gives back what the call holds
-// (a half-open probe slot), then the first panic goes on up to the caller;
-// on the library's goroutines it is logged at Error with its stack (see
-// [WithLogger]) and the breaker goes on. A breaker shared through a Store
-// logs a listener's panic on every goroutine.
-func WithListener(fn func(StateChange)) Option {
-	return func(r *Registry) {
-		if fn != nil {
-			r.listeners = append(r.listeners, fn)
-		}
-	}
-}
-
-// WithLogger returns an option that sets the logger for panics of
-// listeners and subscribers on the library's own goroutines (see
-// [WithListener]). Default nil: [slog.Default].
-func WithLogger(l *slog.Logger) Option {
-	return func(r *Registry) { r.log = l }
+// Config configures a [Registry] made by [New]. The zero value is the
+// default: a registry of local breakers, at most [DefaultMaxBreakers]
+// names, no listeners, panics logged on [slog.Default].
+type Config struct {
+	// Store, when set, keeps the state of every breaker of the registry,
+	// shared with every process that uses the same store, and [New] starts
+	// the registry's goroutine that follows the store (stop it with
+	// [Registry.Close]). Breakers of a registry with a store use the
+	// consecutive rule alone: asking for one with FailureRatio set is an
+	// [ErrInvalidSettings] error. See [Store] for what is shared and what
+	// it costs. Default nil: every breaker is local to the registry.
+	Store Store
+	// StoreTimeout bounds every store operation (together with the
+	// caller's context). Default 100ms ([DefaultStoreTimeout]). Used only
+	// with Store.
+	StoreTimeout time.Duration
+	// ResyncInterval is how often every breaker reloads its shared state,
+	// the backstop for a lost push; while the store is unreachable, it is
+	// also how often the registry tries it again. A breaker opened elsewhere
+	// is seen here within ResyncInterval + StoreTimeout at worst (a push
+	// usually brings it within one round trip). Default 1s
+	// ([DefaultResyncInterval]). Used only with Store.
+	ResyncInterval time.Duration
+	// OnStoreStatus, when set, is called when the store becomes
+	// unreachable (a store operation failed) and when it is reachable
+	// again (a resync succeeded), and when one breaker's record becomes
+	// unusable or sane again, from the registry's own goroutine, in order.
+	// A panic in it is recovered and logged on Logger at Error with its
+	// stack; the registry goes on. Default nil. Used only with Store.
+	OnStoreStatus func(StoreStatus)
+	// Listeners are called with every state change of every breaker in
+	// the registry, in the order given. Listeners are called outside every
+	// lock, one transition at a time, in the order the transitions
+	// happened, exactly once each; a listener may call back into the
+	// registry (State, States, Reset, Trip, Update) without deadlock. A
+	// listener must not block for long: it delays the delivery of later
+	// transitions of the same breaker. Nil entries are ignored.
+	//
+	// Listeners run on the goroutine that caused the change: the caller's,
+	// for a change a call makes (Allow, Done, State, Snapshot, States,
+	// Reset, Trip, Update: an open breaker half-opens at the first of these
+	// after ResetTimeout), and the goroutine of the breaker's timer for the
+	// move to half-open when no call comes first (and, with a Store, the
+	// registry's goroutine that follows the store for a change another
+	// replica made).
+	//
+	// A listener that panics hides nothing and corrupts nothing: every
+	// other listener and subscriber still hears that change and every later
+	// one. On the caller's goroutine the breaker first gives back what the
+	// call holds (a half-open probe slot), then the first panic goes on up
+	// to the caller; on the library's goroutines it is logged on Logger at
+	// Error with its stack and the breaker goes on. A breaker shared
+	// through a Store logs a listener's panic on every goroutine.
+	Listeners []func(StateChange)
+	// Logger is where the registry logs a panic of a listener, a
+	// subscriber or OnStoreStatus on the library's own goroutines. Default
+	// nil: [slog.Default].
+	Logger *slog.Logger
+	// MaxBreakers caps the number of names the registry holds. The cap is
+	// one for breakers and rate limiters ([Registry.Limiter]) alike: each
+	// breaker and each limiter is one name, so a cap of 2 holds two
+	// breakers, or two limiters, or one of each. A new name past the cap is
+	// refused with [ErrTooManyBreakers], so names taken from request data
+	// cannot grow memory without bound. Default 0: [DefaultMaxBreakers];
+	// a negative value means no cap.
+	MaxBreakers int
 }
 
 // Registry holds circuit breakers by name. The same name always gives the
@@ -124,20 +137,38 @@ type Registry struct {
 	limiters limiters // named rate limiters, see Limiter
 }
 
-// New returns an empty registry configured by opts.
-func New(opts ...Option) *Registry {
-	r := &Registry{max: DefaultMaxBreakers, breakers: make(map[string]*Breaker)}
-	for _, o := range opts {
-		o(r)
+// New returns an empty registry configured by cfg (the zero Config gives
+// the defaults). With cfg.Store set, it starts the registry's goroutine
+// that follows the store: stop it with [Registry.Close].
+func New(cfg Config) *Registry {
+	r := &Registry{max: cfg.MaxBreakers, log: cfg.Logger, breakers: make(map[string]*Breaker)}
+	switch {
+	case r.max == 0:
+		r.max = DefaultMaxBreakers
+	case r.max < 0:
+		r.max = math.MaxInt
 	}
-	if r.link != nil {
+	for _, fn := range cfg.Listeners {
+		if fn != nil {
+			r.listeners = append(r.listeners, fn)
+		}
+	}
+	if cfg.Store != nil {
+		sc := storeConfig{Timeout: cfg.StoreTimeout, ResyncInterval: cfg.ResyncInterval, OnStatus: cfg.OnStoreStatus, Logger: cfg.Logger}
+		if sc.Timeout <= 0 {
+			sc.Timeout = DefaultStoreTimeout
+		}
+		if sc.ResyncInterval <= 0 {
+			sc.ResyncInterval = DefaultResyncInterval
+		}
+		r.link = &storeLink{st: cfg.Store, cfg: sc, reg: r}
 		r.link.start()
 	}
 	return r
 }
 
 // Close stops the goroutine that follows the registry's [Store] (see
-// [WithStore]) and returns nil. The breakers go on working, deciding
+// [Config.Store]) and returns nil. The breakers go on working, deciding
 // locally. Close does nothing for a registry without a store, and may be
 // called more than once.
 func (r *Registry) Close() error {
@@ -223,9 +254,57 @@ func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
 		r.mu.Unlock()
 		r.limiters.mu.Unlock()
 	}
-	if b.settings != s {
-		return nil, fmt.Errorf("%w: breaker %q exists with settings %v, asked for %v", ErrConflict, name, b.settings, s)
+	if have := b.Settings(); have != s {
+		return nil, fmt.Errorf("%w: breaker %q exists with settings %v, asked for %v", ErrConflict, name, have, s)
 	}
+	return b, nil
+}
+
+// Update gives the breaker called name the settings s in place, and
+// returns it: the way to change a breaker's thresholds (a policy reload),
+// where [Registry.Breaker] with other settings is [ErrConflict]. A name
+// the registry has no breaker of is created with s, as by Breaker. The
+// errors are Breaker's, except ErrConflict.
+//
+// The breaker keeps its state, failure streak and open spell, and its
+// listeners and subscribers hear nothing (Update is no state change). The
+// new FailureThreshold and ratio rule apply from the next outcome (a
+// streak already at or past a lowered FailureThreshold opens the breaker
+// at the next failure; a new Window or WindowBuckets starts the window
+// afresh). A new ResetTimeout applies from the next open spell: the
+// current one ends when it was due to. For a local breaker, a new
+// SuccessThreshold or ResetTimeout given while it is open or half-open
+// takes effect when it next closes (gobreaker holds both); given while it
+// is closed, at once, with a fresh gobreaker whose calls in flight are
+// not counted. For a shared breaker (a registry with a [Config.Store]),
+// all of them apply at once to this replica; the store keeps the record
+// it has, written with the old settings' [Settings.Fingerprint]: this
+// replica's next store operation on the breaker is refused with a
+// [*KeyError] matching [ErrConflict] (reported through
+// [Config.OnStoreStatus]) and the breaker decides locally until the
+// record is written with the new settings (it expires, or is removed),
+// while replicas with the old settings stay shared. Update every replica.
+func (r *Registry) Update(name string, s Settings) (*Breaker, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if r.link != nil && s.FailureRatio > 0 {
+		return nil, fmt.Errorf("%w: FailureRatio = %v, the ratio rule is not shared through a store (use the consecutive rule)", ErrInvalidSettings, s.FailureRatio)
+	}
+	d := s.withDefaults()
+	b, ok := r.Get(name)
+	if !ok {
+		return r.Breaker(name, s)
+	}
+	b.mu.Lock()
+	if b.settings != d || b.next != nil {
+		b.setSettings(d)
+	}
+	b.updateGate()
+	raise(b.unlockAndDeliver())
 	return b, nil
 }
 

@@ -65,7 +65,7 @@ func TestCheckName(t *testing.T) {
 			if tt.wantErr && !errors.Is(err, registry.ErrInvalidName) {
 				t.Errorf("CheckName(%q) = %v, want ErrInvalidName", tt.in, err)
 			}
-			_, err = registry.New().Breaker(tt.in, registry.Settings{})
+			_, err = registry.New(registry.Config{}).Breaker(tt.in, registry.Settings{})
 			if got := err != nil; got != tt.wantErr {
 				t.Errorf("Breaker(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
 			}
@@ -74,7 +74,7 @@ func TestCheckName(t *testing.T) {
 }
 
 func TestBreakerSameNameSameBreaker(t *testing.T) {
-	r := registry.New()
+	r := registry.New(registry.Config{})
 	b1, err := r.Breaker("chromadb", registry.Settings{})
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestBreakerSameNameSameBreaker(t *testing.T) {
 }
 
 func TestBreakerConflict(t *testing.T) {
-	r := registry.New()
+	r := registry.New(registry.Config{})
 	if _, err := r.Breaker("api", registry.Settings{FailureThreshold: 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestSettingsValidate(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("problems = %d, want %d (%v)", got, tt.want, err)
 			}
-			if _, err := registry.New().Breaker("x", tt.s); (err != nil) != (tt.want > 0) {
+			if _, err := registry.New(registry.Config{}).Breaker("x", tt.s); (err != nil) != (tt.want > 0) {
 				t.Errorf("Breaker error = %v, want error %v", err, tt.want > 0)
 			}
 		})
@@ -148,15 +148,15 @@ func TestSettingsValidate(t *testing.T) {
 func TestMaxBreakers(t *testing.T) {
 	tests := []struct {
 		name string
-		opts []registry.Option
+		cfg  registry.Config
 		max  int
 	}{
-		{name: "cap 3", opts: []registry.Option{registry.WithMaxBreakers(3)}, max: 3},
+		{name: "cap 3", cfg: registry.Config{MaxBreakers: 3}, max: 3},
 		{name: "default cap", max: registry.DefaultMaxBreakers},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := registry.New(tt.opts...)
+			r := registry.New(tt.cfg)
 			for i := range tt.max {
 				if _, err := r.Breaker(fmt.Sprintf("svc-%d", i), registry.Settings{}); err != nil {
 					t.Fatalf("breaker %d: %v", i+1, err)
@@ -177,7 +177,7 @@ func TestMaxBreakers(t *testing.T) {
 }
 
 func TestNamesSorted(t *testing.T) {
-	r := registry.New()
+	r := registry.New(registry.Config{})
 	for _, n := range []string{"zeta", "alpha", "mid"} {
 		if _, err := r.Breaker(n, registry.Settings{}); err != nil {
 			t.Fatal(err)
@@ -225,7 +225,7 @@ func TestThresholds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b, err := registry.New().Breaker("svc", tt.s)
+				b, err := registry.New(registry.Config{}).Breaker("svc", tt.s)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -284,7 +284,7 @@ func TestThresholds(t *testing.T) {
 
 func TestHalfOpenFailureReopens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, _ := registry.New().Breaker("svc", registry.Settings{FailureThreshold: 1, SuccessThreshold: 3, ResetTimeout: time.Second})
+		b, _ := registry.New(registry.Config{}).Breaker("svc", registry.Settings{FailureThreshold: 1, SuccessThreshold: 3, ResetTimeout: time.Second})
 		fail(t, b, 1)
 		time.Sleep(time.Second)
 		synctest.Wait()
@@ -301,7 +301,7 @@ func TestHalfOpenFailureReopens(t *testing.T) {
 
 func TestRejectionErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, _ := registry.New().Breaker("api", registry.Settings{FailureThreshold: 1, SuccessThreshold: 1, ResetTimeout: time.Second})
+		b, _ := registry.New(registry.Config{}).Breaker("api", registry.Settings{FailureThreshold: 1, SuccessThreshold: 1, ResetTimeout: time.Second})
 		fail(t, b, 1)
 		opened := time.Now()
 		_, err := b.Allow()
@@ -340,7 +340,7 @@ func TestRejectionErrors(t *testing.T) {
 }
 
 func TestResetDropsInFlight(t *testing.T) {
-	b, _ := registry.New().Breaker("svc", registry.Settings{FailureThreshold: 2})
+	b, _ := registry.New(registry.Config{}).Breaker("svc", registry.Settings{FailureThreshold: 2})
 	var old []registry.Ticket
 	for range 5 {
 		tk, err := b.Allow()
@@ -383,11 +383,11 @@ func TestTripAndReset(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var mu sync.Mutex
 				var got []string
-				r := registry.New(registry.WithListener(func(c registry.StateChange) {
+				r := registry.New(registry.Config{Listeners: []func(registry.StateChange){func(c registry.StateChange) {
 					mu.Lock()
 					defer mu.Unlock()
 					got = append(got, c.From.String()+">"+c.To.String())
-				}))
+				}}})
 				b, _ := r.Breaker("svc", registry.Settings{ResetTimeout: time.Second})
 				tt.setup(t, b)
 				mu.Lock()
@@ -421,7 +421,7 @@ func TestTripAndReset(t *testing.T) {
 
 func TestStatesNeverStaleOpen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := registry.New()
+		r := registry.New(registry.Config{})
 		a, _ := r.Breaker("a", registry.Settings{ResetTimeout: 10 * time.Second})
 		_, _ = r.Breaker("b", registry.Settings{})
 		a.Trip()
@@ -458,7 +458,7 @@ func TestListenerReentrant(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var r *registry.Registry
 		var got []string
-		r = registry.New(registry.WithListener(func(c registry.StateChange) {
+		r = registry.New(registry.Config{Listeners: []func(registry.StateChange){func(c registry.StateChange) {
 			got = append(got, c.From.String()+">"+c.To.String())
 			b, _ := r.Get(c.Name)
 			_ = b.State()
@@ -467,7 +467,7 @@ func TestListenerReentrant(t *testing.T) {
 			if c.To == registry.StateOpen && len(got) == 1 {
 				b.Reset() // queues open>closed, delivered after this call
 			}
-		}))
+		}}})
 		b, _ := r.Breaker("svc", registry.Settings{FailureThreshold: 1, ResetTimeout: time.Second})
 		fail(t, b, 1)
 		fail(t, b, 1)
@@ -484,11 +484,11 @@ func TestListenerOrderUnderConcurrency(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var got []registry.StateChange
-		r := registry.New(registry.WithListener(func(c registry.StateChange) {
+		r := registry.New(registry.Config{Listeners: []func(registry.StateChange){func(c registry.StateChange) {
 			mu.Lock()
 			got = append(got, c)
 			mu.Unlock()
-		}))
+		}}})
 		b, _ := r.Breaker("svc", registry.Settings{FailureThreshold: 1, SuccessThreshold: 1, ResetTimeout: time.Millisecond})
 		var wg sync.WaitGroup
 		for g := range 8 {
@@ -532,7 +532,7 @@ func TestListenerOrderUnderConcurrency(t *testing.T) {
 }
 
 func TestSubscribeDedupe(t *testing.T) {
-	b, _ := registry.New().Breaker("svc", registry.Settings{})
+	b, _ := registry.New(registry.Config{}).Breaker("svc", registry.Settings{})
 	var calls [3]int
 	type key struct{ id int }
 	b.Subscribe(key{1}, func(registry.StateChange) { calls[0]++ })
@@ -548,13 +548,13 @@ func TestSubscribeDedupe(t *testing.T) {
 func TestListenerPanicKeepsLaterChanges(t *testing.T) {
 	var got []string
 	boom := true
-	r := registry.New(registry.WithListener(func(c registry.StateChange) {
+	r := registry.New(registry.Config{Listeners: []func(registry.StateChange){func(c registry.StateChange) {
 		if boom {
 			boom = false
 			panic(errBoom)
 		}
 		got = append(got, c.To.String())
-	}))
+	}}})
 	b, _ := r.Breaker("svc", registry.Settings{})
 	func() {
 		defer func() {
@@ -576,7 +576,7 @@ func TestRatioRule(t *testing.T) {
 	s := registry.Settings{FailureThreshold: 5, FailureRatio: 0.5, MinRequests: 10, Window: 10 * time.Second, WindowBuckets: 10}
 	t.Run("trips at the ratio with enough calls", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b, _ := registry.New().Breaker("svc", s)
+			b, _ := registry.New(registry.Config{}).Breaker("svc", s)
 			for range 4 { // 4 x (s, f) = 8 calls, ratio 0.5 but too few
 				succeed(t, b, 1)
 				fail(t, b, 1)
@@ -593,7 +593,7 @@ func TestRatioRule(t *testing.T) {
 	})
 	t.Run("old calls leave the window", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b, _ := registry.New().Breaker("svc", s)
+			b, _ := registry.New(registry.Config{}).Breaker("svc", s)
 			for range 4 {
 				fail(t, b, 1)
 				succeed(t, b, 1)
@@ -608,7 +608,7 @@ func TestRatioRule(t *testing.T) {
 	})
 	t.Run("slow outage still trips the streak", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b, _ := registry.New().Breaker("svc", registry.Settings{FailureThreshold: 5, FailureRatio: 0.9, MinRequests: 100, Window: 10 * time.Second})
+			b, _ := registry.New(registry.Config{}).Breaker("svc", registry.Settings{FailureThreshold: 5, FailureRatio: 0.9, MinRequests: 100, Window: 10 * time.Second})
 			for i := range 4 {
 				fail(t, b, 1)
 				time.Sleep(30 * time.Second) // longer than the window
@@ -651,7 +651,7 @@ func TestFastPathKeepsGobreakerOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, _ := registry.New().Breaker("svc", registry.Settings{})
+			b, _ := registry.New(registry.Config{}).Breaker("svc", registry.Settings{})
 			early, err := b.Allow() // admitted while clean
 			if err != nil {
 				t.Fatal(err)
@@ -666,7 +666,7 @@ func TestFastPathKeepsGobreakerOrder(t *testing.T) {
 }
 
 func TestStaleTicketAfterTrip(t *testing.T) {
-	b, _ := registry.New().Breaker("svc", registry.Settings{FailureThreshold: 1})
+	b, _ := registry.New(registry.Config{}).Breaker("svc", registry.Settings{FailureThreshold: 1})
 	early, _ := b.Allow()
 	b.Trip()
 	b.Done(early, registry.Success)
@@ -689,7 +689,7 @@ func TestHalfOpenAtExactlyResetTimeoutWithoutWaitingForTheTimer(t *testing.T) {
 		t.Run(rt.String(), func(t *testing.T) {
 			for i := range 50 {
 				synctest.Test(t, func(t *testing.T) {
-					reg := registry.New()
+					reg := registry.New(registry.Config{})
 					b, err := reg.Breaker("edge", registry.Settings{ResetTimeout: rt})
 					if err != nil {
 						t.Fatal(err)

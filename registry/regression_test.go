@@ -35,7 +35,7 @@ func TestHugeWindowBucketsRejectedNotPanicking(t *testing.T) {
 						t.Fatalf("Breaker panicked: %v", v)
 					}
 				}()
-				_, err = registry.New().Breaker("huge", s)
+				_, err = registry.New(registry.Config{}).Breaker("huge", s)
 			}()
 			if (err != nil) != tt.wantErr {
 				t.Errorf("Breaker() err = %v, want error %v", err, tt.wantErr)

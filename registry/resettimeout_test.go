@@ -18,7 +18,7 @@ func TestResetTimeoutExact(t *testing.T) {
 	for _, rt := range tests {
 		t.Run(rt.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				r := registry.New()
+				r := registry.New(registry.Config{})
 				b, err := r.Breaker("svc", registry.Settings{ResetTimeout: rt, SuccessThreshold: 1})
 				if err != nil {
 					t.Fatal(err)

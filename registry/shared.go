@@ -95,6 +95,14 @@ func (b *Breaker) moveShared(next State, openedAt time.Time) {
 	}
 }
 
+// catchUpShared half-opens an open shared breaker whose reset timeout has
+// ended, whether or not its timer has run yet. Called with b.mu held.
+func (b *Breaker) catchUpShared() {
+	if b.state == StateOpen && !time.Now().Before(b.halfOpenAt) {
+		b.moveShared(StateHalfOpen, time.Time{})
+	}
+}
+
 // adoptShared takes the store's state ss (from a push or a resync).
 func (b *Breaker) adoptShared(ss SharedState, force bool) {
 	b.mu.Lock()
@@ -133,6 +141,9 @@ func (b *Breaker) adopt(ss SharedState, force bool) {
 		b.streak = ss.Failures
 	case b.state == StateHalfOpen && ss.State == StateHalfOpen:
 		sh.probes, sh.succ = ss.Probes, ss.Successes
+		if sh.probes < b.settings.SuccessThreshold {
+			sh.fullUntil = time.Time{} // a slot is free: ask the store again
+		}
 	}
 }
 
@@ -140,6 +151,7 @@ func (b *Breaker) adopt(ss SharedState, force bool) {
 func (b *Breaker) allowShared(ctx context.Context) (Ticket, error) {
 	b.mu.Lock()
 	sh := b.sh
+	b.catchUpShared()
 	if b.state != StateHalfOpen || sh.local() {
 		t, rej := b.allowLocal()
 		b.updateGate()
@@ -151,9 +163,9 @@ func (b *Breaker) allowShared(ctx context.Context) (Ticket, error) {
 		b.mu.Unlock()
 		return Ticket{}, rej
 	}
-	gen := sh.gen
+	gen, st := sh.gen, b.settings
 	b.mu.Unlock()
-	ss, err := sh.link.record(ctx, b.name, b.settings, gen, OpProbe)
+	ss, err := sh.link.record(ctx, b.name, st, gen, OpProbe)
 	b.mu.Lock()
 	var t Ticket
 	var rej *CircuitOpenError
@@ -240,9 +252,9 @@ func (b *Breaker) doneShared(ctx context.Context, t Ticket, o Outcome) *callback
 		b.updateGate()
 		return b.unlockAndDeliver()
 	}
-	gen := sh.gen
+	gen, st := sh.gen, b.settings
 	b.mu.Unlock()
-	ss, err := sh.link.record(ctx, b.name, b.settings, gen, Op(o))
+	ss, err := sh.link.record(ctx, b.name, st, gen, Op(o))
 	b.mu.Lock()
 	if err != nil {
 		b.storeFailed(err)
@@ -292,7 +304,7 @@ func (b *Breaker) decideLocal(o Outcome) {
 func (b *Breaker) opShared(op Op) *callback.Panic {
 	b.mu.Lock()
 	sh := b.sh
-	gen := sh.gen
+	gen, st := sh.gen, b.settings
 	b.closeGate()
 	var (
 		ss  SharedState
@@ -300,7 +312,7 @@ func (b *Breaker) opShared(op Op) *callback.Panic {
 	)
 	if sh.bad == nil {
 		b.mu.Unlock()
-		ss, err = sh.link.record(context.Background(), b.name, b.settings, gen, op)
+		ss, err = sh.link.record(context.Background(), b.name, st, gen, op)
 		b.mu.Lock()
 		b.storeFailed(err)
 	}

@@ -10,7 +10,7 @@ import (
 // the consecutive rule and no failure streak, successes and exclusions take
 // the fast path and are not counted; once a streak runs, every outcome is.
 func TestSnapshotFastPathCounts(t *testing.T) {
-	r := registry.New()
+	r := registry.New(registry.Config{})
 	defer r.Close()
 	b, err := r.Breaker("svc", registry.Settings{FailureThreshold: 10})
 	if err != nil {

@@ -12,13 +12,13 @@ import (
 	"github.com/resiliencekit/resilience/internal/callback"
 )
 
-// Defaults applied to the zero fields of [StoreConfig].
+// Defaults applied to the zero store fields of [Config].
 const (
 	DefaultStoreTimeout   = 100 * time.Millisecond
 	DefaultResyncInterval = time.Second
 )
 
-// Store is where the breakers of a registry made with [WithStore] keep
+// Store is where the breakers of a registry with a [Config.Store] keep
 // their state, so that the breakers of one name in several processes (the
 // replicas of a service) act as one breaker. The redisstore package has one
 // on Redis. A Store must be safe for concurrent use.
@@ -26,6 +26,35 @@ const (
 // A breaker never holds a store lock while a call runs: it reads the shared
 // state (kept in memory, refreshed by pushes and resyncs), decides locally,
 // makes the call, then records the outcome with one atomic [Store.Record].
+//
+// What is shared, and what it costs:
+//   - Failures are counted fleet-wide: each failure is recorded in the store
+//     (one round trip, after the call, on the failing call's goroutine), and
+//     the breaker opens everywhere when the store's streak reaches
+//     FailureThreshold.
+//   - A success on a closed breaker with no known streak costs no round trip
+//     and is not recorded. A replica records a success only while it knows
+//     of a running streak (after a failure of its own, or when a resync or a
+//     push showed one); that success clears the fleet's streak. So the
+//     fleet's streak counts the failures since the last success seen by a
+//     replica that knew of the streak: a success elsewhere clears it within
+//     ResyncInterval at worst.
+//   - When the breaker opens, the store pushes the change to every replica,
+//     which rejects from then on; a resync every [Config.ResyncInterval] is
+//     the backstop (bound: ResyncInterval + StoreTimeout).
+//   - Half-open admits SuccessThreshold probes fleet-wide (a counter in the
+//     store, one round trip per probe). While every slot is taken, a replica
+//     rejects locally and asks again at most once per StoreTimeout.
+//   - When the store is slow or down, the operation gives up after
+//     [Config.StoreTimeout], the registry reports the outage
+//     ([Config.OnStoreStatus], [Registry.StoreStats]) and every breaker
+//     decides locally, from the last state it knew, with no store operation
+//     (and so no added latency) until a resync succeeds; then every breaker
+//     takes the store's state. Outcomes decided locally are not replayed
+//     into the store.
+//
+// [MemoryStore] is a Store in this process's memory; package
+// registry/registrytest checks a Store against the breaker's rules.
 type Store interface {
 	// Load returns the shared state of each named breaker, in the order of
 	// names. A name the store has never seen is a closed breaker with
@@ -109,7 +138,7 @@ var ErrBadRecord = errors.New("registry: bad record in store")
 
 // KeyError reports that a store holds, at one key, a record a breaker (or a
 // rate limit) cannot use: what a store holds is untrusted input. That one
-// breaker decides locally, reported through [StoreConfig.OnStatus], until
+// breaker decides locally, reported through [Config.OnStoreStatus], until
 // the key is sane again; the others stay shared. Err is [ErrBadRecord], or
 // [ErrConflict] for a record written with other settings.
 type KeyError struct {
@@ -176,32 +205,17 @@ func checkShared(name string, s Settings, ss SharedState) error {
 	return &KeyError{Name: name, Reason: reason, Err: ErrBadRecord}
 }
 
-// StoreConfig configures how a registry uses its [Store] ([WithStore]).
-// The zero value gives the defaults.
-type StoreConfig struct {
-	// Timeout bounds every store operation (together with the caller's
-	// context). Default 100ms ([DefaultStoreTimeout]).
-	Timeout time.Duration
-	// ResyncInterval is how often every breaker reloads its shared state,
-	// the backstop for a lost push; while the store is unreachable, it is
-	// also how often the registry tries it again. A breaker opened elsewhere
-	// is seen here within ResyncInterval + Timeout at worst (a push usually
-	// brings it within one round trip). Default 1s
-	// ([DefaultResyncInterval]).
+// storeConfig is how a registry uses its [Store]: the store fields of
+// [Config], defaults applied.
+type storeConfig struct {
+	Timeout        time.Duration
 	ResyncInterval time.Duration
-	// OnStatus, when set, is called when the store becomes unreachable
-	// (a store operation failed) and when it is reachable again (a resync
-	// succeeded), from the registry's own goroutine, in order. A panic in
-	// OnStatus is recovered and logged on Logger at Error with its stack;
-	// the registry goes on. Default nil.
-	OnStatus func(StoreStatus)
-	// Logger is where the registry logs a panic of OnStatus. Default nil:
-	// [slog.Default].
-	Logger *slog.Logger
+	OnStatus       func(StoreStatus)
+	Logger         *slog.Logger
 }
 
 // StoreStatus is a change of a store's reachability, as told to
-// [StoreConfig.OnStatus]: of the store as a whole (Name is ""), or of one
+// [Config.OnStoreStatus]: of the store as a whole (Name is ""), or of one
 // key (Name names the breaker or rate limit).
 type StoreStatus struct {
 	// Name, when set, names the one breaker (or rate limit key) whose
@@ -239,52 +253,6 @@ type StoreStats struct {
 	Resyncs uint64 `json:"resyncs"`
 }
 
-// WithStore returns an option that keeps the state of every breaker of the
-// registry in st, shared with every process that uses the same store, and
-// starts the registry's goroutine that follows the store (close it with
-// [Registry.Close]). Breakers of a registry with a store use the
-// consecutive rule alone: asking for one with FailureRatio set is an
-// [ErrInvalidSettings] error.
-//
-// What is shared, and what it costs:
-//   - Failures are counted fleet-wide: each failure is recorded in the store
-//     (one round trip, after the call, on the failing call's goroutine), and
-//     the breaker opens everywhere when the store's streak reaches
-//     FailureThreshold.
-//   - A success on a closed breaker with no known streak costs no round trip
-//     and is not recorded. A replica records a success only while it knows
-//     of a running streak (after a failure of its own, or when a resync or a
-//     push showed one); that success clears the fleet's streak. So the
-//     fleet's streak counts the failures since the last success seen by a
-//     replica that knew of the streak: a success elsewhere clears it within
-//     ResyncInterval at worst.
-//   - When the breaker opens, the store pushes the change to every replica,
-//     which rejects from then on; a resync every ResyncInterval is the
-//     backstop (bound: ResyncInterval + Timeout).
-//   - Half-open admits SuccessThreshold probes fleet-wide (a counter in the
-//     store, one round trip per probe). While every slot is taken, a replica
-//     rejects locally and asks again at most once per Timeout.
-//   - When the store is slow or down, the operation gives up after Timeout,
-//     the registry reports the outage (OnStatus, [Registry.StoreStats]) and
-//     every breaker decides locally, from the last state it knew, with no
-//     store operation (and so no added latency) until a resync succeeds;
-//     then every breaker takes the store's state. Outcomes decided locally
-//     are not replayed into the store.
-func WithStore(st Store, cfg StoreConfig) Option {
-	return func(r *Registry) {
-		if st == nil {
-			return
-		}
-		if cfg.Timeout <= 0 {
-			cfg.Timeout = DefaultStoreTimeout
-		}
-		if cfg.ResyncInterval <= 0 {
-			cfg.ResyncInterval = DefaultResyncInterval
-		}
-		r.link = &storeLink{st: st, cfg: cfg, reg: r}
-	}
-}
-
 // errStoreDown is what a store operation returns, at once, while the store
 // is known to be unreachable.
 var errStoreDown = errors.New("registry: store unreachable")
@@ -293,7 +261,7 @@ var errStoreDown = errors.New("registry: store unreachable")
 // goroutine that follows pushes and resyncs.
 type storeLink struct {
 	st  Store
-	cfg StoreConfig
+	cfg storeConfig
 	reg *Registry
 
 	down                                  atomic.Bool
@@ -451,7 +419,7 @@ func (l *storeLink) status(st StoreStatus) {
 	if l.cfg.OnStatus == nil {
 		return
 	}
-	callback.Log(l.cfg.Logger, callback.Call("registry StoreConfig.OnStatus", func() { l.cfg.OnStatus(st) }))
+	callback.Log(l.cfg.Logger, callback.Call("registry Config.OnStoreStatus", func() { l.cfg.OnStatus(st) }))
 }
 
 // resync loads the state of every breaker and hands it to the breakers.

@@ -29,12 +29,12 @@ func (downStore) Record(context.Context, string, registry.Settings, uint64, regi
 func (downStore) Watch(context.Context, func(), func(string)) error { return errStore }
 
 func TestStoreRejectsRatioRule(t *testing.T) {
-	r := registry.New(registry.WithStore(downStore{}, registry.StoreConfig{}))
+	r := registry.New(registry.Config{Store: downStore{}})
 	defer r.Close()
 	if _, err := r.Breaker("ratio", registry.Settings{FailureRatio: 0.5}); !errors.Is(err, registry.ErrInvalidSettings) {
 		t.Errorf("err = %v, want ErrInvalidSettings", err)
 	}
-	if _, ok := registry.New().StoreStats(); ok {
+	if _, ok := registry.New(registry.Config{}).StoreStats(); ok {
 		t.Error("StoreStats of a registry without a store: ok = true, want false")
 	}
 }
@@ -45,14 +45,15 @@ func TestStoreDownDecidesLocally(t *testing.T) {
 			mu       sync.Mutex
 			statuses []registry.StoreStatus
 		)
-		r := registry.New(registry.WithStore(downStore{}, registry.StoreConfig{
+		r := registry.New(registry.Config{
+			Store:          downStore{},
 			ResyncInterval: time.Second,
-			OnStatus: func(s registry.StoreStatus) {
+			OnStoreStatus: func(s registry.StoreStatus) {
 				mu.Lock()
 				statuses = append(statuses, s)
 				mu.Unlock()
 			},
-		}))
+		})
 		defer r.Close()
 		b, err := r.Breaker("api", registry.Settings{FailureThreshold: 3, ResetTimeout: 10 * time.Second})
 		if err != nil {
@@ -128,16 +129,17 @@ func TestStoreOnStatusPanics(t *testing.T) {
 		)
 		st := &flakyStore{}
 		st.down.Store(true)
-		r := registry.New(registry.WithStore(st, registry.StoreConfig{
+		r := registry.New(registry.Config{
+			Store:          st,
 			ResyncInterval: time.Second,
 			Logger:         slog.New(&h),
-			OnStatus: func(registry.StoreStatus) {
+			OnStoreStatus: func(registry.StoreStatus) {
 				mu.Lock()
 				calls++
 				mu.Unlock()
 				panic("status hook")
 			},
-		}))
+		})
 		defer r.Close()
 		b, err := r.Breaker("api", registry.Settings{FailureThreshold: 3})
 		if err != nil {
@@ -253,14 +255,15 @@ func TestStoreBadStateHarmsThatBreakerAlone(t *testing.T) {
 					statuses []registry.StoreStatus
 				)
 				st := &stateStore{states: map[string]registry.SharedState{"bad": tt.ss}}
-				r := registry.New(registry.WithStore(st, registry.StoreConfig{
+				r := registry.New(registry.Config{
+					Store:          st,
 					ResyncInterval: time.Second,
-					OnStatus: func(s registry.StoreStatus) {
+					OnStoreStatus: func(s registry.StoreStatus) {
 						mu.Lock()
 						statuses = append(statuses, s)
 						mu.Unlock()
 					},
-				}))
+				})
 				defer r.Close()
 				bad, err := r.Breaker("bad", s)
 				if err != nil {

@@ -16,7 +16,7 @@ import (
 // other settings is refused with ErrConflict, never created twice.
 func TestStressGetOrCreate(t *testing.T) {
 	const goroutines, calls, names = 64, 10_000, 16
-	r := registry.New()
+	r := registry.New(registry.Config{})
 	var created sync.Map // name -> *registry.Breaker seen first
 	var conflicts, mismatched atomic.Int64
 	var wg sync.WaitGroup
@@ -72,7 +72,7 @@ func TestStressGetOrCreate(t *testing.T) {
 // other new name is refused with ErrTooManyBreakers.
 func TestStressMaxBreakersUnderContention(t *testing.T) {
 	const goroutines, perG, limit = 64, 100, 1000
-	r := registry.New(registry.WithMaxBreakers(limit))
+	r := registry.New(registry.Config{MaxBreakers: limit})
 	var made, refused atomic.Int64
 	var wg sync.WaitGroup
 	for g := range goroutines {

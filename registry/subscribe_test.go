@@ -35,7 +35,7 @@ func TestSubscribeIdentity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := registry.New().Breaker("svc", registry.Settings{})
+			b, err := registry.New(registry.Config{}).Breaker("svc", registry.Settings{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,7 +5,7 @@
 //	go run ./cmd/demo serve    # a live status page on http://127.0.0.1:8080/
 //
 // The scenario starts an "embedding API" (a go-kit HTTP service whose faults
-// a middleware.Chaos injects) and calls it through a go-kit HTTP client
+// a chaos.Chaos injects) and calls it through a go-kit HTTP client
 // endpoint wrapped in the guide's combined stack, loaded from
 // testdata/policies.yaml: healthy traffic, transient failures recovered by
 // retries, an outage that opens the circuit breaker, the fallback value and

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/resiliencekit/resilience/policy"
 	"go.uber.org/goleak"
 )
 
@@ -20,11 +23,18 @@ var update = flag.Bool("update", false, "rewrite testdata/demo.golden")
 // TestDemoGolden pins the structure of the demo's output: the section
 // headings, the layer and kind of every timeline entry in order, and the
 // summary's row names. Times, latencies and counts vary from run to run and
-// are left out; the faults are seeded, so the entries do not.
+// are left out; the faults are seeded, so the entries do not. The demo runs
+// in an empty directory: it reads nothing from the working directory or
+// above it, so `go run` and an installed binary work from anywhere.
 func TestDemoGolden(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the scenario takes about 9 seconds")
 	}
+	golden, err := filepath.Abs(filepath.Join("testdata", "demo.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
 	var out bytes.Buffer
 	// The demo's scenario, with more headroom for a loaded machine: each
 	// attempt may take 300ms (not 100ms) before the timeout cuts it, and the
@@ -36,7 +46,6 @@ func TestDemoGolden(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	got := structureString(structure)
-	golden := filepath.Join("testdata", "demo.golden")
 	if *update {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -68,22 +77,41 @@ func TestEmbeddedPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if embeddedPolicies != string(want) {
+	if !bytes.Equal(embeddedPolicies, want) {
 		t.Errorf("cmd/demo/policies.yaml differs from testdata/policies.yaml: copy it over")
 	}
 }
 
-func TestLoadStackFallsBackToEmbeddedCopy(t *testing.T) {
-	t.Chdir(t.TempDir())
-	s, from, err := loadStack("embedding_api")
-	if err != nil {
-		t.Fatal(err)
+// TestLoadStackFromAnyDirectory checks that the demo's stack comes from the
+// embedded policy file wherever the demo runs: nothing is read from the
+// working directory or searched for above it.
+func TestLoadStackFromAnyDirectory(t *testing.T) {
+	for _, dir := range []string{"", t.TempDir(), filepath.Join("..", "..")} {
+		t.Run(fmt.Sprintf("dir %q", dir), func(t *testing.T) {
+			if dir != "" {
+				t.Chdir(dir)
+			}
+			s, from, err := loadStack("embedding_api")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(from, "built into the demo") {
+				t.Errorf("from = %q, want the embedded copy", from)
+			}
+			if s.CircuitBreaker.Name != "embedding_api" || s.Retry.MaxAttempts != 3 || s.Timeout.Timeout != 10*time.Second {
+				t.Errorf("stack = %+v, want the guide's embedding_api stack", s)
+			}
+			// The fallback value is decoded for the client endpoint's [][]float32.
+			if v, ok := s.Fallback.Value.([][]float32); !ok || len(v) != 0 {
+				t.Errorf("fallback value = %#v, want an empty [][]float32", s.Fallback.Value)
+			}
+		})
 	}
-	if !strings.Contains(from, "embedded") {
-		t.Errorf("from = %q, want the embedded copy", from)
-	}
-	if s.CircuitBreaker == nil || s.CircuitBreaker.Name != "embedding_api" {
-		t.Errorf("stack = %v, want the embedding_api breaker", s)
+}
+
+func TestLoadStackUnknownName(t *testing.T) {
+	if _, _, err := loadStack("no_such_stack"); !errors.Is(err, policy.ErrUnknownStack) {
+		t.Errorf("loadStack(no_such_stack) err = %v, want policy.ErrUnknownStack", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/resiliencekit/resilience/chaos"
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/health"
 	"github.com/resiliencekit/resilience/middleware"
@@ -92,18 +93,20 @@ func (t *timeline) Observe(_ context.Context, e middleware.Event) {
 	case middleware.EventStateChange:
 		detail = fmt.Sprintf("%s: %s → %s", e.Name, e.From, e.To)
 	case middleware.EventRetry:
-		detail = fmt.Sprintf("attempt %d failed (%s), next in %s", e.Attempt, short(e.Err), e.Delay.Round(100*time.Microsecond))
-	case middleware.EventRetryExhausted:
-		detail = fmt.Sprintf("gave up after %d attempts (%s)", e.Attempt, short(e.Err))
+		if re, ok := e.Err.(*middleware.RetryError); ok {
+			detail = fmt.Sprintf("gave up after %d attempts (%s)", e.Attempt, short(re.Err))
+		} else {
+			detail = fmt.Sprintf("attempt %d failed (%s), next in %s", e.Attempt, short(e.Err), e.Wait.Round(100*time.Microsecond))
+		}
 	case middleware.EventTimeout:
-		detail = fmt.Sprintf("attempt cut at %s", e.Delay)
+		detail = fmt.Sprintf("attempt cut at %s", e.Latency)
 	case middleware.EventFallback:
 		detail = "served [] in place of: " + short(e.Err)
 	case middleware.EventChaos:
 		layer = "upstream/chaos"
 		switch {
-		case e.Delay > 0:
-			detail = fmt.Sprintf("injects %s of latency", e.Delay)
+		case e.Wait > 0:
+			detail = fmt.Sprintf("injects %s of latency", e.Wait)
 		default:
 			detail = "injects a fault: resets the connection"
 		}
@@ -114,13 +117,7 @@ func (t *timeline) Observe(_ context.Context, e middleware.Event) {
 	if e.Kind == middleware.EventStateChange {
 		// After the entry is printed, so that what the waiter does next
 		// comes after it in the timeline.
-		to := registry.StateClosed
-		switch e.To {
-		case "open":
-			to = registry.StateOpen
-		case "half-open":
-			to = registry.StateHalfOpen
-		}
+		to := e.To
 		t.mu.Lock()
 		t.state = to
 		t.mu.Unlock()
@@ -261,17 +258,17 @@ func run(ctx context.Context, w io.Writer, opts demoOptions) ([]string, error) {
 		stack.CircuitBreaker.ResetTimeout = opts.reset
 	}
 	tl := newTimeline(w)
-	d := &demo{tl: tl, opts: opts, client: newHTTPClient(), reg: registry.New()}
+	d := &demo{tl: tl, opts: opts, client: newHTTPClient(), reg: registry.New(registry.Config{})}
 	defer d.client.CloseIdleConnections()
 
 	// The upstream and its twin inject the same faults; the twin serves the
 	// bare endpoint, so both clients see the same kind of trouble.
 	quiet := middleware.ObserverFunc(func(context.Context, middleware.Event) {})
-	if d.up, err = startUpstream(middleware.NewChaos(middleware.ChaosConfig{Name: "embedding_api", Observer: tl})); err != nil {
+	if d.up, err = startUpstream(chaos.New(chaos.Config{Name: "embedding_api", Observer: tl})); err != nil {
 		return nil, err
 	}
 	defer d.up.Close()
-	if d.twin, err = startUpstream(middleware.NewChaos(middleware.ChaosConfig{Observer: quiet})); err != nil {
+	if d.twin, err = startUpstream(chaos.New(chaos.Config{Observer: quiet})); err != nil {
 		return nil, err
 	}
 	defer d.twin.Close()
@@ -284,14 +281,14 @@ func run(ctx context.Context, w io.Writer, opts demoOptions) ([]string, error) {
 	}
 	d.protected = mw(clientEndpoint(d.client, d.up.URL))
 	degradable := stack
-	degradable.Fallback = nil // the search path handles the open circuit itself
+	degradable.Fallback = middleware.FallbackConfig{} // the search path handles the open circuit itself
 	if d.degradable, err = degradable.Apply(clientEndpoint(d.client, d.up.URL)); err != nil {
 		return nil, err
 	}
 	d.bare = clientEndpoint(d.client, d.twin.URL)
 
 	fmt.Fprintf(w, "resilience demo: the guide's scenarios over real HTTP, through go-kit transports\n\n")
-	fmt.Fprintf(w, "  upstream   embedding API (go-kit HTTP server + middleware.Chaos) on %s\n", d.up.URL.Host)
+	fmt.Fprintf(w, "  upstream   embedding API (go-kit HTTP server + chaos.Chaos) on %s\n", d.up.URL.Host)
 	fmt.Fprintf(w, "  client     go-kit HTTP client endpoint, stack %q from %s:\n", "embedding_api", from)
 	fmt.Fprintf(w, "             %s\n", stack)
 	fmt.Fprintf(w, "  bare       the same client without the stack, against a twin upstream with the same faults\n")
@@ -323,7 +320,7 @@ func run(ctx context.Context, w io.Writer, opts demoOptions) ([]string, error) {
 }
 
 // setChaos sets the faults of the upstream and of its twin.
-func (d *demo) setChaos(cfg middleware.ChaosConfig) error {
+func (d *demo) setChaos(cfg chaos.Config) error {
 	cfg.Seed = d.opts.seed
 	twin := cfg
 	cfg.Name, cfg.Observer = "embedding_api", d.tl
@@ -366,7 +363,7 @@ func (d *demo) call(ctx context.Context, req embedRequest) {
 	case served:
 		d.tl.add("client", "fallback", fmt.Sprintf("call %d: got [] (%s)", d.n, round(took)))
 	default:
-		d.tl.add("client", "ok", fmt.Sprintf("call %d: %d embedding (%s)", d.n, len(resp.(embedResponse).Embeddings), round(took)))
+		d.tl.add("client", "ok", fmt.Sprintf("call %d: %d embedding (%s)", d.n, len(resp.([][]float32)), round(took)))
 	}
 }
 
@@ -381,8 +378,8 @@ func round(d time.Duration) time.Duration {
 }
 
 func (d *demo) startup(ctx context.Context) error {
-	checker := health.NewChecker(health.WithDefaultTimeout(time.Second))
-	if err := checker.Register("embedding_api", heartbeat(d.client, d.up.URL)); err != nil {
+	checker := health.NewChecker(health.Config{DefaultTimeout: time.Second})
+	if err := checker.Register(health.Check{Name: "embedding_api", Func: heartbeat(d.client, d.up.URL)}); err != nil {
 		return err
 	}
 	require := func() error {
@@ -423,7 +420,7 @@ func (d *demo) healthy(ctx context.Context) error {
 }
 
 func (d *demo) transient(ctx context.Context) error {
-	if err := d.setChaos(middleware.ChaosConfig{ErrorRate: 0.3}); err != nil {
+	if err := d.setChaos(chaos.Config{ErrorRate: 0.3}); err != nil {
 		return err
 	}
 	d.traffic(ctx, 8)
@@ -431,7 +428,7 @@ func (d *demo) transient(ctx context.Context) error {
 }
 
 func (d *demo) outage(ctx context.Context) error {
-	if err := d.setChaos(middleware.ChaosConfig{ErrorRate: 1}); err != nil {
+	if err := d.setChaos(chaos.Config{ErrorRate: 1}); err != nil {
 		return err
 	}
 	d.traffic(ctx, 8)
@@ -462,7 +459,7 @@ func (d *demo) probeFails(ctx context.Context) error {
 }
 
 func (d *demo) recovery(ctx context.Context) error {
-	if err := d.setChaos(middleware.ChaosConfig{}); err != nil {
+	if err := d.setChaos(chaos.Config{}); err != nil {
 		return err
 	}
 	d.tl.add("upstream", "recovered", "the embedding API answers again")
@@ -481,11 +478,11 @@ func (d *demo) recovery(ctx context.Context) error {
 func (d *demo) slow(ctx context.Context) error {
 	// The guide's slow upstream: 100s (1s scaled), at least three timeouts.
 	latency := max(100*time.Second/time.Duration(d.opts.scale), 3*d.timeout)
-	if err := d.setChaos(middleware.ChaosConfig{LatencyRate: 1, Latency: latency}); err != nil {
+	if err := d.setChaos(chaos.Config{LatencyRate: 1, Latency: latency}); err != nil {
 		return err
 	}
 	d.traffic(ctx, 2)
-	if err := d.setChaos(middleware.ChaosConfig{}); err != nil {
+	if err := d.setChaos(chaos.Config{}); err != nil {
 		return err
 	}
 	d.tl.add("upstream", "recovered", "the embedding API is fast again")

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"math"
@@ -19,8 +18,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	httptransport "github.com/go-kit/kit/transport/http"
 
+	"github.com/resiliencekit/resilience/chaos"
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/health"
 	"github.com/resiliencekit/resilience/middleware"
@@ -71,11 +73,11 @@ func newService(opts serveOptions, logger *slog.Logger) (*service, error) {
 		return nil, err
 	}
 	stack = scaleStack(stack, opts.scale)
-	s := &service{opts: opts, client: newHTTPClient(), reg: registry.New(), events: newEventLog(300), from: from}
+	s := &service{opts: opts, client: newHTTPClient(), reg: registry.New(registry.Config{}), events: newEventLog(300), from: from}
 	if opts.redis != "" {
 		// Replicas started with the same -redis share one breaker.
 		s.store = redisstore.Open(opts.redis)
-		s.reg = s.store.Registry()
+		s.reg = s.store.Registry(registry.Config{})
 	}
 	prom := prometheus.NewRegistry()
 	metrics, err := kitmetrics.NewPrometheus("", prom)
@@ -84,38 +86,38 @@ func newService(opts serveOptions, logger *slog.Logger) (*service, error) {
 	}
 	s.metrics = kitmetrics.Handler(prom)
 	s.rps.Store(floatBits(opts.rps))
-	s.up, err = startUpstream(middleware.NewChaos(middleware.ChaosConfig{Name: "embedding_api", Observer: s.events}))
+	s.up, err = startUpstream(chaos.New(chaos.Config{Name: "embedding_api", Observer: s.events}))
 	if err != nil {
 		return nil, err
 	}
 	s.up.ready.Store(true)
 	// The upstream's health endpoint fails as often as its API: the chaos's
 	// error rate, with no event of its own.
-	s.up.health.Store(middleware.NewChaos(middleware.ChaosConfig{Name: "embedding_api/health", Observer: middleware.Discard}))
+	s.up.health.Store(chaos.New(chaos.Config{Name: "embedding_api/health", Observer: middleware.Discard}))
 
 	// The stack's events go to the page's event log, to the Prometheus
 	// metrics and, for state changes, to the logger. One pointer, so that the
 	// breaker, shared by the two stacks below, reports each state change to
 	// it once. Measure counts every call for the metrics.
 	stack.Observer = &serveObserver{events: s.events, calls: &s.calls, metrics: metrics, log: middleware.LogObserver(logger)}
-	stack.Measure = &middleware.MeasureConfig{}
+	stack.Measure = true
 	stack.CircuitBreaker.Registry = s.reg
 	s.stack = stack.String()
 	if s.protected, err = stack.Apply(clientEndpoint(s.client, s.up.URL)); err != nil {
 		s.up.Close()
 		return nil, err
 	}
-	stack.Fallback = nil
+	stack.Fallback = middleware.FallbackConfig{}
 	if s.degradable, err = stack.Apply(clientEndpoint(s.client, s.up.URL)); err != nil {
 		s.up.Close()
 		return nil, err
 	}
 
 	metrics.Sync(s.reg)
-	s.checker = health.NewChecker(health.WithDefaultTimeout(time.Second), health.WithObserver(metrics.HealthStatus))
-	s.checker.MustRegister("embedding_api", heartbeat(s.client, s.up.URL))
-	s.checker.MustRegister("circuits", health.BreakerCheck(s.reg))
-	s.report = health.Endpoint(s.checker, health.WithErrorDetails())
+	s.checker = health.NewChecker(health.Config{DefaultTimeout: time.Second, Observer: metrics.HealthStatus})
+	s.checker.MustRegister(health.Check{Name: "embedding_api", Func: heartbeat(s.client, s.up.URL)})
+	s.checker.MustRegister(health.Check{Name: "circuits", Func: health.BreakerCheck(s.reg)})
+	s.report = health.Endpoint(s.checker, health.HandlerConfig{ErrorDetails: true})
 	return s, nil
 }
 
@@ -198,7 +200,7 @@ func (s *service) routes() http.Handler {
 		writeJSON(w, search(r.Context(), s.degradable, r.URL.Query().Get("q")))
 	})
 	mux.Handle("GET /healthz", health.LivenessHandler())
-	mux.Handle("GET /readyz", health.Handler(s.checker, health.WithErrorDetails()))
+	mux.Handle("GET /readyz", health.Handler(s.checker, health.HandlerConfig{ErrorDetails: true}))
 	mux.HandleFunc("GET /debug/breakers", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, s.reg.States())
 	})
@@ -286,7 +288,7 @@ func (s *service) setChaos(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "latency_ms must be between 0 and 600000", http.StatusBadRequest)
 		return
 	}
-	cfg := middleware.ChaosConfig{Name: "embedding_api", ErrorRate: in.ErrorRate, Observer: s.events}
+	cfg := chaos.Config{Name: "embedding_api", ErrorRate: in.ErrorRate, Observer: s.events}
 	if in.LatencyMS > 0 {
 		cfg.LatencyRate, cfg.Latency = 1, time.Duration(in.LatencyMS*float64(time.Millisecond))
 	}
@@ -294,7 +296,7 @@ func (s *service) setChaos(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	_ = s.up.health.Load().Set(middleware.ChaosConfig{Name: "embedding_api/health", ErrorRate: in.ErrorRate, Observer: middleware.Discard})
+	_ = s.up.health.Load().Set(chaos.Config{Name: "embedding_api/health", ErrorRate: in.ErrorRate, Observer: middleware.Discard})
 	s.events.note("upstream", "chaos_set", fmt.Sprintf("error rate %g%%, latency %gms", in.ErrorRate*100, in.LatencyMS))
 	writeJSON(w, in)
 }
@@ -377,10 +379,10 @@ type trafficStats struct {
 
 func (t *trafficStats) record(d time.Duration, resp any, err error) {
 	t.calls.Add(1)
-	switch r, _ := resp.(embedResponse); {
+	switch r, _ := resp.([][]float32); {
 	case err != nil:
 		t.errors.Add(1)
-	case len(r.Embeddings) == 0:
+	case len(r) == 0:
 		t.fallbacks.Add(1) // the fallback's [] decodes to no embeddings
 	default:
 		t.ok.Add(1)

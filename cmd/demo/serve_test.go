@@ -160,13 +160,20 @@ func TestServeProtectedEndpointOpensAndServesFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	kinds := map[string]int{}
+	gaveUp := 0
 	for _, e := range st.Events {
 		kinds[e.Kind]++
+		if e.Kind == "retry" && strings.HasPrefix(e.Detail, "gave up after") {
+			gaveUp++
+		}
 	}
-	for _, k := range []string{"chaos", "retry", "retry_exhausted", "state_change", "fallback", "chaos_set"} {
+	for _, k := range []string{"chaos", "retry", "state_change", "fallback", "chaos_set"} {
 		if kinds[k] == 0 {
 			t.Errorf("status events lack %q: %v", k, kinds)
 		}
+	}
+	if gaveUp == 0 {
+		t.Errorf("status events lack a retry that gave up: %+v", st.Events)
 	}
 	if kinds["state_change"] != 1 {
 		t.Errorf("state changes = %d, want 1 (each reported once)", kinds["state_change"])

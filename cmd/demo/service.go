@@ -12,8 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -21,76 +19,34 @@ import (
 
 	httptransport "github.com/go-kit/kit/transport/http"
 
+	"github.com/resiliencekit/resilience/chaos"
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/policy"
+	resiliencehttp "github.com/resiliencekit/resilience/transport/http"
 )
 
 // This file holds what both modes share: the policy file, the upstream
 // "embedding API" (a go-kit HTTP service that injects faults with
-// middleware.Chaos), and its client (a go-kit HTTP client endpoint).
+// chaos.Chaos), and its client (a go-kit HTTP client endpoint).
 
-// embeddedPolicies is a copy of testdata/policies.yaml, used when the demo
-// runs away from the module (go run from elsewhere, an installed binary).
+// embeddedPolicies is the guide's policy file, built into the demo: the
+// demo reads no file at run time, wherever it runs from.
 //
 //go:embed policies.yaml
-var embeddedPolicies string
+var embeddedPolicies []byte
 
-// loadStack returns the named stack of the guide's policy file: the
-// module's testdata/policies.yaml, found from the working directory upward,
-// or else the copy embedded in the binary. It also says where it read it.
+// loadStack returns the named stack of the guide's policy file, with its
+// fallback value as the client endpoint's response type ([][]float32, the
+// embeddings), and says where it read it.
 func loadStack(name string) (middleware.Stack, string, error) {
-	var (
-		stacks map[string]middleware.Stack
-		from   string
-		err    error
-	)
-	if path, ok := findPolicyFile(); ok {
-		from = path
-		stacks, err = middleware.LoadStacks(path)
-	} else {
-		from = "policies.yaml (embedded copy)"
-		stacks, err = middleware.LoadStacks(strings.NewReader(embeddedPolicies))
-	}
+	const from = "policies.yaml (built into the demo)"
+	set, err := policy.Parse(embeddedPolicies)
 	if err != nil {
 		return middleware.Stack{}, from, err
 	}
-	s, ok := stacks[name]
-	if !ok {
-		return middleware.Stack{}, from, fmt.Errorf("%s: no stack %q", from, name)
-	}
-	return s, from, nil
-}
-
-// findPolicyFile looks for testdata/policies.yaml at the root of this module,
-// walking up from the working directory.
-func findPolicyFile() (string, bool) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for {
-		if mod, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			strings.Contains(string(mod), "module github.com/resiliencekit/resilience\n") {
-			p := filepath.Join(dir, "testdata", "policies.yaml")
-			if _, err := os.Stat(p); err != nil {
-				return "", false
-			}
-			if rel, err := filepath.Rel(mustGetwd(), p); err == nil {
-				p = rel
-			}
-			return p, true
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", false
-		}
-		dir = parent
-	}
-}
-
-func mustGetwd() string {
-	wd, _ := os.Getwd()
-	return wd
+	s, err := policy.StackFor[[][]float32](set, name)
+	return s, from, err
 }
 
 // scaleStack divides every delay of s by factor, so that the guide's minutes
@@ -103,28 +59,20 @@ func scaleStack(s middleware.Stack, factor int) middleware.Stack {
 		}
 		*v /= time.Duration(factor)
 	}
-	if s.CircuitBreaker != nil {
-		c := *s.CircuitBreaker
+	if c := &s.CircuitBreaker; c.Name != "" {
 		d(&c.ResetTimeout, 60*time.Second)
 		if c.Window != 0 {
 			d(&c.Window, 60*time.Second)
 		}
-		s.CircuitBreaker = &c
 	}
-	if s.Retry != nil {
-		c := *s.Retry
-		if !c.NoDelay {
-			d(&c.Delay, time.Second)
-			if c.MaxDelay != 0 {
-				d(&c.MaxDelay, 60*time.Second)
-			}
+	if c := &s.Retry; c.MaxAttempts != 0 && !c.NoDelay {
+		d(&c.Delay, time.Second)
+		if c.MaxDelay != 0 {
+			d(&c.MaxDelay, 60*time.Second)
 		}
-		s.Retry = &c
 	}
-	if s.Timeout != nil {
-		c := *s.Timeout
+	if c := &s.Timeout; c.Timeout != 0 {
 		d(&c.Timeout, 0)
-		s.Timeout = &c
 	}
 	return s
 }
@@ -163,17 +111,17 @@ func embed(text string) []float32 {
 }
 
 // upstream is the flaky "embedding API": a go-kit HTTP service whose /embed
-// endpoint is wrapped in a middleware.Chaos. An injected error resets the
+// endpoint is wrapped in a chaos.Chaos. An injected error resets the
 // connection (as a crashing or overloaded service does), which the client
 // sees as a real connection error; injected latency delays the answer.
 type upstream struct {
-	Chaos *middleware.Chaos
+	Chaos *chaos.Chaos
 	URL   *url.URL
 	ready atomic.Bool  // /healthz answers 200 once ready
 	calls atomic.Int64 // requests that reached /embed
 	// health, when set, injects faults into /healthz too: an outage the
 	// chaos makes is seen by the health check, as a real one would be.
-	health atomic.Pointer[middleware.Chaos]
+	health atomic.Pointer[chaos.Chaos]
 
 	srv *http.Server
 	ln  net.Listener
@@ -181,7 +129,7 @@ type upstream struct {
 
 // startUpstream starts an upstream on a loopback port of its own, not ready
 // until setReady.
-func startUpstream(chaos *middleware.Chaos) (*upstream, error) {
+func startUpstream(chaos *chaos.Chaos) (*upstream, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -233,7 +181,7 @@ func startUpstream(chaos *middleware.Chaos) (*upstream, error) {
 // encodeUpstreamError resets the connection for an injected fault, and
 // answers 500 for anything else.
 func encodeUpstreamError(_ context.Context, err error, w http.ResponseWriter) {
-	if errors.Is(err, middleware.ErrInjected) {
+	if errors.Is(err, chaos.ErrInjected) {
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, herr := hj.Hijack(); herr == nil {
 				if tcp, ok := conn.(*net.TCPConn); ok {
@@ -270,27 +218,21 @@ func heartbeat(client *http.Client, base *url.URL) func(ctx context.Context) err
 	}
 }
 
-// statusError is a non-200 answer of the upstream. Its StatusCode method
-// puts it in the "http-5xx" error class.
-type statusError struct{ code int }
-
-func (e *statusError) Error() string {
-	return fmt.Sprintf("embedding api: %d %s", e.code, http.StatusText(e.code))
-}
-func (e *statusError) StatusCode() int { return e.code }
-
 // clientEndpoint returns a go-kit HTTP client endpoint for the upstream's
-// /embed: it takes an embedRequest and returns an embedResponse.
+// /embed: it takes an embedRequest and returns the embeddings, a
+// [][]float32 (the policy's fallback value is one too). An error answer is
+// decoded by resiliencehttp.DecodeHTTPError, so the error classes see its
+// status.
 func clientEndpoint(client *http.Client, base *url.URL) endpoint.Endpoint {
 	return httptransport.NewClient(http.MethodPost, base.JoinPath("embed"),
 		httptransport.EncodeJSONRequest,
 		func(_ context.Context, resp *http.Response) (any, error) {
-			if resp.StatusCode != http.StatusOK {
-				return nil, &statusError{resp.StatusCode}
+			if err := resiliencehttp.DecodeHTTPError(resp); err != nil {
+				return nil, err
 			}
 			var out embedResponse
 			err := json.NewDecoder(resp.Body).Decode(&out)
-			return out, err
+			return out.Embeddings, err
 		},
 		httptransport.SetClient(client),
 	).Endpoint()
@@ -334,7 +276,7 @@ func search(ctx context.Context, embedEP endpoint.Endpoint, q string) searchResu
 	if err != nil {
 		return searchResult{Query: q, Mode: "minimal", Note: "search failed: " + err.Error()}
 	}
-	vs := resp.(embedResponse).Embeddings
+	vs, _ := resp.([][]float32)
 	if len(vs) != len(corpus)+1 {
 		return searchResult{Query: q, Mode: "minimal", Note: "embedding api returned a short answer"}
 	}

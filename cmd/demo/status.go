@@ -17,7 +17,7 @@ import (
 
 // callOutcomes are the outcomes a Measure layer reports, in the order the
 // counts keep them.
-var callOutcomes = [...]string{middleware.OutcomeSuccess, middleware.OutcomeFailure, middleware.OutcomeRejected, middleware.OutcomeCanceled}
+var callOutcomes = [...]middleware.Outcome{middleware.OutcomeSuccess, middleware.OutcomeFailure, middleware.OutcomeRejected, middleware.OutcomeCanceled}
 
 // callCounts counts the calls through the stack, from its Measure layer's
 // events: every call, those the breaker's fast path admits or rejects
@@ -136,18 +136,20 @@ func (l *eventLog) Observe(_ context.Context, e middleware.Event) {
 	case middleware.EventStateChange:
 		detail = fmt.Sprintf("%s: %s → %s", e.Name, e.From, e.To)
 	case middleware.EventRetry:
+		if re, ok := e.Err.(*middleware.RetryError); ok {
+			detail = fmt.Sprintf("gave up after %d attempts (%s)", e.Attempt, short(re.Err))
+			break
+		}
 		group = fmt.Sprintf("attempt %d failed (%s)", e.Attempt, short(e.Err))
-		detail = fmt.Sprintf("%s, next in %s", group, e.Delay.Round(time.Millisecond))
-	case middleware.EventRetryExhausted:
-		detail = fmt.Sprintf("gave up after %d attempts (%s)", e.Attempt, short(e.Err))
+		detail = fmt.Sprintf("%s, next in %s", group, e.Wait.Round(time.Millisecond))
 	case middleware.EventFallback:
 		detail = "served [] in place of: " + short(e.Err)
 	case middleware.EventTimeout:
-		detail = fmt.Sprintf("attempt cut at %s", e.Delay)
+		detail = fmt.Sprintf("attempt cut at %s", e.Latency)
 	case middleware.EventChaos:
 		layer = "upstream/chaos"
-		if e.Delay > 0 {
-			detail = fmt.Sprintf("injects %s of latency", e.Delay)
+		if e.Wait > 0 {
+			detail = fmt.Sprintf("injects %s of latency", e.Wait)
 		} else {
 			detail = "injects a fault: resets the connection"
 		}

@@ -14,11 +14,11 @@ import (
 	"github.com/resiliencekit/resilience/registry"
 )
 
-func call(outcome string) middleware.Event {
+func call(outcome middleware.Outcome) middleware.Event {
 	return middleware.Event{Kind: middleware.EventCall, Layer: "measure", Name: "embedding_api", Outcome: outcome}
 }
 
-func stateChange(from, to string) middleware.Event {
+func stateChange(from, to registry.State) middleware.Event {
 	return middleware.Event{Kind: middleware.EventStateChange, Layer: "circuit_breaker", Name: "embedding_api", From: from, To: to}
 }
 
@@ -46,14 +46,14 @@ func TestCallCounts(t *testing.T) {
 		{name: "rejections while open",
 			events: [][]middleware.Event{
 				repeat(3, call(middleware.OutcomeSuccess)), repeat(5, call(middleware.OutcomeFailure)),
-				{stateChange("closed", "open")}, repeat(120, call(middleware.OutcomeRejected)),
+				{stateChange(registry.StateClosed, registry.StateOpen)}, repeat(120, call(middleware.OutcomeRejected)),
 			},
 			wantTotal: outcomeCounts{Calls: 128, Success: 3, Failure: 5, Rejected: 120},
 			wantSince: outcomeCounts{Calls: 120, Rejected: 120}},
 		{name: "every outcome, two changes",
 			events: [][]middleware.Event{
-				repeat(2, call(middleware.OutcomeFailure)), {stateChange("closed", "open")},
-				repeat(4, call(middleware.OutcomeRejected)), {stateChange("open", "half-open")},
+				repeat(2, call(middleware.OutcomeFailure)), {stateChange(registry.StateClosed, registry.StateOpen)},
+				repeat(4, call(middleware.OutcomeRejected)), {stateChange(registry.StateOpen, registry.StateHalfOpen)},
 				repeat(2, call(middleware.OutcomeSuccess)), {call(middleware.OutcomeCanceled)},
 				{{Kind: middleware.EventRetry}, {Kind: middleware.EventFallback}}, // not calls
 			},
@@ -101,7 +101,7 @@ func TestEventLogGroups(t *testing.T) {
 	reset := errors.New("connection reset by peer")
 	fallbackOpen := middleware.Event{Kind: middleware.EventFallback, Layer: "fallback", Err: open}
 	retry := func(attempt int, delay time.Duration) middleware.Event {
-		return middleware.Event{Kind: middleware.EventRetry, Layer: "retry", Attempt: attempt, Delay: delay, Err: reset}
+		return middleware.Event{Kind: middleware.EventRetry, Layer: "retry", Attempt: attempt, Wait: delay, Err: reset}
 	}
 	tests := []struct {
 		name   string
@@ -112,7 +112,7 @@ func TestEventLogGroups(t *testing.T) {
 	}{
 		{name: "one line per rejected call no more",
 			max:    100,
-			events: append([]middleware.Event{stateChange("closed", "open")}, repeat(120, fallbackOpen)...),
+			events: append([]middleware.Event{stateChange(registry.StateClosed, registry.StateOpen)}, repeat(120, fallbackOpen)...),
 			n:      100,
 			want: []line{
 				{"fallback", "served [] in place of: circuit embedding_api is open", 120},
@@ -120,7 +120,7 @@ func TestEventLogGroups(t *testing.T) {
 			}},
 		{name: "a transition starts new groups",
 			max: 100,
-			events: append(append(repeat(3, fallbackOpen), stateChange("open", "half-open")),
+			events: append(append(repeat(3, fallbackOpen), stateChange(registry.StateOpen, registry.StateHalfOpen)),
 				repeat(2, fallbackOpen)...),
 			n: 100,
 			want: []line{
@@ -138,14 +138,14 @@ func TestEventLogGroups(t *testing.T) {
 			}},
 		{name: "measured calls are not listed",
 			max:    100,
-			events: append(repeat(50, call(middleware.OutcomeSuccess)), stateChange("closed", "open"), call(middleware.OutcomeRejected)),
+			events: append(repeat(50, call(middleware.OutcomeSuccess)), stateChange(registry.StateClosed, registry.StateOpen), call(middleware.OutcomeRejected)),
 			n:      100,
 			want:   []line{{"state_change", "embedding_api: closed → open", 1}},
 		},
 		{name: "transitions stay in view through a flood",
 			max: 3,
 			events: func() []middleware.Event {
-				es := []middleware.Event{stateChange("closed", "open"), stateChange("open", "half-open"), stateChange("half-open", "closed")}
+				es := []middleware.Event{stateChange(registry.StateClosed, registry.StateOpen), stateChange(registry.StateOpen, registry.StateHalfOpen), stateChange(registry.StateHalfOpen, registry.StateClosed)}
 				for i := range 1000 { // 1000 distinct lines
 					es = append(es, retry(i+1, time.Millisecond))
 				}
@@ -164,7 +164,7 @@ func TestEventLogGroups(t *testing.T) {
 			events: func() []middleware.Event {
 				var es []middleware.Event
 				for range 10 {
-					es = append(es, stateChange("closed", "open"), fallbackOpen, stateChange("open", "closed"))
+					es = append(es, stateChange(registry.StateClosed, registry.StateOpen), fallbackOpen, stateChange(registry.StateOpen, registry.StateClosed))
 				}
 				return es
 			}(),

@@ -2,8 +2,10 @@
 // endpoint that plays a sequence of outcomes (success, error, slow, stall,
 // panic, hang), failures that look like the real ones (connection refused,
 // an i/o timeout, an HTTP 503 with Retry-After, a 429), a counting wrapper,
-// and [Registry], a fresh circuit-breaker registry for each test. Use them in
-// table-driven tests of middleware and of your own services. Everything here
+// [Registry], a fresh circuit-breaker registry for each test, and
+// [Baseline], the go-kit chain that middleware benchmarks are measured
+// against. Use them in table-driven tests of middleware and of your own
+// services. Everything here
 // is safe for concurrent use, and works inside [testing/synctest] bubbles,
 // where its sleeps take fake time.
 //
@@ -36,8 +38,8 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
-	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/registry"
+	resiliencehttp "github.com/resiliencekit/resilience/transport/http"
 )
 
 // ErrScripted is the error an "err" step returns when it names no message of
@@ -54,7 +56,7 @@ var ErrScripted = errors.New("endpointtest: scripted failure")
 // closed.
 func Registry(tb testing.TB) *registry.Registry {
 	tb.Helper()
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	tb.Cleanup(func() { _ = reg.Close() })
 	return reg
 }
@@ -113,7 +115,7 @@ func Hang() Step { return Step{Kind: KindHang} }
 
 // Refused returns a step that fails as a dial to a closed port does: a
 // [*net.OpError] (Op "dial") around [syscall.ECONNREFUSED], which
-// [middleware.IsConnection] and the "connection" error class match. It also
+// errclass.Connection and the "connection" error class match. It also
 // matches [ErrScripted].
 func Refused() Step {
 	return Err(&scriptedError{err: &net.OpError{Op: "dial", Net: "tcp", Addr: scriptAddr, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}})
@@ -121,7 +123,7 @@ func Refused() Step {
 
 // TimedOut returns a step that fails as a read past its deadline does: a
 // [*net.OpError] around [os.ErrDeadlineExceeded] ("i/o timeout", a
-// [net.Error] whose Timeout is true), which [middleware.IsTimeout] and the
+// [net.Error] whose Timeout is true), which errclass.Timeout and the
 // "timeout" error class match, and the "connection" class does not. It does
 // not match [context.DeadlineExceeded]: the caller's context is not done. It
 // also matches [ErrScripted].
@@ -129,13 +131,13 @@ func TimedOut() Step {
 	return Err(&scriptedError{err: &net.OpError{Op: "read", Net: "tcp", Addr: scriptAddr, Err: os.ErrDeadlineExceeded}})
 }
 
-// HTTP returns a step that fails with the error [middleware.DecodeHTTPError]
-// makes of an HTTP response with that status and a Retry-After of
-// retryAfter (0: no header): a [*middleware.HTTPError], which the "http-5xx"
+// HTTP returns a step that fails with the error http.DecodeHTTPError (package
+// transport/http) makes of an HTTP response with that status and a
+// Retry-After of retryAfter (0: no header): an *HTTPError, which the "http-5xx"
 // and "http-429" error classes match by its status and whose RetryAfter the
 // retry layer honours. It also matches [ErrScripted].
 func HTTP(status int, retryAfter time.Duration) Step {
-	return Err(&scriptedError{err: &middleware.HTTPError{Status: status, Delay: retryAfter}})
+	return Err(&scriptedError{err: &resiliencehttp.HTTPError{Status: status, Delay: retryAfter}})
 }
 
 // scriptAddr is the address the scripted network errors name.

@@ -2,13 +2,13 @@ package endpointtest_test
 
 import (
 	"errors"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint/endpointtest"
 	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/policy"
 )
 
 // The realistic failure steps are what a policy file's retry_on classes
@@ -16,7 +16,7 @@ import (
 // http-5xx, http-429] recovers from each, waits out a Retry-After hint, and
 // never retries a plain scripted error or a 404.
 func TestRealisticStepsAreRetriedByClass(t *testing.T) {
-	const policy = `
+	const policyFile = `
 api:
   retry: {max_attempts: 2, delay: 10ms, max_delay: 1m, retry_on: [connection, timeout, http-5xx, http-429]}
 `
@@ -38,11 +38,14 @@ api:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				stacks, err := middleware.LoadStacks(strings.NewReader(policy))
+				set, err := policy.Parse([]byte(policyFile))
 				if err != nil {
 					t.Fatal(err)
 				}
-				stack := stacks["api"]
+				stack, err := set.Stack("api")
+				if err != nil {
+					t.Fatal(err)
+				}
 				stack.Observer = middleware.Discard
 				script := endpointtest.Script(tt.first, "ok")
 				ep, err := stack.Apply(script.Endpoint())

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint/endpointtest"
+	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/registry"
 )
@@ -27,7 +28,7 @@ func TestRegistryIsFreshForEachRun(t *testing.T) {
 					Name:           "count3",
 					Registry:       reg,
 					Observer:       middleware.Discard,
-					CircuitBreaker: &middleware.BreakerConfig{FailureThreshold: 2, SuccessThreshold: 1, ResetTimeout: time.Second},
+					CircuitBreaker: middleware.BreakerConfig{FailureThreshold: 2, SuccessThreshold: 1, ResetTimeout: time.Second},
 				}.Build()
 				if err != nil {
 					t.Fatal(err)
@@ -35,7 +36,7 @@ func TestRegistryIsFreshForEachRun(t *testing.T) {
 				script := endpointtest.Script("refused", "refused", "ok", "refused", "refused")
 				ep := mw(script.Endpoint())
 				for i := range 2 {
-					if _, err := ep(t.Context(), nil); !middleware.IsConnection(err) {
+					if _, err := ep(t.Context(), nil); !errclass.Connection(err) {
 						t.Fatalf("call %d: err = %v, want the scripted connection error", i+1, err)
 					}
 				}
@@ -47,7 +48,7 @@ func TestRegistryIsFreshForEachRun(t *testing.T) {
 					t.Fatalf("probe after the reset timeout: err = %v, want nil", err)
 				}
 				for i := range 2 {
-					if _, err := ep(t.Context(), nil); !middleware.IsConnection(err) {
+					if _, err := ep(t.Context(), nil); !errclass.Connection(err) {
 						t.Fatalf("call %d after closing: err = %v, want the scripted connection error", i+1, err)
 					}
 				}

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint/endpointtest"
-	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/errclass"
 )
 
-// stepCase is one row of testdata/endpointtest_steps.json.
+// stepCase is one row of testdata/steps.json.
 type stepCase struct {
 	Name     string  `json:"name"`
 	Spec     string  `json:"spec"`
@@ -40,7 +40,7 @@ var kinds = map[string]endpointtest.Kind{
 
 func loadStepCases(t *testing.T) []stepCase {
 	t.Helper()
-	data, err := os.ReadFile("../../testdata/endpointtest_steps.json")
+	data, err := os.ReadFile("testdata/steps.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +51,10 @@ func loadStepCases(t *testing.T) []stepCase {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&file); err != nil {
-		t.Fatalf("testdata/endpointtest_steps.json: %v", err)
+		t.Fatalf("testdata/steps.json: %v", err)
 	}
 	if len(file.Steps) == 0 {
-		t.Fatal("testdata/endpointtest_steps.json: no steps")
+		t.Fatal("testdata/steps.json: no steps")
 	}
 	return file.Steps
 }
@@ -126,7 +126,7 @@ func TestParseStep(t *testing.T) {
 				t.Errorf("Err = %q, want %q", got.Err, tt.Error)
 			}
 			// It belongs to exactly the error classes listed.
-			classes := middleware.NewErrorClasses()
+			var classes errclass.Set
 			for _, class := range []string{"connection", "timeout", "http-5xx", "http-429"} {
 				match, ok := classes.Lookup(class)
 				if !ok {
@@ -143,8 +143,11 @@ func TestParseStep(t *testing.T) {
 				}
 			}
 			var gotAfter time.Duration
-			var ra middleware.RetryAfterer
-			if errors.As(got.Err, &ra) {
+			// An error with a RetryAfter method is a hint the retry layer honours.
+			if ra, ok := errors.AsType[interface {
+				error
+				RetryAfter() time.Duration
+			}](got.Err); ok {
 				gotAfter = ra.RetryAfter()
 			}
 			if gotAfter != wantAfter {

@@ -50,9 +50,9 @@
 //
 // Give the [Observer] to the layers (a [middleware.Stack]'s Observer, or each
 // config's Observer), to [middleware.Measure], to a registry with
-// [registry.WithListener]([Observer.StateChange]) for the breaker gauges of
-// every breaker in it, and to a health checker with
-// [health.WithObserver]([Observer.HealthStatus]). Breaker state changes
+// [registry.Config].Listeners ([Observer.StateChange]) for the breaker
+// gauges of every breaker in it, and to a health checker as its
+// [health.Config] Observer ([Observer.HealthStatus]). Breaker state changes
 // reach the observer through the layers' Observer or through the registry
 // listener: use one of the two, or each transition counts twice. A breaker's
 // state series appear at its first transition; [Observer.Sync] sets them for

@@ -30,7 +30,7 @@ func ExampleNewPrometheus() {
 	ep := endpoint.Chain(
 		middleware.FallbackWith(middleware.FallbackConfig{Name: "search", Value: "cached", Observer: obs}),
 		middleware.Measure(middleware.MeasureConfig{Name: "search", Observer: obs}),
-		middleware.CircuitBreaker("search", middleware.BreakerConfig{FailureThreshold: 2, Registry: registry.New(), Observer: obs}),
+		middleware.CircuitBreaker("search", middleware.BreakerConfig{FailureThreshold: 2, Registry: registry.New(registry.Config{}), Observer: obs}),
 	)(down)
 	for range 3 {
 		_, _ = ep(context.Background(), nil)
@@ -84,7 +84,7 @@ func ExampleObserver_StateChange() {
 	if err != nil {
 		panic(err)
 	}
-	breakers := registry.New(registry.WithListener(obs.StateChange))
+	breakers := registry.New(registry.Config{Listeners: []func(registry.StateChange){obs.StateChange}})
 	b, err := breakers.Breaker("db", registry.Settings{})
 	if err != nil {
 		panic(err)

@@ -4,11 +4,11 @@ import (
 	"context"
 	"testing"
 
-	kitendpoint "github.com/go-kit/kit/endpoint"
 	kitprometheus "github.com/go-kit/kit/metrics/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/endpoint/endpointtest"
 	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/observe/kitmetrics"
 	"github.com/resiliencekit/resilience/registry"
@@ -41,7 +41,7 @@ func successPaths(obs middleware.Observer) []struct {
 	name string
 	ep   endpoint.Endpoint
 } {
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	stack := func() endpoint.Middleware {
 		return endpoint.Chain(
 			middleware.FallbackWith(middleware.FallbackConfig{Name: "embed", Value: []float32{}, Observer: obs}),
@@ -98,7 +98,7 @@ func BenchmarkObserverEvent(b *testing.B) {
 		name string
 		e    middleware.Event
 	}{
-		{"call", middleware.Event{Kind: middleware.EventCall, Name: "embed", Outcome: middleware.OutcomeSuccess, Delay: 1e6}},
+		{"call", middleware.Event{Kind: middleware.EventCall, Name: "embed", Outcome: middleware.OutcomeSuccess, Latency: 1e6}},
 		{"retry", middleware.Event{Kind: middleware.EventRetry, Name: "embed", Attempt: 1}},
 	}
 	for _, tt := range events {
@@ -112,10 +112,10 @@ func BenchmarkObserverEvent(b *testing.B) {
 	}
 }
 
-// BenchmarkBaselineChain1Nop is the baseline: go-kit's endpoint.Chain of one
-// no-op middleware around endpoint.Nop.
+// BenchmarkBaselineChain1Nop is the baseline: [endpointtest.Baseline],
+// go-kit's endpoint.Chain of one no-op middleware around endpoint.Nop.
 func BenchmarkBaselineChain1Nop(b *testing.B) {
-	ep := baselineChain1Nop()
+	ep := endpointtest.Baseline()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -125,14 +125,6 @@ func BenchmarkBaselineChain1Nop(b *testing.B) {
 		}
 		benchSink = resp
 	}
-}
-
-//go:noinline
-func baselineChain1Nop() kitendpoint.Endpoint {
-	nop := func(next kitendpoint.Endpoint) kitendpoint.Endpoint {
-		return func(ctx context.Context, req any) (any, error) { return next(ctx, req) }
-	}
-	return kitendpoint.Chain(nop)(kitendpoint.Nop)
 }
 
 // The success path with the Prometheus metrics observer attached allocates

@@ -116,21 +116,21 @@ func (o *Observer) Observe(_ context.Context, e middleware.Event) {
 			}
 		}
 	case middleware.EventRetry:
-		o.add(o.m.Retries, kRetries, "name", e.Name, "", "")
-	case middleware.EventRetryExhausted:
-		o.add(o.m.RetriesExhausted, kRetriesExhausted, "name", e.Name, "", "")
+		if _, gaveUp := e.Err.(*middleware.RetryError); gaveUp {
+			o.add(o.m.RetriesExhausted, kRetriesExhausted, "name", e.Name, "", "")
+		} else {
+			o.add(o.m.Retries, kRetries, "name", e.Name, "", "")
+		}
 	case middleware.EventTimeout:
 		o.add(o.m.Timeouts, kTimeouts, "name", e.Name, "", "")
 	case middleware.EventFallback:
 		o.add(o.m.Fallbacks, kFallbacks, "name", e.Name, "", "")
 	case middleware.EventRejected:
 		o.add(o.m.Rejections, kRejections, "name", e.Name, "layer", e.Layer)
-	case middleware.EventTimeoutRejected:
-		o.add(o.m.Rejections, kRejections, "name", e.Name, "layer", "timeout")
 	case middleware.EventPanic:
 		o.add(o.m.Panics, kPanics, "name", e.Name, "layer", e.Layer)
 	case middleware.EventStateChange:
-		o.stateChange(e.Name, e.From, e.To, time.Now())
+		o.stateChange(e.Name, e.From.String(), e.To.String(), time.Now())
 	}
 }
 
@@ -142,14 +142,15 @@ type callSeries struct {
 }
 
 func (o *Observer) call(e middleware.Event) {
-	key := seriesKey{kind: kCalls, v1: e.Name, v2: e.Outcome}
+	outcome := e.Outcome.String()
+	key := seriesKey{kind: kCalls, v1: e.Name, v2: outcome}
 	s, ok := o.calls.get(key)
 	if !ok {
 		if c := o.m.Calls; c != nil {
-			s.calls = c.With(labels("name", e.Name, "outcome", e.Outcome)...)
+			s.calls = c.With(labels("name", e.Name, "outcome", outcome)...)
 		}
 		if h := o.m.CallDuration; h != nil {
-			s.duration = h.With(labels("name", e.Name, "outcome", e.Outcome)...)
+			s.duration = h.With(labels("name", e.Name, "outcome", outcome)...)
 		}
 		s = o.calls.put(key, s)
 	}
@@ -157,15 +158,15 @@ func (o *Observer) call(e middleware.Event) {
 		s.calls.Add(1)
 	}
 	if s.duration != nil {
-		s.duration.Observe(e.Delay.Seconds())
+		s.duration.Observe(e.Latency.Seconds())
 	}
 }
 
 // StateChange records one transition of a registry's breaker: pass it to
-// [registry.WithListener] to keep the breaker metrics of every breaker in the
+// [registry.Config.Listeners] to keep the breaker metrics of every breaker in the
 // registry, whichever middleware (or none) uses them:
 //
-//	reg := registry.New(registry.WithListener(obs.StateChange))
+//	reg := registry.New(registry.Config{Listeners: []func(registry.StateChange){obs.StateChange}})
 //
 // Do not also give the Observer to the breakers' middleware, or each
 // transition counts twice.
@@ -224,10 +225,10 @@ func (o *Observer) stateChange(name, from, to string, at time.Time) {
 // healthResults are the results of a health check, in label order.
 var healthResults = [...]health.Result{health.Pass, health.Warn, health.Fail}
 
-// HealthStatus records one run of a health check: pass it to
-// [health.WithObserver]:
+// HealthStatus records one run of a health check: give it to a checker as
+// [health.Config].Observer:
 //
-//	checker := health.NewChecker(health.WithObserver(obs.HealthStatus))
+//	checker := health.NewChecker(health.Config{Observer: obs.HealthStatus})
 func (o *Observer) HealthStatus(s health.Status) {
 	if g := o.m.HealthStatus; g != nil {
 		for _, r := range healthResults {

@@ -93,7 +93,7 @@ func TestScriptedRuns(t *testing.T) {
 				s := newSpace()
 				obs := kitmetrics.New(s.metrics())
 				script := endpointtest.Script(tt.script...)
-				ep := guideStack(obs, registry.New(), tt.breaker, tt.attempts, script.Call)
+				ep := guideStack(obs, registry.New(registry.Config{}), tt.breaker, tt.attempts, script.Call)
 				start := time.Now()
 				for _, a := range tt.actions {
 					if a != "call" {
@@ -163,9 +163,9 @@ func TestStackObservers(t *testing.T) {
 	rec := middleware.ObserverFunc(func(_ context.Context, e middleware.Event) { seen = append(seen, e.Kind) })
 	all := middleware.Observers(middleware.LogObserver(quiet), obs, rec)
 	stack := middleware.Stack{
-		Fallback:       &middleware.FallbackConfig{Name: "search", Value: "cached"},
-		CircuitBreaker: &middleware.BreakerConfig{Name: "search", FailureThreshold: 1, Registry: registry.New()},
-		Retry:          &middleware.RetryConfig{Name: "search", MaxAttempts: 2, NoDelay: true},
+		Fallback:       middleware.FallbackConfig{Name: "search", Value: "cached"},
+		CircuitBreaker: middleware.BreakerConfig{Name: "search", FailureThreshold: 1, Registry: registry.New(registry.Config{})},
+		Retry:          middleware.RetryConfig{Name: "search", MaxAttempts: 2, NoDelay: true},
 		Observer:       all,
 	}
 	mw, err := stack.Build()
@@ -189,7 +189,7 @@ func TestStackObservers(t *testing.T) {
 		t.Errorf("counters = %v, want %v", got, want)
 	}
 	wantKinds := []middleware.EventKind{
-		middleware.EventRetry, middleware.EventRetryExhausted, middleware.EventStateChange, middleware.EventFallback, middleware.EventCall,
+		middleware.EventRetry, middleware.EventRetry, middleware.EventStateChange, middleware.EventFallback, middleware.EventCall,
 		middleware.EventFallback, middleware.EventCall,
 	}
 	if !slices.Equal(seen, wantKinds) {
@@ -197,13 +197,13 @@ func TestStackObservers(t *testing.T) {
 	}
 }
 
-// StateChange, given to registry.WithListener, keeps the breaker metrics of
+// StateChange, given to registry.Config.Listeners, keeps the breaker metrics of
 // every breaker of the registry.
 func TestStateChangeListener(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSpace()
 		obs := kitmetrics.New(s.metrics())
-		reg := registry.New(registry.WithListener(obs.StateChange))
+		reg := registry.New(registry.Config{Listeners: []func(registry.StateChange){obs.StateChange}})
 		b, err := reg.Breaker("db", registry.Settings{ResetTimeout: time.Minute})
 		if err != nil {
 			t.Fatal(err)
@@ -240,10 +240,10 @@ func TestLayerEvents(t *testing.T) {
 		e    middleware.Event
 		want string
 	}{
-		{"timeout", middleware.Event{Kind: middleware.EventTimeout, Layer: "timeout", Name: "q", Delay: time.Second}, "timeouts_total{name=q}"},
+		{"timeout", middleware.Event{Kind: middleware.EventTimeout, Layer: "timeout", Name: "q", Latency: time.Second}, "timeouts_total{name=q}"},
 		{"rate limit", middleware.Event{Kind: middleware.EventRejected, Layer: "rate_limit", Name: "q", Err: middleware.ErrRateLimited}, "rejections_total{name=q,layer=rate_limit}"},
 		{"bulkhead", middleware.Event{Kind: middleware.EventRejected, Layer: "bulkhead", Name: "q", Err: middleware.ErrBulkheadFull}, "rejections_total{name=q,layer=bulkhead}"},
-		{"abandoned", middleware.Event{Kind: middleware.EventTimeoutRejected, Layer: "timeout", Name: "q", Err: middleware.ErrTooManyAbandoned}, "rejections_total{name=q,layer=timeout}"},
+		{"abandoned", middleware.Event{Kind: middleware.EventRejected, Layer: "timeout", Name: "q", Err: middleware.ErrBulkheadFull}, "rejections_total{name=q,layer=timeout}"},
 		{"panic", middleware.Event{Kind: middleware.EventPanic, Layer: "recover", Name: "q", Err: errBoom}, "panics_total{name=q,layer=recover}"},
 		{"fallback", middleware.Event{Kind: middleware.EventFallback, Layer: "fallback", Name: "q", Err: errBoom}, "fallbacks_total{name=q}"},
 	}
@@ -265,26 +265,26 @@ func TestLayerEvents(t *testing.T) {
 func TestNilMetrics(t *testing.T) {
 	obs := kitmetrics.New(kitmetrics.Metrics{})
 	for k := middleware.EventRetry; k <= middleware.EventCall; k++ {
-		obs.Observe(t.Context(), middleware.Event{Kind: k, Name: "x", From: "closed", To: "open", Outcome: middleware.OutcomeRejected, Err: &middleware.CircuitOpenError{Service: "x"}})
+		obs.Observe(t.Context(), middleware.Event{Kind: k, Name: "x", From: registry.StateClosed, To: registry.StateOpen, Outcome: middleware.OutcomeRejected, Err: &middleware.CircuitOpenError{Service: "x"}})
 	}
 	obs.HealthStatus(health.Status{Name: "db", Result: health.Pass})
 }
 
-// HealthStatus, given to health.WithObserver, keeps each check's result and
+// HealthStatus, given as health.Config.Observer, keeps each check's result and
 // latency.
 func TestHealthStatus(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSpace()
 		obs := kitmetrics.New(s.metrics())
-		checker := health.NewChecker(health.WithObserver(obs.HealthStatus))
+		checker := health.NewChecker(health.Config{Observer: obs.HealthStatus})
 		fail := false
-		checker.MustRegister("db", func(context.Context) error {
+		checker.MustRegister(health.Check{Name: "db", Func: func(context.Context) error {
 			time.Sleep(20 * time.Millisecond)
 			if fail {
 				return errors.New("down")
 			}
 			return nil
-		})
+		}})
 		checker.CheckAll(t.Context())
 		fail = true
 		checker.CheckAll(t.Context())
@@ -305,7 +305,7 @@ func TestHealthStatus(t *testing.T) {
 func TestSync(t *testing.T) {
 	s := newSpace()
 	obs := kitmetrics.New(s.metrics())
-	reg := registry.New()
+	reg := registry.New(registry.Config{})
 	if _, err := reg.Breaker("db", registry.Settings{}); err != nil {
 		t.Fatal(err)
 	}

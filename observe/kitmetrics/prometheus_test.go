@@ -39,7 +39,7 @@ func TestPrometheus(t *testing.T) {
 			t.Fatal(err)
 		}
 		script := endpointtest.Script("err", "err", "err", "err", "slow:20ms")
-		ep := guideStack(obs, registry.New(), middleware.BreakerConfig{FailureThreshold: 2, SuccessThreshold: 2, ResetTimeout: time.Minute}, 2, script.Call)
+		ep := guideStack(obs, registry.New(registry.Config{}), middleware.BreakerConfig{FailureThreshold: 2, SuccessThreshold: 2, ResetTimeout: time.Minute}, 2, script.Call)
 		call := func() {
 			if _, err := ep(t.Context(), nil); err != nil {
 				t.Fatal(err)

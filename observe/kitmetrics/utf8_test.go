@@ -1,6 +1,7 @@
 package kitmetrics_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -64,10 +65,7 @@ func TestInvalidUTF8Labels(t *testing.T) {
 			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventCall, Name: bad, Outcome: middleware.OutcomeSuccess})
 		}},
 		{"call duration", "call_duration_seconds", func(t *testing.T, obs *kitmetrics.Observer) {
-			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventCall, Name: bad, Outcome: middleware.OutcomeFailure, Delay: time.Millisecond})
-		}},
-		{"call outcome", "calls_total", func(t *testing.T, obs *kitmetrics.Observer) {
-			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventCall, Name: "x", Outcome: bad})
+			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventCall, Name: bad, Outcome: middleware.OutcomeFailure, Latency: time.Millisecond})
 		}},
 		{"open-circuit rejection", "rejections_total", func(t *testing.T, obs *kitmetrics.Observer) {
 			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventCall, Name: bad, Outcome: middleware.OutcomeRejected, Err: &registry.CircuitOpenError{Service: bad}})
@@ -76,7 +74,7 @@ func TestInvalidUTF8Labels(t *testing.T) {
 			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventRetry, Name: bad})
 		}},
 		{"retry exhausted", "retries_exhausted_total", func(t *testing.T, obs *kitmetrics.Observer) {
-			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventRetryExhausted, Name: bad})
+			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventRetry, Name: bad, Attempt: 3, Err: &middleware.RetryError{Attempts: 3, Err: errors.New("x")}})
 		}},
 		{"timeout", "timeouts_total", func(t *testing.T, obs *kitmetrics.Observer) {
 			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventTimeout, Name: bad})
@@ -88,16 +86,16 @@ func TestInvalidUTF8Labels(t *testing.T) {
 			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventRejected, Name: bad, Layer: bad})
 		}},
 		{"timeout rejection", "rejections_total", func(t *testing.T, obs *kitmetrics.Observer) {
-			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventTimeoutRejected, Name: bad})
+			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventRejected, Layer: "timeout", Name: bad, Err: middleware.ErrBulkheadFull})
 		}},
 		{"panic", "panics_total", func(t *testing.T, obs *kitmetrics.Observer) {
 			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventPanic, Name: bad, Layer: bad})
 		}},
 		{"state change event", "breaker_transitions_total", func(t *testing.T, obs *kitmetrics.Observer) {
-			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventStateChange, Name: bad, From: "closed", To: bad})
+			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventStateChange, Name: bad, From: registry.StateClosed, To: registry.StateOpen})
 		}},
 		{"state change event state", "breaker_state", func(t *testing.T, obs *kitmetrics.Observer) {
-			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventStateChange, Name: bad, From: "closed", To: "open"})
+			obs.Observe(t.Context(), middleware.Event{Kind: middleware.EventStateChange, Name: bad, From: registry.StateClosed, To: registry.StateOpen})
 		}},
 		{"open duration", "breaker_open_duration_seconds", func(t *testing.T, obs *kitmetrics.Observer) {
 			now := time.Now()
@@ -105,7 +103,7 @@ func TestInvalidUTF8Labels(t *testing.T) {
 			obs.StateChange(registry.StateChange{Name: bad, From: registry.StateOpen, To: registry.StateHalfOpen, At: now.Add(time.Second)})
 		}},
 		{"sync", "breaker_state", func(t *testing.T, obs *kitmetrics.Observer) {
-			reg := registry.New()
+			reg := registry.New(registry.Config{})
 			if _, err := reg.Breaker(bad, registry.Settings{}); err != nil {
 				t.Skipf("registry refuses the name: %v", err)
 			}

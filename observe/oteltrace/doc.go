@@ -29,7 +29,7 @@
 //	resilience.state_change     resilience.layer, resilience.name, resilience.circuit_breaker.from, resilience.circuit_breaker.to
 //
 // error.type is "timeout", "circuit_open", "rate_limited", "bulkhead_full",
-// "too_many_abandoned", "canceled" or "deadline_exceeded" for the errors the
+// "canceled" or "deadline_exceeded" for the errors the
 // toolkit knows, and the Go type of the error otherwise ("*net.OpError").
 //
 // A breaker reports no event of its own when it rejects a call: the

@@ -75,19 +75,20 @@ func (o *Observer) Observe(ctx context.Context, e middleware.Event) {
 			attrs = append(attrs, KeyRetryAfter.Float64(ms(d)))
 		}
 	case middleware.EventRetry:
-		attrs = append(attrs, KeyAttempt.Int(e.Attempt), KeyDelay.Float64(ms(e.Delay)))
-	case middleware.EventRetryExhausted:
-		attrs = append(attrs, KeyAttempt.Int(e.Attempt))
+		if _, gaveUp := e.Err.(*middleware.RetryError); gaveUp {
+			name = "resilience.retry_exhausted"
+			attrs = append(attrs, KeyAttempt.Int(e.Attempt))
+		} else {
+			attrs = append(attrs, KeyAttempt.Int(e.Attempt), KeyDelay.Float64(ms(e.Wait)))
+		}
 	case middleware.EventTimeout:
-		attrs = append(attrs, KeyTimeout.Float64(ms(e.Delay)))
-	case middleware.EventTimeoutRejected:
-		name = "resilience.rejected"
+		attrs = append(attrs, KeyTimeout.Float64(ms(e.Latency)))
 	case middleware.EventRejected:
-		if e.Delay > 0 {
-			attrs = append(attrs, KeyDelay.Float64(ms(e.Delay)))
+		if e.Wait > 0 {
+			attrs = append(attrs, KeyDelay.Float64(ms(e.Wait)))
 		}
 	case middleware.EventStateChange:
-		attrs = append(attrs, KeyBreakerFrom.String(e.From), KeyBreakerTo.String(e.To))
+		attrs = append(attrs, KeyBreakerFrom.String(e.From.String()), KeyBreakerTo.String(e.To.String()))
 	}
 	attrs = append(attrs, KeyLayer.String(layer))
 	if svc != "" {
@@ -96,7 +97,7 @@ func (o *Observer) Observe(ctx context.Context, e middleware.Event) {
 	if e.Err != nil {
 		attrs = append(attrs, KeyErrorType.String(ErrorType(e.Err)))
 		if o.messages && e.Kind != middleware.EventCall && e.Kind != middleware.EventRejected &&
-			e.Kind != middleware.EventTimeoutRejected && e.Kind != middleware.EventTimeout {
+			e.Kind != middleware.EventTimeout {
 			attrs = append(attrs, KeyErrorMessage.String(e.Err.Error()))
 		}
 	}
@@ -105,7 +106,7 @@ func (o *Observer) Observe(ctx context.Context, e middleware.Event) {
 
 // ErrorType returns the value of the error.type attribute for err: a short
 // name for the errors the toolkit knows ("timeout", "circuit_open",
-// "rate_limited", "bulkhead_full", "too_many_abandoned", "canceled",
+// "rate_limited", "bulkhead_full", "canceled",
 // "deadline_exceeded"), else err's Go type, such as "*net.OpError"; "" for
 // nil.
 func ErrorType(err error) string {
@@ -120,8 +121,6 @@ func ErrorType(err error) string {
 		return "rate_limited"
 	case errors.Is(err, middleware.ErrBulkheadFull):
 		return "bulkhead_full"
-	case errors.Is(err, middleware.ErrTooManyAbandoned):
-		return "too_many_abandoned"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded):

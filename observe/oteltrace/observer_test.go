@@ -56,7 +56,7 @@ func TestSpanEvents(t *testing.T) {
 			want: [][]string{{
 				"resilience.retry{error.message=endpointtest: scripted failure,error.type=*errors.errorString,resilience.attempt=1,resilience.delay_ms=0,resilience.layer=retry,resilience.name=embed}",
 				"resilience.retry{error.message=endpointtest: scripted failure,error.type=*errors.errorString,resilience.attempt=2,resilience.delay_ms=0,resilience.layer=retry,resilience.name=embed}",
-				"resilience.retry_exhausted{error.message=endpointtest: scripted failure,error.type=*errors.errorString,resilience.attempt=3,resilience.layer=retry,resilience.name=embed}",
+				"resilience.retry_exhausted{error.message=middleware: retry gave up after 3 attempts: endpointtest: scripted failure,error.type=*middleware.RetryError,resilience.attempt=3,resilience.layer=retry,resilience.name=embed}",
 				"resilience.fallback{error.message=middleware: retry gave up after 3 attempts: endpointtest: scripted failure,error.type=*middleware.RetryError,resilience.layer=fallback,resilience.name=embed}",
 			}, {
 				"resilience.retry{error.message=endpointtest: scripted failure,error.type=*errors.errorString,resilience.attempt=1,resilience.delay_ms=0,resilience.layer=retry,resilience.name=embed}",
@@ -70,7 +70,7 @@ func TestSpanEvents(t *testing.T) {
 			want: [][]string{{
 				"resilience.retry{error.message=endpointtest: scripted failure,error.type=*errors.errorString,resilience.attempt=1,resilience.delay_ms=0,resilience.layer=retry,resilience.name=embed}",
 				"resilience.retry{error.message=endpointtest: scripted failure,error.type=*errors.errorString,resilience.attempt=2,resilience.delay_ms=0,resilience.layer=retry,resilience.name=embed}",
-				"resilience.retry_exhausted{error.message=endpointtest: scripted failure,error.type=*errors.errorString,resilience.attempt=3,resilience.layer=retry,resilience.name=embed}",
+				"resilience.retry_exhausted{error.message=middleware: retry gave up after 3 attempts: endpointtest: scripted failure,error.type=*middleware.RetryError,resilience.attempt=3,resilience.layer=retry,resilience.name=embed}",
 				"resilience.fallback{error.message=middleware: retry gave up after 3 attempts: endpointtest: scripted failure,error.type=*middleware.RetryError,resilience.layer=fallback,resilience.name=embed}",
 			}, {
 				"resilience.rejected{error.type=circuit_open,resilience.circuit_breaker.state=open,resilience.layer=circuit_breaker,resilience.name=embed,resilience.retry_after_ms=60000}",
@@ -84,7 +84,7 @@ func TestSpanEvents(t *testing.T) {
 				tp, sr := tracer(t)
 				obs := oteltrace.New()
 				b := tt.breaker
-				b.Registry, b.Observer = registry.New(), obs
+				b.Registry, b.Observer = registry.New(registry.Config{}), obs
 				ep := endpoint.Chain(
 					middleware.FallbackWith(middleware.FallbackConfig{Name: "embed", Value: []float32{}, Observer: obs}),
 					middleware.Measure(middleware.MeasureConfig{Name: "embed", Observer: obs}),
@@ -125,17 +125,17 @@ func TestEventKinds(t *testing.T) {
 		e    middleware.Event
 		want string // "" for no event
 	}{
-		{"timeout", nil, middleware.Event{Kind: middleware.EventTimeout, Layer: "timeout", Name: "q", Delay: 10 * time.Second, Err: middleware.ErrTimeout},
+		{"timeout", nil, middleware.Event{Kind: middleware.EventTimeout, Layer: "timeout", Name: "q", Latency: 10 * time.Second, Err: middleware.ErrTimeout},
 			"resilience.timeout{error.type=timeout,resilience.layer=timeout,resilience.name=q,resilience.timeout_ms=10000}"},
-		{"rate limit", nil, middleware.Event{Kind: middleware.EventRejected, Layer: "rate_limit", Name: "q", Delay: 250 * time.Millisecond, Err: middleware.ErrRateLimited},
+		{"rate limit", nil, middleware.Event{Kind: middleware.EventRejected, Layer: "rate_limit", Name: "q", Wait: 250 * time.Millisecond, Err: middleware.ErrRateLimited},
 			"resilience.rejected{error.type=rate_limited,resilience.delay_ms=250,resilience.layer=rate_limit,resilience.name=q}"},
 		{"bulkhead", nil, middleware.Event{Kind: middleware.EventRejected, Layer: "bulkhead", Err: middleware.ErrBulkheadFull},
 			"resilience.rejected{error.type=bulkhead_full,resilience.layer=bulkhead}"},
-		{"abandoned", nil, middleware.Event{Kind: middleware.EventTimeoutRejected, Layer: "timeout", Err: middleware.ErrTooManyAbandoned},
-			"resilience.rejected{error.type=too_many_abandoned,resilience.layer=timeout}"},
+		{"abandoned", nil, middleware.Event{Kind: middleware.EventRejected, Layer: "timeout", Err: middleware.ErrBulkheadFull},
+			"resilience.rejected{error.type=bulkhead_full,resilience.layer=timeout}"},
 		{"panic", nil, middleware.Event{Kind: middleware.EventPanic, Layer: "recover", Err: errBoom},
 			"resilience.panic{error.message=boom,error.type=*errors.errorString,resilience.layer=recover}"},
-		{"state change", nil, middleware.Event{Kind: middleware.EventStateChange, Layer: "circuit_breaker", Name: "db", From: "closed", To: "open"},
+		{"state change", nil, middleware.Event{Kind: middleware.EventStateChange, Layer: "circuit_breaker", Name: "db", From: registry.StateClosed, To: registry.StateOpen},
 			"resilience.state_change{resilience.circuit_breaker.from=closed,resilience.circuit_breaker.to=open,resilience.layer=circuit_breaker,resilience.name=db}"},
 		{"no messages", []oteltrace.Option{oteltrace.WithoutErrorMessages()}, middleware.Event{Kind: middleware.EventFallback, Layer: "fallback", Err: context.DeadlineExceeded},
 			"resilience.fallback{error.type=deadline_exceeded,resilience.layer=fallback}"},

@@ -233,14 +233,14 @@ func (w *window) record(now time.Time, o Outcome) {
 // A call goes through [Breaker.Allow] and [Breaker.Done]; the middleware
 // package's CircuitBreaker does that for go-kit endpoints. With the
 // consecutive rule alone, a closed breaker with no failure streak admits
-// calls on a fast path (one atomic load, no lock, no clock read) and a success
-// there records nothing; everything else (a failure, any other state, the
+// calls on a fast path (no lock, no clock read) and a success there records
+// nothing; everything else (a failure, any other state, the
 // ratio rule) goes through gobreaker with the same results gobreaker gives.
-// An open breaker rejects with an atomic load, a clock read and the same
-// preallocated [*CircuitOpenError] for the whole open spell; a call at
-// exactly ResetTimeout after the breaker opened is a half-open probe, and a
-// call 1ns earlier is rejected, whatever order timers and callers run in. A timer moves the
-// breaker to half-open at ResetTimeout even when no call comes; State,
+// An open breaker rejects without a lock, with the same preallocated
+// [*CircuitOpenError] for the whole open spell; a call at exactly
+// ResetTimeout after the breaker opened is a half-open probe, and a call 1ns
+// earlier is rejected, whatever order timers and callers run in. A timer
+// moves the breaker to half-open at ResetTimeout even when no call comes; State,
 // Snapshot and States never show a stale open.
 //
 // # Driving a breaker in tests

@@ -68,10 +68,10 @@
 //
 // # Cost
 //
-// A layer on its success path reports nothing, so an attached Observer costs
-// nothing there. Each event costs a lookup of the bound series in a
-// copy-on-write cache (one atomic load, no lock, no allocation once the
-// label set has been seen) plus the backend's own update; the Prometheus
+// A layer on its success path reports nothing, so an attached Observer has
+// nothing to do there. Each event looks up its bound series in a
+// copy-on-write cache (no lock, no allocation once the label set has been
+// seen) plus the backend's own update; the Prometheus
 // metrics of [NewPrometheus] update a bound child directly, with no
 // allocation, where go-kit's metrics/prometheus builds a label map on every
 // update.

@@ -315,8 +315,8 @@ type seriesKey struct {
 	v1, v2, v3 string
 }
 
-// cache maps label sets to bound series: copy on write, so a read is one
-// atomic load and a map lookup, with no lock and no allocation.
+// cache maps label sets to bound series: copy on write, so a read takes no
+// lock and allocates nothing.
 type cache[M any] struct {
 	m  atomic.Pointer[map[seriesKey]M]
 	mu sync.Mutex

@@ -97,27 +97,27 @@ type Config struct {
 }
 
 // validate returns every problem in cfg, each naming its field and matching
-// [ErrInvalidConfig], joined; nil when cfg is valid.
+// [middleware.ErrInvalidConfig], joined; nil when cfg is valid.
 func (cfg Config) validate() error {
 	var errs []error
 	if cfg.DefaultTimeout < 0 {
-		errs = append(errs, fmt.Errorf("%w: Config.DefaultTimeout = %v, must not be negative", ErrInvalidConfig, cfg.DefaultTimeout))
+		errs = append(errs, fmt.Errorf("health: %w: Config.DefaultTimeout = %v, must not be negative", middleware.ErrInvalidConfig, cfg.DefaultTimeout))
 	}
 	switch {
 	case cfg.Jitter != 0 && cfg.DisableJitter:
-		errs = append(errs, fmt.Errorf("%w: Config.Jitter = %v with Config.DisableJitter, set one or the other", ErrInvalidConfig, cfg.Jitter))
+		errs = append(errs, fmt.Errorf("health: %w: Config.Jitter = %v with Config.DisableJitter, set one or the other", middleware.ErrInvalidConfig, cfg.Jitter))
 	case cfg.Jitter != 0 && !(cfg.Jitter > 0 && cfg.Jitter < 1): // NaN fails too
-		errs = append(errs, fmt.Errorf("%w: Config.Jitter = %v, must be in (0, 1) (0 means %v; DisableJitter turns jitter off)", ErrInvalidConfig, cfg.Jitter, DefaultJitter))
+		errs = append(errs, fmt.Errorf("health: %w: Config.Jitter = %v, must be in (0, 1) (0 means %v; DisableJitter turns jitter off)", middleware.ErrInvalidConfig, cfg.Jitter, DefaultJitter))
 	}
 	if cfg.MaxAge < 0 {
-		errs = append(errs, fmt.Errorf("%w: Config.MaxAge = %v, must not be negative", ErrInvalidConfig, cfg.MaxAge))
+		errs = append(errs, fmt.Errorf("health: %w: Config.MaxAge = %v, must not be negative", middleware.ErrInvalidConfig, cfg.MaxAge))
 	}
 	return errors.Join(errs...)
 }
 
 // NewChecker returns a Checker with no checks, configured by cfg (the zero
 // Config is the defaults). It panics with an error matching
-// [ErrInvalidConfig], naming every field out of range, when cfg is not
+// [middleware.ErrInvalidConfig], naming every field out of range, when cfg is not
 // valid: a programming error, like a bad pattern given to
 // regexp.MustCompile.
 func NewChecker(cfg Config) *Checker {
@@ -161,7 +161,7 @@ type Check struct {
 // Register adds the check ch. It returns an error, and registers nothing,
 // when ch.Name is empty ([ErrEmptyName]), ch.Func is nil ([ErrNilCheck]),
 // the name is already registered ([ErrDuplicateCheck]) or ch.Timeout is
-// negative ([ErrInvalidConfig]); the error names the check.
+// negative ([middleware.ErrInvalidConfig]); the error names the check.
 //
 // A check registered while background checking runs joins the schedule at
 // once.
@@ -173,7 +173,7 @@ func (c *Checker) Register(ch Check) error {
 		return fmt.Errorf("%w: %q", ErrNilCheck, ch.Name)
 	}
 	if ch.Timeout < 0 {
-		return fmt.Errorf("%w: check %q: Check.Timeout = %v, must not be negative", ErrInvalidConfig, ch.Name, ch.Timeout)
+		return fmt.Errorf("health: %w: check %q: Check.Timeout = %v, must not be negative", middleware.ErrInvalidConfig, ch.Name, ch.Timeout)
 	}
 	e := &entry{name: ch.Name, fn: ch.Func, timeout: ch.Timeout, critical: !ch.Optional, observe: c.observe}
 	if e.timeout == 0 {
@@ -357,11 +357,11 @@ type loop struct {
 // Background checking ends when ctx is done or [Checker.Stop] is called;
 // the checker then runs checks on demand again, and may be started again.
 // Start returns an error matching [ErrStarted] when background checking is
-// already running, [ErrInvalidConfig] when interval is not positive, and
+// already running, [middleware.ErrInvalidConfig] when interval is not positive, and
 // ctx's cause when ctx is already done.
 func (c *Checker) Start(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
-		return fmt.Errorf("%w: Start interval = %v, must be positive", ErrInvalidConfig, interval)
+		return fmt.Errorf("health: %w: Start interval = %v, must be positive", middleware.ErrInvalidConfig, interval)
 	}
 	if ctx.Err() != nil {
 		return context.Cause(ctx)

@@ -57,8 +57,8 @@ func TestRegisterErrors(t *testing.T) {
 		{name: "nil bool func", check: health.Check{Name: "fs", Func: health.Bool(nil)}, want: health.ErrNilCheck, wantInMsg: []string{`"fs"`}},
 		{name: "nil bool ctx func", check: health.Check{Name: "fs", Func: health.BoolCtx(nil)}, want: health.ErrNilCheck, wantInMsg: []string{`"fs"`}},
 		{name: "duplicate", check: health.Check{Name: "taken", Func: ok}, want: health.ErrDuplicateCheck, wantInMsg: []string{`"taken"`}, registered: true},
-		{name: "negative timeout", check: health.Check{Name: "slow", Func: ok, Timeout: -time.Second}, want: health.ErrInvalidConfig, wantInMsg: []string{`"slow"`, "Check.Timeout", "-1s"}},
-		{name: "negative timeout optional", check: health.Check{Name: "slow", Func: ok, Timeout: -time.Nanosecond, Optional: true}, want: health.ErrInvalidConfig, wantInMsg: []string{`"slow"`, "Check.Timeout", "-1ns"}},
+		{name: "negative timeout", check: health.Check{Name: "slow", Func: ok, Timeout: -time.Second}, want: middleware.ErrInvalidConfig, wantInMsg: []string{`"slow"`, "Check.Timeout", "-1s"}},
+		{name: "negative timeout optional", check: health.Check{Name: "slow", Func: ok, Timeout: -time.Nanosecond, Optional: true}, want: middleware.ErrInvalidConfig, wantInMsg: []string{`"slow"`, "Check.Timeout", "-1ns"}},
 		{name: "zero timeout is the default", check: health.Check{Name: "fine", Func: ok}, registered: true},
 		{name: "valid", check: health.Check{Name: "fine", Func: ok, Timeout: time.Second, Optional: true}, registered: true},
 	}
@@ -95,7 +95,7 @@ func TestMustRegisterPanics(t *testing.T) {
 	}{
 		{name: "nil func", check: health.Check{Name: "db"}, want: health.ErrNilCheck},
 		{name: "empty name", check: health.Check{Func: ok}, want: health.ErrEmptyName},
-		{name: "negative timeout", check: health.Check{Name: "db", Func: ok, Timeout: -1}, want: health.ErrInvalidConfig},
+		{name: "negative timeout", check: health.Check{Name: "db", Func: ok, Timeout: -1}, want: middleware.ErrInvalidConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,7 +134,7 @@ func TestNewCheckerInvalidConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			defer func() {
 				err, _ := recover().(error)
-				if !errors.Is(err, health.ErrInvalidConfig) {
+				if !errors.Is(err, middleware.ErrInvalidConfig) {
 					t.Fatalf("panic = %v, want ErrInvalidConfig", err)
 				}
 				for _, f := range tt.fields {

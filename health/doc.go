@@ -67,7 +67,7 @@
 // # Errors
 //
 // Every error matches a sentinel with [errors.Is]: [ErrEmptyName],
-// [ErrNilCheck], [ErrDuplicateCheck], [ErrInvalidConfig] and [ErrStarted]
+// [ErrNilCheck], [ErrDuplicateCheck], [middleware.ErrInvalidConfig] and [ErrStarted]
 // from setup; [ErrUnknownCheck] for a name never registered;
 // [middleware.ErrTimeout], [ErrDegraded], [ErrCheckFailed], [ErrNotChecked]
 // and [ErrStale] in a Status; [registry.ErrOpen] from [BreakerCheck];

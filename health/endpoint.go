@@ -10,7 +10,7 @@ import (
 // c's [Report] (a Report value, never an error), so that health can be served
 // over any go-kit transport. cfg is as for [Handler]: error text is left out
 // unless cfg.ErrorDetails is set. Endpoint panics when c is nil, and with an
-// error matching [ErrInvalidConfig] when cfg is not valid.
+// error matching [middleware.ErrInvalidConfig] when cfg is not valid.
 //
 // A Report is a go-kit transport/http StatusCoder and Headerer, so the go-kit
 // HTTP server with EncodeJSONResponse answers 503 on Fail and sends

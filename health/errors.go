@@ -14,12 +14,6 @@ var (
 	ErrNilCheck = errors.New("health: nil check func")
 	// ErrDuplicateCheck is returned by Register for a name already registered.
 	ErrDuplicateCheck = errors.New("health: check already registered")
-	// ErrInvalidConfig is matched by the error for a value out of range: the
-	// panic value of [NewChecker] given a bad [Config] and of [Handler] and
-	// [Endpoint] given a bad [HandlerConfig], the error of Register for a
-	// bad [Check].Timeout, and of Start for an interval that is not
-	// positive. The message names the field and the value.
-	ErrInvalidConfig = errors.New("health: invalid config")
 	// ErrStarted is returned by Start when background checking is already
 	// running.
 	ErrStarted = errors.New("health: already started")

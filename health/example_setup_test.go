@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/health"
+	"github.com/resiliencekit/resilience/middleware"
 )
 
 // client stands in for a dependency's client, such as ChromaDB's.
@@ -42,10 +43,10 @@ func Example_setup() {
 	// So is a value out of range: it is refused, never replaced by a default.
 	err = c.Register(health.Check{Name: "cache", Func: chromaClient.Heartbeat, Timeout: -time.Second})
 	fmt.Println(err)
-	fmt.Println(errors.Is(err, health.ErrInvalidConfig))
+	fmt.Println(errors.Is(err, middleware.ErrInvalidConfig))
 	// Output:
 	// health: check already registered: "chromadb"
 	// true
-	// health: invalid config: check "cache": Check.Timeout = -1s, must not be negative
+	// health: middleware: invalid config: check "cache": Check.Timeout = -1s, must not be negative
 	// true
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/resiliencekit/resilience/middleware"
 )
 
 // ContentType is the media type of a [Report]: the IETF draft "Health Check
@@ -88,18 +90,18 @@ type handlerConfig struct {
 }
 
 // newHandlerConfig validates cfg and returns a copy the caller cannot
-// change; it panics with an error matching ErrInvalidConfig, naming the
+// change; it panics with an error matching middleware.ErrInvalidConfig, naming the
 // field, when cfg is not valid.
 func newHandlerConfig(cfg HandlerConfig) handlerConfig {
 	var errs []error
 	seen := make(map[string]int, len(cfg.Checks))
 	for i, n := range cfg.Checks {
 		if n == "" {
-			errs = append(errs, fmt.Errorf("%w: HandlerConfig.Checks[%d] is empty", ErrInvalidConfig, i))
+			errs = append(errs, fmt.Errorf("health: %w: HandlerConfig.Checks[%d] is empty", middleware.ErrInvalidConfig, i))
 			continue
 		}
 		if j, dup := seen[n]; dup {
-			errs = append(errs, fmt.Errorf("%w: HandlerConfig.Checks[%d] = %q, already given at Checks[%d]", ErrInvalidConfig, i, n, j))
+			errs = append(errs, fmt.Errorf("health: %w: HandlerConfig.Checks[%d] = %q, already given at Checks[%d]", middleware.ErrInvalidConfig, i, n, j))
 			continue
 		}
 		seen[n] = i
@@ -158,7 +160,7 @@ func worse(a, b Result) Result {
 // It answers GET and HEAD (headers only), and any other method with 405 and
 // "Allow: GET, HEAD". Responses carry Cache-Control: no-store. Error text is
 // left out unless cfg.ErrorDetails is set. Handler panics when c is nil, and
-// with an error matching [ErrInvalidConfig] when cfg is not valid.
+// with an error matching [middleware.ErrInvalidConfig] when cfg is not valid.
 func Handler(c *Checker, cfg HandlerConfig) http.Handler {
 	if c == nil {
 		panic("health: Handler: nil Checker")

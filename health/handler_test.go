@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/health"
+	"github.com/resiliencekit/resilience/middleware"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -427,7 +428,7 @@ func TestHandlerInvalidConfig(t *testing.T) {
 			t.Run(tt.name+"/"+k.name, func(t *testing.T) {
 				defer func() {
 					err, _ := recover().(error)
-					if !errors.Is(err, health.ErrInvalidConfig) {
+					if !errors.Is(err, middleware.ErrInvalidConfig) {
 						t.Fatalf("panic = %v, want ErrInvalidConfig", err)
 					}
 					for _, w := range tt.want {

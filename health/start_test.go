@@ -204,8 +204,8 @@ func TestStartErrors(t *testing.T) {
 		twice    bool
 		want     error
 	}{
-		{name: "zero interval", ctx: context.Background(), interval: 0, want: health.ErrInvalidConfig},
-		{name: "negative interval", ctx: context.Background(), interval: -time.Second, want: health.ErrInvalidConfig},
+		{name: "zero interval", ctx: context.Background(), interval: 0, want: middleware.ErrInvalidConfig},
+		{name: "negative interval", ctx: context.Background(), interval: -time.Second, want: middleware.ErrInvalidConfig},
 		{name: "cancelled context", ctx: cancelled, interval: time.Second, want: context.Canceled},
 		{name: "twice", ctx: context.Background(), interval: time.Second, twice: true, want: health.ErrStarted},
 	}

@@ -214,12 +214,14 @@ func TestStackName(t *testing.T) {
 // TestStackIsAValue: a Stack and its layers' configs are values: changing a
 // copy's layers never changes the original, nor what the original builds.
 func TestStackIsAValue(t *testing.T) {
+	reg := registry.New(registry.Config{})
 	s := middleware.Stack{
-		Name:     "value",
-		Retry:    middleware.RetryConfig{MaxAttempts: 3, NoDelay: true, RetryOn: []error{errOther}},
-		Timeout:  middleware.TimeoutConfig{Timeout: time.Second},
-		Fallback: middleware.FallbackConfig{Value: "cached"},
-		Observer: discard,
+		Name:           "value",
+		Retry:          middleware.RetryConfig{MaxAttempts: 3, NoDelay: true, RetryOn: []error{errOther}},
+		Timeout:        middleware.TimeoutConfig{Timeout: time.Second},
+		Fallback:       middleware.FallbackConfig{Value: "cached"},
+		CircuitBreaker: middleware.BreakerConfig{Name: "original", FailureThreshold: 5, Registry: reg},
+		Observer:       discard,
 	}
 	before := s.String()
 	s2 := s
@@ -227,13 +229,16 @@ func TestStackIsAValue(t *testing.T) {
 	s2.Timeout.Timeout = time.Minute
 	s2.Fallback.Value = "other"
 	s2.Bulkhead.MaxConcurrent = 1
-	if s.Retry.MaxAttempts != 3 || s.Timeout.Timeout != time.Second || s.Fallback.Value != "cached" || s.Bulkhead.MaxConcurrent != 0 {
+	s2.CircuitBreaker.Name = "copy"
+	s2.CircuitBreaker.FailureThreshold = 1
+	if s.Retry.MaxAttempts != 3 || s.Timeout.Timeout != time.Second || s.Fallback.Value != "cached" || s.Bulkhead.MaxConcurrent != 0 ||
+		s.CircuitBreaker.Name != "original" || s.CircuitBreaker.FailureThreshold != 5 {
 		t.Errorf("original changed with its copy: %+v", s)
 	}
 	if got := s.String(); got != before {
 		t.Errorf("original String() = %q after changing the copy, want %q", got, before)
 	}
-	if got, want := s2.String(), "fallback(value \"other\") → bulkhead(max_concurrent 1) → retry(9 attempts) → timeout(1m0s) → endpoint"; got != want {
+	if got, want := s2.String(), "fallback(value \"other\") → bulkhead(max_concurrent 1) → circuit_breaker(copy) → retry(9 attempts) → timeout(1m0s) → endpoint"; got != want {
 		t.Errorf("copy String() = %q, want %q", got, want)
 	}
 	ep := endpointtest.New(endpointtest.Err(errOther))
@@ -246,5 +251,15 @@ func TestStackIsAValue(t *testing.T) {
 	}
 	if got := ep.Calls(); got != 3 {
 		t.Errorf("calls = %d, want 3 (the original's MaxAttempts)", got)
+	}
+	if got, want := reg.Names(), []string{"original"}; !slices.Equal(got, want) {
+		t.Errorf("registry breakers = %v, want %v (the original's name)", got, want)
+	}
+	b, ok := reg.Get("original")
+	if !ok {
+		t.Fatal("no breaker named original")
+	}
+	if got := b.State(); got != registry.StateClosed {
+		t.Errorf("breaker state = %v after one failed call, want closed (the original's threshold, 5)", got)
 	}
 }

@@ -261,6 +261,11 @@ type Breaker struct {
 	gate atomic.Uint64
 	// openErr is the rejection of the current open spell; nil unless open.
 	openErr atomic.Pointer[CircuitOpenError]
+	// clockFree is set while the open spell has more than nearHalfOpen
+	// left: rejections then need no clock read. A timer clears it
+	// nearHalfOpen before the spell ends; from then on rejections compare
+	// the clock with HalfOpenAt, so the spell ends exactly on time.
+	clockFree atomic.Bool
 
 	sh  *shared      // nil unless the registry has a Store
 	log *slog.Logger // for listener panics on the library's goroutines; nil: slog.Default
@@ -274,6 +279,7 @@ type Breaker struct {
 	openedAt   time.Time
 	halfOpenAt time.Time
 	timer      *time.Timer
+	edge       *time.Timer // clears clockFree near the end of an open spell
 	halfErr    *CircuitOpenError
 	spellErr   *CircuitOpenError // the rejection of the current open spell
 	win        *window           // the ratio rule's window; nil without the ratio rule
@@ -350,6 +356,7 @@ func (b *Breaker) onStateChange(_ string, _, to gobreaker.State) {
 		b.spellErr = &CircuitOpenError{Service: b.name, State: StateOpen, OpenedAt: now, HalfOpenAt: b.halfOpenAt}
 		b.openErr.Store(b.spellErr)
 		ep := b.epoch
+		b.armEdge(ep, b.settings.ResetTimeout)
 		b.timer = time.AfterFunc(b.settings.ResetTimeout, func() { b.tick(ep) })
 	case StateHalfOpen:
 		b.openErr.Store(nil)
@@ -373,6 +380,32 @@ func (b *Breaker) stopTimer() {
 		b.timer.Stop()
 		b.timer = nil
 	}
+	if b.edge != nil {
+		b.edge.Stop()
+		b.edge = nil
+	}
+	b.clockFree.Store(false)
+}
+
+// nearHalfOpen is how long before the end of an open spell rejections start
+// reading the clock.
+const nearHalfOpen = 5 * time.Millisecond
+
+// armEdge makes the rejections of the open spell ep, which ends after left,
+// clock-free until nearHalfOpen before its end. Called with b.mu held,
+// after stopTimer.
+func (b *Breaker) armEdge(ep uint64, left time.Duration) {
+	if left <= nearHalfOpen {
+		return
+	}
+	b.clockFree.Store(true)
+	b.edge = time.AfterFunc(left-nearHalfOpen, func() {
+		b.mu.Lock()
+		if b.epoch == ep {
+			b.clockFree.Store(false)
+		}
+		b.mu.Unlock()
+	})
 }
 
 // tick runs when the reset timeout of the open spell ep ends: it moves the
@@ -445,7 +478,8 @@ func (b *Breaker) Allow() (Ticket, error) {
 // timer has run yet. So a call at exactly ResetTimeout is a probe and a
 // call 1ns earlier is rejected, in whatever order timers and callers run.
 func (b *Breaker) rejection() *CircuitOpenError {
-	if e := b.openErr.Load(); e != nil && time.Now().Before(e.HalfOpenAt) {
+	e := b.openErr.Load()
+	if e == nil || b.clockFree.Load() || time.Now().Before(e.HalfOpenAt) {
 		return e
 	}
 	return nil

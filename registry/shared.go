@@ -77,7 +77,9 @@ func (b *Breaker) moveShared(next State, openedAt time.Time) {
 		b.halfErr = nil
 		b.openErr.Store(&CircuitOpenError{Service: b.name, State: StateOpen, OpenedAt: b.openedAt, HalfOpenAt: b.halfOpenAt})
 		ep := b.epoch
-		b.timer = time.AfterFunc(max(time.Until(b.halfOpenAt), 0), func() { b.tick(ep) })
+		left := max(time.Until(b.halfOpenAt), 0)
+		b.armEdge(ep, left)
+		b.timer = time.AfterFunc(left, func() { b.tick(ep) })
 	case StateHalfOpen:
 		if !openedAt.IsZero() {
 			b.openedAt = openedAt

@@ -303,6 +303,11 @@ func (e *env) check() {
 	e.t.Helper()
 	e.steps++
 	e.m.now()
+	if e.m.shared {
+		// In real time a change made on another replica reaches this one
+		// through the store's push, within the harness's Margin.
+		e.eventually(func() bool { return e.bs[0].State() == e.m.state })
+	}
 	s := e.bs[0].Snapshot()
 	if s.State != e.m.state {
 		e.t.Fatalf("step %d: state = %v, want %v", e.steps, s.State, e.m.state)

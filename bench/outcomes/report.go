@@ -21,8 +21,8 @@ func Table(w io.Writer, runs []*Run) {
 		fmt.Fprintf(w, " Fault %s over [%v, %v).", s.Fault.Kind, time.Duration(s.Fault.Start), time.Duration(s.Fault.End))
 	}
 	fmt.Fprint(w, "\n\n")
-	fmt.Fprintln(w, "| contender | calls | goodput | fallback | errors | p50 | p99 | max | amplification | fault-window amplification | peak dependency concurrency |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| contender | calls | goodput | fallback | errors | p50 | p99 | max | amplification | fault-window amplification | peak dependency concurrency | time to detect | time to recover |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	f := s.Fault
 	for _, r := range runs {
 		m := r.Whole()
@@ -30,9 +30,19 @@ func Table(w io.Writer, runs []*Run) {
 		if f.Kind != FaultNone {
 			win = fmt.Sprintf("%.3f", r.Measure(time.Duration(f.Start), time.Duration(f.End)).Amplification)
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %v | %v | %v | %.3f | %s | %d |\n",
+		detect, recover := "-", "-"
+		if f.Kind != FaultNone {
+			detect, recover = "never", "never"
+			if at, ok := r.Detected(); ok {
+				detect = round(at - time.Duration(f.Start)).String()
+			}
+			if at, ok := r.Recovered(); ok {
+				recover = round(at).String()
+			}
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %v | %v | %v | %.3f | %s | %d | %s | %s |\n",
 			r.Contender, m.Calls, pct(m.Goodput), pct(m.FallbackShare), pct(m.ErrorShare),
-			round(m.P50), round(m.P99), round(m.Max), m.Amplification, win, m.Peak)
+			round(m.P50), round(m.P99), round(m.Max), m.Amplification, win, m.Peak, detect, recover)
 	}
 	id := runs[0].Ideal()
 	win := "-"
@@ -42,8 +52,8 @@ func Table(w io.Writer, runs []*Run) {
 	case FaultOverload, FaultSlow, FaultFailShare:
 		win = "1.000"
 	}
-	fmt.Fprintf(w, "| *ideal* | %d | %s | %s | - | - | - | - | %.3f | %s | %d |\n\n",
-		id.Calls, pct(id.Goodput), pct(id.FallbackShare), id.Amplification, win, id.Peak)
+	fmt.Fprintf(w, "| *ideal* | %d | %s | %s | - | - | - | - | %.3f | %s | - | - | - |\n\n",
+		id.Calls, pct(id.Goodput), pct(id.FallbackShare), id.Amplification, win)
 }
 
 // Write writes OUTCOMES.md: a heading, then a table per scenario.
@@ -66,6 +76,10 @@ opening on 5 consecutive failures with a 10s reset, 3 attempts with backoff
   calls that started in the fault window.
 - **peak dependency concurrency**: most calls the dependency held at once
   (queued, in service or hanging).
+- **time to detect**: from the fault's start to the start of the first call
+  the contender answered without calling the dependency (a breaker's rejection).
+- **time to recover**: from the fault's end to the first real answer to a call
+  started after it.
 - ***ideal***: the limit no library can beat: under overload the dependency
   serves at most its capacity; during an outage no call gets a real answer and
   the dependency needs to see only the breaker's probes (counted as none).

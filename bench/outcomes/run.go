@@ -108,9 +108,9 @@ type Measures struct {
 	FallbackShare float64
 	ErrorShare    float64
 	P50, P99, Max time.Duration // latency seen by the caller
-	DepCalls      int     // dependency calls made for these caller calls
-	Amplification float64 // DepCalls / Calls
-	Peak          int     // most dependency calls at once (whole run only)
+	DepCalls      int           // dependency calls made for these caller calls
+	Amplification float64       // DepCalls / Calls
+	Peak          int           // most dependency calls at once (whole run only)
 }
 
 // Measure sums up the caller calls that started in [from, to), with the
@@ -166,6 +166,21 @@ func (r *Run) Detected() (time.Duration, bool) {
 	return 0, false
 }
 
+// Recovered is how long after the fault's end the first real answer to a
+// call started after it came, and false if none came.
+func (r *Run) Recovered() (time.Duration, bool) {
+	end := time.Duration(r.Scenario.Fault.End)
+	best, ok := time.Duration(0), false
+	for _, c := range r.Calls {
+		if c.Start >= end && c.Outcome == Real {
+			if at := c.Start + c.Latency - end; !ok || at < best {
+				best, ok = at, true
+			}
+		}
+	}
+	return best, ok
+}
+
 // quantile is the nearest-rank q-quantile of sorted.
 func quantile(sorted []time.Duration, q float64) time.Duration {
 	i := int(q*float64(len(sorted))+0.5) - 1
@@ -202,6 +217,5 @@ func (r *Run) Ideal() Measures {
 		m.Goodput = (float64(out) + served) / n
 		m.FallbackShare = 1 - m.Goodput
 	}
-	m.Peak = s.Dependency.Workers
 	return m
 }

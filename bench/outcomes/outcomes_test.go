@@ -106,6 +106,11 @@ func checkOurs(t *testing.T, r *outcomes.Run) {
 	if after.Amplification > 0.01 {
 		t.Errorf("amplification after detection = %.4f, want far below 1 (probes only)", after.Amplification)
 	}
+	// Recovery within the reset timeout plus a probe, counted from the
+	// fault's end (the breaker opened after it began, so sooner).
+	if at, ok := r.Recovered(); !ok || at > resetTimeAndProbe {
+		t.Errorf("first real answer %v after the fault (found: %v), want within %v", at, ok, resetTimeAndProbe)
+	}
 	// And the dependency, once back, is used again.
 	if rec := r.Measure(end+resetTimeAndProbe, time.Duration(s.Duration)); rec.Goodput < 0.99 {
 		t.Errorf("goodput from %v after the fault = %.3f, want at least 0.99 (recovered)", resetTimeAndProbe, rec.Goodput)

@@ -68,6 +68,9 @@ every run with this seed gives these numbers). The model, the scenarios
 Every contender but `+"`none`"+` has the same policy: fallback value, breaker
 opening on 5 consecutive failures with a 10s reset, 3 attempts with backoff
 (50ms, then 100ms; no jitter, for reproducibility), attempt timeout 250ms.
+Every other setting is each toolkit's default: a half-open breaker closes
+after 2 successful probes in ours, after 5 in failsafe-go's (its success
+threshold defaults to its failure threshold).
 
 - **goodput**: share of calls answered with a real result within the caller's deadline;
   **fallback**, **errors**: shares served the fallback value, or an error (or a late answer).

@@ -64,6 +64,11 @@ bench: ## run bench/ against the peers (BENCH_COUNT passes of BENCH_TIME each) a
 	cd bench && $(GO) run ./cmd/results -o RESULTS.md -notes notes.md -meta "$(BENCH_COUNT) passes, -benchtime $(BENCH_TIME)" results.txt
 	@echo "wrote bench/RESULTS.md (raw: bench/results.txt; compare two runs: cd bench && go tool benchstat old.txt results.txt)"
 
+.PHONY: outcomes
+outcomes: ## run issue 15's outcome scenarios against the peers in fake time and write bench/OUTCOMES.md (a few seconds)
+	cd bench && $(GO) test -count=1 -run '^TestOutcomes$$' ./outcomes -outcomes.write
+	@echo "wrote bench/OUTCOMES.md (scenarios: bench/outcomes/testdata/scenarios.json)"
+
 .PHONY: bench-unit
 bench-unit: redis ## run this module's own micro-benchmarks (middleware, registry, redisstore)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)

@@ -15,6 +15,7 @@ require (
 	github.com/resiliencekit/resilience v0.0.0-00010101000000-000000000000
 	github.com/sony/gobreaker v1.0.0
 	github.com/sony/gobreaker/v2 v2.4.0
+	go.uber.org/goleak v1.3.0
 	golang.org/x/perf v0.0.0-20260908200009-22c9c6c9d4da
 	golang.org/x/time v0.16.0
 )

@@ -1,0 +1,211 @@
+package outcomes
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors the dependency answers with.
+var (
+	// ErrUnavailable is the dependency's error in a fail-fast fault, and
+	// for the failed share of calls in a fail-share fault.
+	ErrUnavailable = errors.New("outcomes: dependency unavailable")
+	// ErrQueueFull is returned when the dependency's queue is full.
+	ErrQueueFull = errors.New("outcomes: dependency queue full")
+)
+
+// Fault kinds, the values of [Fault].Kind.
+const (
+	FaultNone      = "none"       // no fault; the window only marks the measures
+	FaultFail      = "fail"       // every call fails at once with ErrUnavailable
+	FaultHang      = "hang"       // every call hangs until its caller's context ends
+	FaultSlow      = "slow"       // service time multiplied by Factor
+	FaultFailShare = "fail_share" // a Share of calls fail at once with ErrUnavailable
+	FaultOverload  = "overload"   // no dependency fault: callers offer Factor x capacity
+)
+
+// DependencyConfig describes the simulated server. A zero field takes its
+// default.
+type DependencyConfig struct {
+	// Workers is the number of calls served at once. Default 4.
+	Workers int `json:"workers"`
+	// Median is the median service time. Default 10ms.
+	Median duration `json:"median"`
+	// P99 is the 99th percentile of the service time. Default 50ms.
+	P99 duration `json:"p99"`
+	// Queue bounds the calls waiting for a worker; beyond it a call fails
+	// with ErrQueueFull. Default 100,000 (in effect unbounded).
+	Queue int `json:"queue"`
+}
+
+func (c DependencyConfig) withDefaults() DependencyConfig {
+	if c.Workers == 0 {
+		c.Workers = 4
+	}
+	if c.Median == 0 {
+		c.Median = duration(10 * time.Millisecond)
+	}
+	if c.P99 == 0 {
+		c.P99 = duration(50 * time.Millisecond)
+	}
+	if c.Queue == 0 {
+		c.Queue = 100_000
+	}
+	return c
+}
+
+// z99 is the standard normal's 99th percentile.
+const z99 = 2.3263478740408408
+
+// sigma is the log-normal's shape: P99 = Median * exp(sigma * z99).
+func (c DependencyConfig) sigma() float64 {
+	return math.Log(float64(c.P99)/float64(c.Median)) / z99
+}
+
+// MeanService is the mean service time, Median * exp(sigma²/2).
+func (c DependencyConfig) MeanService() time.Duration {
+	s := c.sigma()
+	return time.Duration(float64(c.Median) * math.Exp(s*s/2))
+}
+
+// Capacity is the calls per second the workers can serve.
+func (c DependencyConfig) Capacity() float64 {
+	return float64(c.Workers) / c.MeanService().Seconds()
+}
+
+// Request is what the callers send: the caller call's number, and a count of
+// the dependency calls made for it (its attempts).
+type Request struct {
+	ID       int
+	attempts atomic.Int32
+}
+
+// Response is the dependency's real answer.
+type Response struct{ ID int }
+
+// depCall is one call the dependency saw.
+type depCall struct {
+	caller int
+	start  time.Duration // since the run's start
+}
+
+// job is a call waiting for, or held by, a worker.
+type job struct {
+	ctx     context.Context
+	service time.Duration
+	done    chan struct{}
+}
+
+// Dependency is the simulated server. Its Call is safe for concurrent use.
+type Dependency struct {
+	cfg   DependencyConfig
+	fault Fault
+	seed  uint64
+	t0    time.Time
+	sigma float64
+	queue chan *job
+	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	calls    []depCall
+	inFlight int
+	peak     int
+}
+
+// NewDependency starts the dependency's workers; Close stops them. Times in
+// fault are measured from t0.
+func NewDependency(cfg DependencyConfig, fault Fault, seed uint64, t0 time.Time) *Dependency {
+	cfg = cfg.withDefaults()
+	d := &Dependency{cfg: cfg, fault: fault, seed: seed, t0: t0, sigma: cfg.sigma(), queue: make(chan *job, cfg.Queue)}
+	for range cfg.Workers {
+		d.wg.Go(d.work)
+	}
+	return d
+}
+
+func (d *Dependency) work() {
+	for j := range d.queue {
+		if j.ctx.Err() != nil {
+			continue // its caller has gone: dropped unserved
+		}
+		time.Sleep(j.service)
+		close(j.done)
+	}
+}
+
+// Close stops the workers once the queue is drained.
+func (d *Dependency) Close() {
+	close(d.queue)
+	d.wg.Wait()
+}
+
+// Call serves one call: the client endpoint. It honours ctx: a queued or
+// hanging call returns ctx's cause when ctx ends.
+func (d *Dependency) Call(ctx context.Context, r *Request) (*Response, error) {
+	attempt := r.attempts.Add(1)
+	now := time.Since(d.t0)
+	d.mu.Lock()
+	d.calls = append(d.calls, depCall{caller: r.ID, start: now})
+	d.inFlight++
+	d.peak = max(d.peak, d.inFlight)
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.inFlight--
+		d.mu.Unlock()
+	}()
+
+	// One source per (caller call, attempt): the draws do not depend on
+	// the order goroutines run in.
+	rng := rand.New(rand.NewPCG(d.seed, uint64(r.ID)<<8|uint64(attempt)))
+	service := time.Duration(float64(d.cfg.Median) * math.Exp(d.sigma*rng.NormFloat64()))
+	failDraw := rng.Float64()
+
+	if d.fault.active(now) {
+		switch d.fault.Kind {
+		case FaultFail:
+			return nil, ErrUnavailable
+		case FaultHang:
+			<-ctx.Done()
+			return nil, context.Cause(ctx)
+		case FaultFailShare:
+			if failDraw < d.fault.Share {
+				return nil, ErrUnavailable
+			}
+		case FaultSlow:
+			service = time.Duration(float64(service) * d.fault.Factor)
+		}
+	}
+
+	j := &job{ctx: ctx, service: service, done: make(chan struct{})}
+	select {
+	case d.queue <- j:
+	default:
+		return nil, ErrQueueFull
+	}
+	select {
+	case <-j.done:
+		return &Response{ID: r.ID}, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// Peak is the most calls the dependency held at once (queued, in service or
+// hanging).
+func (d *Dependency) Peak() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.peak
+}
+
+func (d *Dependency) snapshot() []depCall {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]depCall(nil), d.calls...)
+}

@@ -43,9 +43,13 @@ screenshot: ## refresh docs/status.png from the browser test (make e2e with UPDA
 	$(MAKE) e2e UPDATE_SCREENSHOT=1
 
 .PHONY: test
-test: redis ## vet and run every test with the race detector
+test: redis ## vet and run every test with the race detector, and the outcomes benchmark's short form
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -shuffle=on $(PKGS)
+	@# The outcomes benchmark's invariants for our stack (bench/ is a module
+	@# of its own): reproducible tables, only probes during an outage, every
+	@# call back by its deadline. Fake time: about 2 seconds.
+	cd bench && $(GO) test -count=1 -run '^TestOutcomes$$' ./outcomes
 
 .PHONY: bench-test
 bench-test: ## run the bench/ module's own tests (every contender builds and answers; cmd/results)

@@ -165,12 +165,9 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 					Timeout: f.Timeout.v, Abandon: f.Abandon, MaxAbandoned: f.MaxAbandoned,
 					ReturnDefault: f.ReturnDefault, Name: orName(f.Name, s.Name),
 				}
-				if f.Default != nil && string(f.Default) != "null" {
-					d.timeoutDefault = f.Default
-					var verr error
-					s.Timeout.Default, verr = decodeValue("timeout.default", f.Default)
-					err = errors.Join(err, verr)
-				}
+				var verr error
+				s.Timeout.Default, verr = fileValue("timeout.default", f.Default, &d.timeoutDefault)
+				err = errors.Join(err, verr)
 			}
 		case "fallback":
 			var f fileFallback
@@ -178,12 +175,9 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 				var pred func(error) bool
 				pred, err = classPredicate("fallback.fallback_on", f.FallbackOn, classes)
 				s.Fallback = middleware.FallbackConfig{FallbackIf: pred, Name: orName(f.Name, s.Name)}
-				if f.Value != nil && string(f.Value) != "null" {
-					d.fallbackValue = f.Value
-					var verr error
-					s.Fallback.Value, verr = decodeValue("fallback.value", f.Value)
-					err = errors.Join(err, verr)
-				}
+				var verr error
+				s.Fallback.Value, verr = fileValue("fallback.value", f.Value, &d.fallbackValue)
+				err = errors.Join(err, verr)
 			}
 		case "bulkhead":
 			var f fileBulkhead
@@ -289,6 +283,17 @@ func classPredicate(path string, names []string, classes *errclass.Set) (func(er
 		return nil, errors.Join(errs...)
 	}
 	return classes.Match(names...)
+}
+
+// fileValue decodes a value of the file at path (a fallback value, a
+// timeout's default) as JSON's types and keeps its raw form in *keep, for
+// StackFor; an absent or null value is nil.
+func fileValue(path string, raw json.RawMessage, keep *json.RawMessage) (any, error) {
+	if raw == nil || string(raw) == "null" {
+		return nil, nil
+	}
+	*keep = raw
+	return decodeValue(path, raw)
 }
 
 // decodeValue decodes a value of the file (a fallback value, a timeout's

@@ -12,27 +12,13 @@ import (
 
 	"github.com/resiliencekit/resilience/chaos"
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/endpoint/endpointtest"
 	"github.com/resiliencekit/resilience/errclass"
 	"github.com/resiliencekit/resilience/middleware"
 )
 
 // recorder is an Observer that keeps every event it is given.
-type recorder struct {
-	mu     sync.Mutex
-	events []middleware.Event
-}
-
-func (r *recorder) Observe(_ context.Context, e middleware.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) Events() []middleware.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]middleware.Event(nil), r.events...)
-}
+type recorder = endpointtest.Recorder
 
 // ok is an endpoint that counts its calls and answers "ok".
 type okEndpoint struct {

@@ -25,11 +25,10 @@ var (
 	errInvalid = errors.New("invalid argument")
 )
 
-func (l *eventLog) changes() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// changes returns the state changes among events, as "closed>open,...".
+func changes(events []middleware.Event) string {
 	var s []string
-	for _, e := range l.events {
+	for _, e := range events {
 		s = append(s, e.From.String()+">"+e.To.String())
 	}
 	return strings.Join(s, ",")
@@ -456,9 +455,9 @@ func TestCircuitBreakerMixedLoad(t *testing.T) {
 		// The changes form one chain from closed to the current state.
 		b, _ := r.Get("svc")
 		b.Reset()
-		obs.mu.Lock()
 		prev := registry.StateClosed
-		for i, ev := range obs.events {
+		events := obs.Events()
+		for i, ev := range events {
 			if ev.Kind != middleware.EventStateChange || ev.Layer != "circuit_breaker" || ev.Name != "svc" {
 				t.Fatalf("event %d = %+v", i, ev)
 			}
@@ -467,8 +466,7 @@ func TestCircuitBreakerMixedLoad(t *testing.T) {
 			}
 			prev = ev.To
 		}
-		n := len(obs.events)
-		obs.mu.Unlock()
+		n := len(events)
 		if prev != registry.StateClosed || n < 3 {
 			t.Errorf("%d changes ending in %s, want several ending in closed", n, prev)
 		}
@@ -746,10 +744,10 @@ func TestCircuitBreakerEvents(t *testing.T) {
 		synctest.Wait()
 		_, _ = e(ctx, nil)
 		_, _ = e(ctx, nil)
-		if got, want := obs.changes(), "closed>open,open>half-open,half-open>closed"; got != want {
+		if got, want := changes(obs.Events()), "closed>open,open>half-open,half-open>closed"; got != want {
 			t.Errorf("changes = %s, want %s", got, want)
 		}
-		for _, ev := range obs.events {
+		for _, ev := range obs.Events() {
 			if ev.Kind != middleware.EventStateChange || ev.Layer != "circuit_breaker" || ev.Name != "search" {
 				t.Errorf("event = %+v", ev)
 			}

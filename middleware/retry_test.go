@@ -99,7 +99,7 @@ func TestRetrySchedule(t *testing.T) {
 					t.Errorf("calls at %s, want %s", got, want)
 				}
 				var gotDelays []time.Duration
-				for _, e := range events.all() {
+				for _, e := range events.Events() {
 					if e.Kind == middleware.EventRetry && !givesUp(e) {
 						gotDelays = append(gotDelays, e.Wait)
 					}
@@ -161,7 +161,7 @@ func TestRetryJitter(t *testing.T) {
 		var total time.Duration
 		distinct := make(map[int]map[time.Duration]bool)
 		n := 0
-		for _, e := range events.all() {
+		for _, e := range events.Events() {
 			if e.Kind != middleware.EventRetry || givesUp(e) {
 				continue
 			}
@@ -402,7 +402,7 @@ func TestRetryCancelDuringWait(t *testing.T) {
 				if re.Attempts != tt.wantCalls || re.Cause != context.Canceled {
 					t.Errorf("RetryError = %+v, want {Attempts: %d, Cause: context.Canceled}", re, tt.wantCalls)
 				}
-				all := events.all()
+				all := events.Events()
 				if last := all[len(all)-1]; !givesUp(last) || last.Attempt != tt.wantCalls {
 					t.Errorf("last event = %+v, want Retry giving up (EventRetry with a *RetryError) after %d attempts", last, tt.wantCalls)
 				}
@@ -476,7 +476,7 @@ func TestRetryDeadline(t *testing.T) {
 					t.Errorf("Cause = %v, want context.DeadlineExceeded", re.Cause)
 				}
 				var kinds []middleware.EventKind
-				all := events.all()
+				all := events.Events()
 				for _, e := range all {
 					kinds = append(kinds, e.Kind)
 				}
@@ -668,7 +668,7 @@ func TestRetryEvents(t *testing.T) {
 
 				_, _ = ep(t.Context(), nil)
 
-				got := events.all()
+				got := events.Events()
 				if len(got) != len(tt.want) {
 					t.Fatalf("events = %+v, want %+v", got, tt.want)
 				}

@@ -18,9 +18,10 @@ import (
 
 const timeoutD = 100 * time.Millisecond
 
-func (r *timeoutEvents) count(k middleware.EventKind) int {
+// count returns how many of r's events are of kind k.
+func count(r *timeoutEvents, k middleware.EventKind) int {
 	n := 0
-	for _, e := range r.all() {
+	for _, e := range r.Events() {
 		if e.Kind == k {
 			n++
 		}
@@ -124,10 +125,10 @@ func TestTimeoutCooperative(t *testing.T) {
 					t.Errorf("resp = %v, want %v", resp, tt.wantResp)
 				}
 				checkErrs(t, err, tt.wantErrs, tt.notErrs)
-				if got := rec.count(middleware.EventTimeout); got != tt.wantTimeouts {
+				if got := count(rec, middleware.EventTimeout); got != tt.wantTimeouts {
 					t.Errorf("timeout events = %d, want %d", got, tt.wantTimeouts)
 				}
-				if got := len(rec.all()); got != tt.wantTimeouts {
+				if got := len(rec.Events()); got != tt.wantTimeouts {
 					t.Errorf("events = %d, want %d", got, tt.wantTimeouts)
 				}
 			})
@@ -208,10 +209,10 @@ func TestTimeoutAbandon(t *testing.T) {
 				if got := counter.Calls(); got != 1 {
 					t.Errorf("calls = %d, want 1", got)
 				}
-				if got := rec.count(middleware.EventTimeout); got != tt.wantTimeouts {
+				if got := count(rec, middleware.EventTimeout); got != tt.wantTimeouts {
 					t.Errorf("timeout events = %d, want %d", got, tt.wantTimeouts)
 				}
-				if got := len(rec.all()); got != tt.wantTimeouts {
+				if got := len(rec.Events()); got != tt.wantTimeouts {
 					t.Errorf("events = %d, want %d", got, tt.wantTimeouts)
 				}
 			})
@@ -309,7 +310,7 @@ func TestTimeoutCallerContext(t *testing.T) {
 							}
 							checkErrs(t, err, []error{tt.wantErr}, []error{middleware.ErrTimeout})
 						}
-						if got := len(rec.all()); got != 0 {
+						if got := len(rec.Events()); got != 0 {
 							t.Errorf("events = %d, want 0", got)
 						}
 						time.Sleep(2 * d) // abandoned workers finish
@@ -343,7 +344,7 @@ func TestTimeoutCooperativeCallerCancelsLate(t *testing.T) {
 					t.Errorf("resp = %v, want nil", resp)
 				}
 				checkErrs(t, err, []error{endpointtest.ErrScripted}, []error{middleware.ErrTimeout, context.DeadlineExceeded})
-				if got := len(rec.all()); got != 0 {
+				if got := len(rec.Events()); got != 0 {
 					t.Errorf("events = %d, want 0", got)
 				}
 			})
@@ -405,7 +406,7 @@ func TestTimeoutReturnDefault(t *testing.T) {
 						t.Errorf("resp = %v, want %v", resp, tt.def)
 					}
 				}
-				events := rec.all()
+				events := rec.Events()
 				if len(events) != 1 {
 					t.Fatalf("events = %d, want 1", len(events))
 				}
@@ -433,7 +434,7 @@ func TestTimeoutEvents(t *testing.T) {
 						t.Errorf("err = %v, want ErrTimeout", err)
 					}
 				}
-				events := rec.all()
+				events := rec.Events()
 				if len(events) != calls {
 					t.Fatalf("events = %d, want %d (one per timeout)", len(events), calls)
 				}
@@ -549,12 +550,12 @@ func TestTimeoutPanic(t *testing.T) {
 				if !tt.abandon {
 					// Cooperative mode does not touch panics: they unwind
 					// through the layer.
-					if got := len(rec.all()); got != 0 {
+					if got := len(rec.Events()); got != 0 {
 						t.Errorf("events = %d, want 0", got)
 					}
 					return
 				}
-				events := rec.all()
+				events := rec.Events()
 				if len(events) != 1 || events[0].Kind != middleware.EventPanic {
 					t.Fatalf("events = %v, want one panic event", events)
 				}
@@ -588,10 +589,10 @@ func TestTimeoutAbandonLatePanic(t *testing.T) {
 		}
 		time.Sleep(2 * d)
 		synctest.Wait()
-		if got := rec.count(middleware.EventPanic); got != 1 {
+		if got := count(rec, middleware.EventPanic); got != 1 {
 			t.Fatalf("panic events = %d, want 1", got)
 		}
-		for _, e := range rec.all() {
+		for _, e := range rec.Events() {
 			if e.Kind != middleware.EventPanic {
 				continue
 			}
@@ -665,10 +666,10 @@ func TestTimeoutMaxAbandoned(t *testing.T) {
 		if got := counter.Calls(); got != 2 {
 			t.Errorf("calls = %d, want 2 (the rejected call must not reach the endpoint)", got)
 		}
-		if got := rec.count(middleware.EventRejected); got != 1 {
+		if got := count(rec, middleware.EventRejected); got != 1 {
 			t.Errorf("rejected events = %d, want 1", got)
 		}
-		for _, e := range rec.all() {
+		for _, e := range rec.Events() {
 			if e.Kind == middleware.EventRejected && (e.Layer != "timeout" || !errors.Is(e.Err, middleware.ErrBulkheadFull)) {
 				t.Errorf("rejected event = %+v, want layer timeout, ErrBulkheadFull", e)
 			}
@@ -689,7 +690,7 @@ func TestTimeoutMaxAbandoned(t *testing.T) {
 		if got := counter.InFlight(); got != 0 {
 			t.Errorf("in flight = %d, want 0", got)
 		}
-		if got := rec.count(middleware.EventTimeout); got != 2 {
+		if got := count(rec, middleware.EventTimeout); got != 2 {
 			t.Errorf("timeout events = %d, want 2", got)
 		}
 	})
@@ -736,7 +737,7 @@ func TestTimeoutAbandonRace(t *testing.T) {
 		wg.Wait()
 		synctest.Wait()
 		t.Logf("worker won %d, timed out %d", won, timedOut)
-		if got := rec.count(middleware.EventTimeout); got != timedOut {
+		if got := count(rec, middleware.EventTimeout); got != timedOut {
 			t.Errorf("timeout events = %d, want %d", got, timedOut)
 		}
 		if got := counter.InFlight(); got != 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/resiliencekit/resilience/endpoint/endpointtest"
+	"github.com/resiliencekit/resilience/middleware"
 )
 
 // A script plays one step per call, in order, then repeats its last step:
@@ -56,4 +57,19 @@ func ExampleCount() {
 	// panics: 1
 	// in flight: 0 max: 1
 	// last error: timeout
+}
+
+// A Recorder keeps what a layer reports, for a test to assert.
+func ExampleRecorder() {
+	var events endpointtest.Recorder
+	flaky := endpointtest.Script("err:down", "ok:pong")
+	ep := middleware.Retry(middleware.RetryConfig{MaxAttempts: 2, NoDelay: true, Observer: &events})(flaky.Endpoint())
+	resp, err := ep(context.Background(), nil)
+	fmt.Println(resp, err)
+	for _, e := range events.Events() {
+		fmt.Println(e.Kind, e.Attempt, e.Err)
+	}
+	// Output:
+	// pong <nil>
+	// retry 1 down
 }

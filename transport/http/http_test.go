@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -24,22 +23,7 @@ import (
 var discard = middleware.ObserverFunc(func(context.Context, middleware.Event) {})
 
 // recorder is an Observer that keeps every event it is given.
-type recorder struct {
-	mu     sync.Mutex
-	events []middleware.Event
-}
-
-func (r *recorder) Observe(_ context.Context, e middleware.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) Events() []middleware.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]middleware.Event(nil), r.events...)
-}
+type recorder = endpointtest.Recorder
 
 func TestDecodeHTTPError(t *testing.T) {
 	date := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)

@@ -46,9 +46,11 @@ screenshot: ## refresh docs/status.png from the browser test (make e2e with UPDA
 test: redis ## vet and run every test with the race detector, and the outcomes benchmark's short form
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -shuffle=on $(PKGS)
-	@# The outcomes benchmark's invariants for our stack (bench/ is a module
-	@# of its own): reproducible tables, only probes during an outage, every
-	@# call back by its deadline. Fake time: about 2 seconds.
+	@# The outcomes benchmark's short form (bench/ is a module of its own):
+	@# reproducible tables, and our stack's outage invariants (detection
+	@# within FailureThreshold calls, only probes after it, a probe
+	@# ResetTimeout after each opening, every call back by its deadline).
+	@# Fake time: about 15 seconds.
 	cd bench && $(GO) test -count=1 -run '^TestOutcomes$$' ./outcomes
 
 .PHONY: bench-test
@@ -69,9 +71,9 @@ bench: ## run bench/ against the peers (BENCH_COUNT passes of BENCH_TIME each) a
 	@echo "wrote bench/RESULTS.md (raw: bench/results.txt; compare two runs: cd bench && go tool benchstat old.txt results.txt)"
 
 .PHONY: outcomes
-outcomes: ## run issue 15's outcome scenarios against the peers in fake time and write bench/OUTCOMES.md (a few seconds)
+outcomes: ## run the outcome scenarios against the peers in fake time; write bench/OUTCOMES.md and bench/img/*.svg (about 20 s)
 	cd bench && $(GO) test -count=1 -run '^TestOutcomes$$' ./outcomes -outcomes.write
-	@echo "wrote bench/OUTCOMES.md (scenarios: bench/outcomes/testdata/scenarios.json)"
+	@echo "wrote bench/OUTCOMES.md and bench/img/*.svg (scenarios: bench/outcomes/testdata/scenarios.json)"
 
 .PHONY: bench-unit
 bench-unit: redis ## run this module's own micro-benchmarks (middleware, registry, redisstore)

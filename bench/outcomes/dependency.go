@@ -41,6 +41,9 @@ type DependencyConfig struct {
 	// Queue bounds the calls waiting for a worker; beyond it a call fails
 	// with ErrQueueFull. Default 100,000 (in effect unbounded).
 	Queue int `json:"queue"`
+	// Instances is the number of instances behind the client, each with
+	// Workers workers and a Queue of its own. Default 1.
+	Instances int `json:"instances"`
 }
 
 func (c DependencyConfig) withDefaults() DependencyConfig {
@@ -55,6 +58,9 @@ func (c DependencyConfig) withDefaults() DependencyConfig {
 	}
 	if c.Queue == 0 {
 		c.Queue = 100_000
+	}
+	if c.Instances == 0 {
+		c.Instances = 1
 	}
 	return c
 }
@@ -73,9 +79,9 @@ func (c DependencyConfig) MeanService() time.Duration {
 	return time.Duration(float64(c.Median) * math.Exp(s*s/2))
 }
 
-// Capacity is the calls per second the workers can serve.
+// Capacity is the calls per second the workers of every instance can serve.
 func (c DependencyConfig) Capacity() float64 {
-	return float64(c.Workers) / c.MeanService().Seconds()
+	return float64(max(c.Instances, 1)*c.Workers) / c.MeanService().Seconds()
 }
 
 // Request is what the callers send: the caller call's number, and a count of
@@ -90,8 +96,9 @@ type Response struct{ ID int }
 
 // depCall is one call the dependency saw.
 type depCall struct {
-	caller int
-	start  time.Duration // since the run's start
+	caller     int
+	instance   int
+	start, end time.Duration // since the run's start
 }
 
 // job is a call waiting for, or held by, a worker.
@@ -101,15 +108,17 @@ type job struct {
 	done    chan struct{}
 }
 
-// Dependency is the simulated server. Its Call is safe for concurrent use.
+// Dependency is the simulated server: one or more instances, each with its
+// own workers and queue. Its Call and its instances' endpoints are safe for
+// concurrent use.
 type Dependency struct {
-	cfg   DependencyConfig
-	fault Fault
-	seed  uint64
-	t0    time.Time
-	sigma float64
-	queue chan *job
-	wg    sync.WaitGroup
+	cfg       DependencyConfig
+	fault     Fault
+	seed      uint64
+	t0        time.Time
+	sigma     float64
+	instances []*instance
+	wg        sync.WaitGroup
 
 	mu       sync.Mutex
 	calls    []depCall
@@ -117,19 +126,28 @@ type Dependency struct {
 	peak     int
 }
 
+// instance is one server: its workers take jobs from its queue.
+type instance struct {
+	queue chan *job
+}
+
 // NewDependency starts the dependency's workers; Close stops them. Times in
 // fault are measured from t0.
 func NewDependency(cfg DependencyConfig, fault Fault, seed uint64, t0 time.Time) *Dependency {
 	cfg = cfg.withDefaults()
-	d := &Dependency{cfg: cfg, fault: fault, seed: seed, t0: t0, sigma: cfg.sigma(), queue: make(chan *job, cfg.Queue)}
-	for range cfg.Workers {
-		d.wg.Go(d.work)
+	d := &Dependency{cfg: cfg, fault: fault, seed: seed, t0: t0, sigma: cfg.sigma()}
+	for range cfg.Instances {
+		in := &instance{queue: make(chan *job, cfg.Queue)}
+		for range cfg.Workers {
+			d.wg.Go(in.work)
+		}
+		d.instances = append(d.instances, in)
 	}
 	return d
 }
 
-func (d *Dependency) work() {
-	for j := range d.queue {
+func (in *instance) work() {
+	for j := range in.queue {
 		if j.ctx.Err() != nil {
 			continue // its caller has gone: dropped unserved
 		}
@@ -138,35 +156,52 @@ func (d *Dependency) work() {
 	}
 }
 
-// Close stops the workers once the queue is drained.
+// Close stops the workers once the queues are drained.
 func (d *Dependency) Close() {
-	close(d.queue)
+	for _, in := range d.instances {
+		close(in.queue)
+	}
 	d.wg.Wait()
 }
 
-// Call serves one call: the client endpoint. It honours ctx: a queued or
+// Instances is the number of instances.
+func (d *Dependency) Instances() int { return len(d.instances) }
+
+// Call serves one call, as a client in front of every instance does: the
+// attempt goes to instance (ID + attempt) mod Instances, so each retry of a
+// call goes to the next instance, and which instance serves an attempt does
+// not depend on the order goroutines run in. It honours ctx: a queued or
 // hanging call returns ctx's cause when ctx ends.
 func (d *Dependency) Call(ctx context.Context, r *Request) (*Response, error) {
-	attempt := r.attempts.Add(1)
+	attempt := int(r.attempts.Add(1))
+	return d.serve(ctx, r, (r.ID+attempt-1)%len(d.instances), attempt)
+}
+
+// CallInstance serves one call on instance i, for a client that balances
+// over the instances itself.
+func (d *Dependency) CallInstance(ctx context.Context, i int, r *Request) (*Response, error) {
+	return d.serve(ctx, r, i, int(r.attempts.Add(1)))
+}
+
+func (d *Dependency) serve(ctx context.Context, r *Request, inst, attempt int) (*Response, error) {
 	now := time.Since(d.t0)
 	d.mu.Lock()
-	d.calls = append(d.calls, depCall{caller: r.ID, start: now})
+	idx := len(d.calls)
+	d.calls = append(d.calls, depCall{caller: r.ID, instance: inst, start: now})
 	d.inFlight++
 	d.peak = max(d.peak, d.inFlight)
 	d.mu.Unlock()
 	defer func() {
+		end := time.Since(d.t0)
 		d.mu.Lock()
+		d.calls[idx].end = end
 		d.inFlight--
 		d.mu.Unlock()
 	}()
 
-	// One source per (caller call, attempt): the draws do not depend on
-	// the order goroutines run in.
-	rng := rand.New(rand.NewPCG(d.seed, uint64(r.ID)<<8|uint64(attempt)))
-	service := time.Duration(float64(d.cfg.Median) * math.Exp(d.sigma*rng.NormFloat64()))
-	failDraw := rng.Float64()
+	service, failDraw := d.draw(r.ID, attempt)
 
-	if d.fault.active(now) {
+	if d.fault.hits(now, inst) {
 		switch d.fault.Kind {
 		case FaultFail:
 			return nil, ErrUnavailable
@@ -184,7 +219,7 @@ func (d *Dependency) Call(ctx context.Context, r *Request) (*Response, error) {
 
 	j := &job{ctx: ctx, service: service, done: make(chan struct{})}
 	select {
-	case d.queue <- j:
+	case d.instances[inst].queue <- j:
 	default:
 		return nil, ErrQueueFull
 	}
@@ -194,6 +229,15 @@ func (d *Dependency) Call(ctx context.Context, r *Request) (*Response, error) {
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
+}
+
+// draw is the service time and the fail-share draw of attempt (from 1) of
+// caller call id. One source per (caller call, attempt): the draws do not
+// depend on the order goroutines run in.
+func (d *Dependency) draw(id, attempt int) (service time.Duration, failDraw float64) {
+	rng := rand.New(rand.NewPCG(d.seed, uint64(id)<<8|uint64(attempt)))
+	service = time.Duration(float64(d.cfg.Median) * math.Exp(d.sigma*rng.NormFloat64()))
+	return service, rng.Float64()
 }
 
 // Peak is the most calls the dependency held at once (queued, in service or

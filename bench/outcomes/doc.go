@@ -7,15 +7,19 @@
 //
 // # The model
 //
-// A [Dependency] is a server in fake time (testing/synctest): a fixed number
-// of workers taking calls from one FIFO queue, each call served for a
-// log-normal service time (median 10ms, p99 about 50ms by default). Offered
+// A [Dependency] is a server in fake time (testing/synctest): one or more
+// instances, each a fixed number of workers taking calls from one FIFO queue,
+// each call served for a log-normal service time (median 10ms, p99 about
+// 50ms by default). Offered
 // more than its capacity (workers / mean service time), its queue and latency
 // grow as a real server's do; a queued call whose caller has gone is dropped
 // when a worker reaches it, as a server that checks deadlines does. A fault
 // schedule makes it fail fast, hang (a black hole: the call returns only when
 // the caller's context ends), slow down by a factor, or fail a share of calls,
-// over a time window.
+// over a time window, on every instance or on some. The client in front of
+// the instances sends attempt n of caller call i to instance (i+n-1) mod
+// instances, so a retry goes to the next instance; go-kit's contender
+// balances over the instances' own endpoints instead.
 //
 // Callers are open-loop: Poisson arrivals at a set rate (raised to a multiple
 // of the capacity in an overload window), each call with its own deadline
@@ -38,6 +42,9 @@
 // the contenders ([Contenders]) wrap the same client endpoint with the
 // equivalent policy: fallback value, breaker opening on 5 consecutive
 // failures with a 10s reset, 3 attempts with backoff, attempt timeout 250ms.
+// [Ideal] is the run no library can beat, computed call by call from the
+// same arrivals and draws. [Table] and [Picture] write a scenario's tables
+// and its picture (SVG, goodput and p99 over time).
 //
-//	go test ./outcomes -run '^TestOutcomes$' -outcomes.write   # writes bench/OUTCOMES.md (make outcomes)
+//	go test ./outcomes -run '^TestOutcomes$' -outcomes.write   # writes bench/OUTCOMES.md and bench/img (make outcomes)
 package outcomes

@@ -7,6 +7,10 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/registry"
 )
 
 // Outcome is what a caller call got.
@@ -28,15 +32,37 @@ type Call struct {
 	Attempts int
 }
 
+// StateChange is a circuit breaker's state change, as a contender's
+// observer reported it (this toolkit's stack only).
+type StateChange struct {
+	At       time.Duration // since the run's start
+	From, To registry.State
+}
+
 // Run is one scenario run with one contender.
 type Run struct {
 	Scenario  Scenario
 	Contender string
 	Calls     []Call
-	// DepCalls are the start times of the dependency's calls, in order.
-	DepCalls []time.Duration
-	// Peak is the most calls the dependency held at once.
-	Peak int
+	// Dep are the dependency's calls, in the order they started.
+	Dep []depCall
+	// Changes are the breaker's state changes, in order, where the
+	// contender reports them.
+	Changes []StateChange
+	ideal   bool
+}
+
+// Client is what a contender wraps: the dependency as a client sees it.
+type Client struct {
+	// Endpoint calls the dependency through a client that spreads the
+	// attempts of each call over the instances ([Dependency.Call]).
+	Endpoint endpoint.Endpoint
+	// Instances has one endpoint per instance, for a contender that
+	// balances over the instances itself (go-kit's sd/lb).
+	Instances []endpoint.Endpoint
+	// Observer is given this toolkit's events (the breaker's state
+	// changes are recorded in [Run].Changes).
+	Observer middleware.Observer
 }
 
 // RunScenario runs s with c and seed. It runs in whatever time the caller
@@ -47,7 +73,34 @@ func RunScenario(s Scenario, c Contender, seed uint64) (*Run, error) {
 	t0 := time.Now()
 	d := NewDependency(s.Dependency, s.Fault, seed, t0)
 	defer d.Close()
-	ep, err := c.New(client(d))
+	run := &Run{Scenario: s, Contender: c.Name}
+	var mu sync.Mutex
+	cl := Client{
+		Endpoint: func(ctx context.Context, req any) (any, error) {
+			r, err := request(req)
+			if err != nil {
+				return nil, err
+			}
+			return d.Call(ctx, r)
+		},
+		Observer: middleware.ObserverFunc(func(_ context.Context, e middleware.Event) {
+			if e.Kind == middleware.EventStateChange {
+				mu.Lock()
+				run.Changes = append(run.Changes, StateChange{At: time.Since(t0), From: e.From, To: e.To})
+				mu.Unlock()
+			}
+		}),
+	}
+	for i := range d.Instances() {
+		cl.Instances = append(cl.Instances, func(ctx context.Context, req any) (any, error) {
+			r, err := request(req)
+			if err != nil {
+				return nil, err
+			}
+			return d.CallInstance(ctx, i, r)
+		})
+	}
+	ep, err := c.New(cl)
 	if err != nil {
 		return nil, fmt.Errorf("contender %s: %w", c.Name, err)
 	}
@@ -77,13 +130,17 @@ func RunScenario(s Scenario, c Contender, seed uint64) (*Run, error) {
 		})
 	}
 	wg.Wait()
-	dc := d.snapshot()
-	starts := make([]time.Duration, len(dc))
-	for i, c := range dc {
-		starts[i] = c.start
+	run.Calls = calls
+	run.Dep = d.snapshot()
+	return run, nil
+}
+
+func request(req any) (*Request, error) {
+	r, ok := req.(*Request)
+	if !ok {
+		return nil, fmt.Errorf("outcomes: request %T, want *Request", req)
 	}
-	slices.Sort(starts)
-	return &Run{Scenario: s, Contender: c.Name, Calls: calls, DepCalls: starts, Peak: d.Peak()}, nil
+	return r, nil
 }
 
 // arrivals are the Poisson arrival times of the caller calls, drawn from
@@ -107,15 +164,19 @@ type Measures struct {
 	Goodput       float64 // share of calls answered with a real result within the deadline
 	FallbackShare float64
 	ErrorShare    float64
-	P50, P99, Max time.Duration // latency seen by the caller
-	DepCalls      int           // dependency calls made for these caller calls
-	Amplification float64       // DepCalls / Calls
-	Peak          int           // most dependency calls at once (whole run only)
+	// P50, P99, P999 and Max are the latency seen by the caller, whatever
+	// the outcome.
+	P50, P99, P999, Max time.Duration
+	DepCalls            int     // dependency calls made for these caller calls
+	Amplification       float64 // DepCalls / Calls
+	// Peak is the most dependency calls at once (queued, in service or
+	// hanging) over the window.
+	Peak int
 }
 
 // Measure sums up the caller calls that started in [from, to), with the
 // dependency calls made for them (their retries included, wherever they
-// fall).
+// fall); Peak is over the dependency's calls in [from, to).
 func (r *Run) Measure(from, to time.Duration) Measures {
 	var m Measures
 	var lats []time.Duration
@@ -136,6 +197,7 @@ func (r *Run) Measure(from, to time.Duration) Measures {
 			bad++
 		}
 	}
+	m.Peak = r.peak(from, to)
 	if m.Calls == 0 {
 		return m
 	}
@@ -143,15 +205,51 @@ func (r *Run) Measure(from, to time.Duration) Measures {
 	m.Goodput, m.FallbackShare, m.ErrorShare = float64(real)/n, float64(fb)/n, float64(bad)/n
 	m.Amplification = float64(m.DepCalls) / n
 	slices.Sort(lats)
-	m.P50, m.P99, m.Max = quantile(lats, 0.50), quantile(lats, 0.99), lats[len(lats)-1]
+	m.P50, m.P99, m.P999, m.Max = quantile(lats, 0.50), quantile(lats, 0.99), quantile(lats, 0.999), lats[len(lats)-1]
 	return m
 }
 
+// peak is the most dependency calls held at once in [from, to).
+func (r *Run) peak(from, to time.Duration) int {
+	if r.ideal {
+		// The ideal queues nothing: the dependency's workers are the
+		// most it needs.
+		return r.Scenario.Dependency.Workers * r.Scenario.Dependency.Instances
+	}
+	type edge struct {
+		at time.Duration
+		d  int
+	}
+	edges := make([]edge, 0, 2*len(r.Dep))
+	for _, c := range r.Dep {
+		if c.end < from || c.start >= to {
+			continue
+		}
+		edges = append(edges, edge{max(c.start, from), +1}, edge{c.end, -1})
+	}
+	// At one instant, ends before starts: a call that ends as another
+	// starts does not overlap it.
+	slices.SortFunc(edges, func(a, b edge) int {
+		if a.at != b.at {
+			return int(a.at - b.at)
+		}
+		return a.d - b.d
+	})
+	n, most := 0, 0
+	for _, e := range edges {
+		n += e.d
+		most = max(most, n)
+	}
+	return most
+}
+
 // Whole measures the whole run.
-func (r *Run) Whole() Measures {
-	m := r.Measure(0, time.Duration(r.Scenario.Duration))
-	m.Peak = r.Peak
-	return m
+func (r *Run) Whole() Measures { return r.Measure(0, time.Duration(r.Scenario.Duration)) }
+
+// Window measures the calls that started in the fault window.
+func (r *Run) Window() Measures {
+	f := r.Scenario.Fault
+	return r.Measure(time.Duration(f.Start), time.Duration(f.End))
 }
 
 // Detected is the start of the first caller call in the fault window that
@@ -159,7 +257,10 @@ func (r *Run) Whole() Measures {
 func (r *Run) Detected() (time.Duration, bool) {
 	f := r.Scenario.Fault
 	for _, c := range r.Calls { // in arrival order
-		if c.Start >= time.Duration(f.Start) && c.Start < time.Duration(f.End) && c.Attempts == 0 {
+		if r.ideal && f.Kind != FaultFail && f.Kind != FaultHang {
+			return 0, false // no breaker needs to reject a call
+		}
+		if c.Start >= time.Duration(f.Start) && c.Start < time.Duration(f.End) && (c.Attempts == 0 || r.ideal) {
 			return c.Start, true
 		}
 	}
@@ -187,35 +288,20 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
-// Ideal is the limit no library can beat over the whole run: under overload
-// the dependency serves at most its capacity; during an outage no call gets
-// a real answer and the dependency needs to see only probes (counted as
-// none here).
-func (r *Run) Ideal() Measures {
-	s := r.Scenario
-	f := s.Fault
-	var in, out int
-	for _, c := range r.Calls {
-		if f.active(c.Start) {
-			in++
-		} else {
-			out++
-		}
+// Point is one bucket of a run's timeline: the calls that started in
+// [At, At+bucket).
+type Point struct {
+	At      time.Duration
+	Goodput float64
+	P99     time.Duration
+}
+
+// Timeline is the run's goodput and p99 per bucket of call starts.
+func (r *Run) Timeline(bucket time.Duration) []Point {
+	var out []Point
+	for at := time.Duration(0); at < time.Duration(r.Scenario.Duration); at += bucket {
+		m := r.Measure(at, at+bucket)
+		out = append(out, Point{At: at, Goodput: m.Goodput, P99: m.P99})
 	}
-	n := float64(in + out)
-	m := Measures{Calls: in + out, Goodput: 1, Amplification: 1}
-	if n == 0 {
-		return m
-	}
-	switch f.Kind {
-	case FaultFail, FaultHang:
-		m.Goodput = float64(out) / n
-		m.FallbackShare = float64(in) / n
-		m.Amplification = float64(out) / n
-	case FaultOverload:
-		served := min(float64(in), s.Dependency.Capacity()*f.Window().Seconds())
-		m.Goodput = (float64(out) + served) / n
-		m.FallbackShare = 1 - m.Goodput
-	}
-	return m
+	return out
 }

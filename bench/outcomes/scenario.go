@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -34,10 +35,24 @@ type Fault struct {
 	Factor float64 `json:"factor"`
 	// Share is the share of calls that fail (FaultFailShare), in [0, 1].
 	Share float64 `json:"share"`
+	// Instances lists the instances the fault hits, counting from 0.
+	// Default (empty): every instance. Not for FaultOverload, which is
+	// the callers' doing.
+	Instances []int `json:"instances"`
 }
 
 func (f Fault) active(at time.Duration) bool {
 	return f.Kind != FaultNone && at >= time.Duration(f.Start) && at < time.Duration(f.End)
+}
+
+// hits reports whether the fault is active at a time on an instance.
+func (f Fault) hits(at time.Duration, instance int) bool {
+	return f.active(at) && (len(f.Instances) == 0 || slices.Contains(f.Instances, instance))
+}
+
+// partial reports whether the fault spares some instances.
+func (f Fault) partial(instances int) bool {
+	return len(f.Instances) > 0 && len(f.Instances) < instances
 }
 
 // Window is the fault's length.
@@ -102,6 +117,14 @@ func (s Scenario) check() error {
 		}
 	default:
 		return fmt.Errorf("unknown fault kind %q", s.Fault.Kind)
+	}
+	for _, i := range s.Fault.Instances {
+		if i < 0 || i >= s.Dependency.Instances {
+			return fmt.Errorf("fault instance %d not in [0, %d)", i, s.Dependency.Instances)
+		}
+	}
+	if len(s.Fault.Instances) > 0 && s.Fault.Kind == FaultOverload {
+		return fmt.Errorf("an overload fault hits every instance: it takes no instances")
 	}
 	return nil
 }

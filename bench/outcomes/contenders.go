@@ -45,6 +45,10 @@ type Contender struct {
 	// Policy says, in a few words, what New builds.
 	Policy string
 	New    func(Client) (endpoint.Endpoint, error)
+	// Server, if set, returns the middleware each instance of the
+	// dependency puts in front of its handler (a server-side concurrency
+	// limit); it is called once per run, and its result once per instance.
+	Server func() endpoint.Middleware
 }
 
 // Contenders returns the contenders in the order the tables list them.
@@ -60,10 +64,10 @@ type Contender struct {
 // scenarios would take an hour and give different numbers on every run.
 func Contenders() []Contender {
 	return []Contender{
-		{"none", "the client endpoint alone", func(c Client) (endpoint.Endpoint, error) { return c.Endpoint, nil }},
-		{"resilience", "policy.Parse of testdata/guide.yaml, policy.StackFor[string], Stack.Apply", ours},
-		{"failsafe-go", "failsafe.With(fallback, circuitbreaker, retrypolicy, timeout)", failsafeGo},
-		{"go-kit", "lb.Retry over lb.NewRoundRobin of per-instance circuitbreaker.Gobreaker(timeout(instance)), then a fallback", goKit},
+		{Name: "none", Policy: "the client endpoint alone", New: func(c Client) (endpoint.Endpoint, error) { return c.Endpoint, nil }},
+		{Name: "resilience", Policy: "policy.Parse of testdata/guide.yaml, policy.StackFor[string], Stack.Apply", New: ours},
+		{Name: "failsafe-go", Policy: "failsafe.With(fallback, circuitbreaker, retrypolicy, timeout)", New: failsafeGo},
+		{Name: "go-kit", Policy: "lb.Retry over lb.NewRoundRobin of per-instance circuitbreaker.Gobreaker(timeout(instance)), then a fallback", New: goKit},
 	}
 }
 

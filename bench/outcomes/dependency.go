@@ -2,7 +2,9 @@ package outcomes
 
 import (
 	"context"
+
 	"errors"
+	"github.com/resiliencekit/resilience/endpoint"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -96,9 +98,13 @@ type Response struct{ ID int }
 
 // depCall is one call the dependency saw.
 type depCall struct {
-	caller     int
-	instance   int
-	start, end time.Duration // since the run's start
+	caller   int
+	instance int
+	start    time.Duration // since the run's start
+	// held says the instance's handler held the call (a server middleware
+	// did not turn it away), from heldFrom to end.
+	held          bool
+	heldFrom, end time.Duration
 }
 
 // job is a call waiting for, or held by, a worker.
@@ -126,18 +132,31 @@ type Dependency struct {
 	peak     int
 }
 
-// instance is one server: its workers take jobs from its queue.
+// instance is one server: its workers take jobs from its queue; handler
+// is its handler behind its server middleware, if any.
 type instance struct {
-	queue chan *job
+	queue   chan *job
+	handler endpoint.Endpoint
 }
 
 // NewDependency starts the dependency's workers; Close stops them. Times in
 // fault are measured from t0.
 func NewDependency(cfg DependencyConfig, fault Fault, seed uint64, t0 time.Time) *Dependency {
+	return NewServer(cfg, fault, seed, t0, nil)
+}
+
+// NewServer is NewDependency with each instance's handler behind a server
+// middleware of its own (server(handler), called once per instance), as a
+// server puts a concurrency limit in front of its handler. A call the
+// middleware turns away counts as a dependency call, but is never held.
+func NewServer(cfg DependencyConfig, fault Fault, seed uint64, t0 time.Time, server endpoint.Middleware) *Dependency {
 	cfg = cfg.withDefaults()
 	d := &Dependency{cfg: cfg, fault: fault, seed: seed, t0: t0, sigma: cfg.sigma()}
 	for range cfg.Instances {
-		in := &instance{queue: make(chan *job, cfg.Queue)}
+		in := &instance{queue: make(chan *job, cfg.Queue), handler: d.handle}
+		if server != nil {
+			in.handler = server(in.handler)
+		}
 		for range cfg.Workers {
 			d.wg.Go(in.work)
 		}
@@ -184,24 +203,47 @@ func (d *Dependency) CallInstance(ctx context.Context, i int, r *Request) (*Resp
 }
 
 func (d *Dependency) serve(ctx context.Context, r *Request, inst, attempt int) (*Response, error) {
-	now := time.Since(d.t0)
 	d.mu.Lock()
 	idx := len(d.calls)
-	d.calls = append(d.calls, depCall{caller: r.ID, instance: inst, start: now})
+	d.calls = append(d.calls, depCall{caller: r.ID, instance: inst, start: time.Since(d.t0)})
+	d.mu.Unlock()
+	resp, err := d.instances[inst].handler(ctx, &served{r: r, idx: idx, inst: inst, attempt: attempt})
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*Response), nil
+}
+
+// served is a call as an instance's handler (behind its server middleware)
+// gets it.
+type served struct {
+	r       *Request
+	idx     int // in Dependency.calls
+	inst    int
+	attempt int
+}
+
+// handle is an instance's handler: it holds the call (queued, in service or
+// hanging) until it is served, fails or its caller goes.
+func (d *Dependency) handle(ctx context.Context, req any) (any, error) {
+	c := req.(*served)
+	now := time.Since(d.t0)
+	d.mu.Lock()
+	d.calls[c.idx].held = true
+	d.calls[c.idx].heldFrom = now
 	d.inFlight++
 	d.peak = max(d.peak, d.inFlight)
 	d.mu.Unlock()
 	defer func() {
 		end := time.Since(d.t0)
 		d.mu.Lock()
-		d.calls[idx].end = end
+		d.calls[c.idx].end = end
 		d.inFlight--
 		d.mu.Unlock()
 	}()
 
-	service, failDraw := d.draw(r.ID, attempt)
-
-	if d.fault.hits(now, inst) {
+	service, failDraw := d.draw(c.r.ID, c.attempt)
+	if d.fault.hits(now, c.inst) {
 		switch d.fault.Kind {
 		case FaultFail:
 			return nil, ErrUnavailable
@@ -219,13 +261,13 @@ func (d *Dependency) serve(ctx context.Context, r *Request, inst, attempt int) (
 
 	j := &job{ctx: ctx, service: service, done: make(chan struct{})}
 	select {
-	case d.instances[inst].queue <- j:
+	case d.instances[c.inst].queue <- j:
 	default:
 		return nil, ErrQueueFull
 	}
 	select {
 	case <-j.done:
-		return &Response{ID: r.ID}, nil
+		return &Response{ID: c.r.ID}, nil
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}

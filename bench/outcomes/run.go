@@ -71,7 +71,11 @@ type Client struct {
 func RunScenario(s Scenario, c Contender, seed uint64) (*Run, error) {
 	arrivals := arrivals(s, seed)
 	t0 := time.Now()
-	d := NewDependency(s.Dependency, s.Fault, seed, t0)
+	var server endpoint.Middleware
+	if c.Server != nil {
+		server = c.Server()
+	}
+	d := NewServer(s.Dependency, s.Fault, seed, t0, server)
 	defer d.Close()
 	run := &Run{Scenario: s, Contender: c.Name}
 	var mu sync.Mutex
@@ -222,10 +226,10 @@ func (r *Run) peak(from, to time.Duration) int {
 	}
 	edges := make([]edge, 0, 2*len(r.Dep))
 	for _, c := range r.Dep {
-		if c.end < from || c.start >= to {
+		if !c.held || c.end < from || c.heldFrom >= to {
 			continue
 		}
-		edges = append(edges, edge{max(c.start, from), +1}, edge{c.end, -1})
+		edges = append(edges, edge{max(c.heldFrom, from), +1}, edge{c.end, -1})
 	}
 	// At one instant, ends before starts: a call that ends as another
 	// starts does not overlap it.

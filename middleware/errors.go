@@ -107,8 +107,9 @@ func rejection(err error) bool {
 }
 
 // RetryError is returned by [Retry] when it made more than one attempt and the
-// last one failed. It unwraps to the last attempt's error, and to Cause when
-// the context ended retrying early, so both match with [errors.Is].
+// last one failed, or when retrying stopped early. It unwraps to the last
+// attempt's error, and to Cause when the context or a retry budget ended
+// retrying early, so both match with [errors.Is].
 type RetryError struct {
 	// Attempts is the number of times the endpoint was called.
 	Attempts int
@@ -117,8 +118,9 @@ type RetryError struct {
 	// Cause is why retrying stopped before the attempts ran out: the
 	// context's error (context.Canceled or context.DeadlineExceeded) when it
 	// ended during a wait, or context.DeadlineExceeded when the next wait
-	// would have passed the context's deadline. Nil when the attempts ran out
-	// or the last error was not retryable.
+	// would have passed the context's deadline, or [ErrRetryBudgetExhausted]
+	// when the layer's [RetryBudget] refused the next retry. Nil when the
+	// attempts ran out or the last error was not retryable.
 	Cause error
 }
 

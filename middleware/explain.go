@@ -218,7 +218,11 @@ func (s Stack) Explain() string {
 		if what == "" {
 			what = "every error"
 		}
-		line("retry: %d attempts; %s; retries %s; never caller cancellation or rejections", wc.attempts, describeWaits(*c, wc.attempts-1), what)
+		budget := ""
+		if c.Budget != nil {
+			budget = fmt.Sprintf("; at most %g retries per call on average over the calls sharing its budget (%s)", c.Budget.ratio, c.Budget)
+		}
+		line("retry: %d attempts; %s; retries %s; never caller cancellation or rejections%s", wc.attempts, describeWaits(*c, wc.attempts-1), what, budget)
 	}
 	if c := &s.Timeout; !c.isZero() {
 		mode := "cooperative: the endpoint must honour its context"

@@ -75,6 +75,13 @@ type RetryConfig struct {
 	// Default: nil.
 	OnRetry func(err error, attempt int)
 
+	// Budget, when set, bounds this layer's retries, with those of every
+	// other layer sharing it, to a ratio of their calls ([RetryBudget]). A
+	// retry the budget refuses ends the call at once with a [*RetryError]
+	// matching the last attempt's error and [ErrRetryBudgetExhausted], and
+	// the EventRetry of giving up. Default nil: no budget.
+	Budget *RetryBudget
+
 	// Name names this layer in its events (Event.Name). Default: "".
 	Name string
 
@@ -165,6 +172,7 @@ func Retry(cfg RetryConfig) endpoint.Middleware {
 		filter:        newFilter(cfg.RetryOn, cfg.RetryIf),
 		onRetry:       cfg.OnRetry,
 		business:      cfg.RetryBusinessErrors,
+		budget:        cfg.Budget,
 		name:          cfg.Name,
 		obs:           observer(cfg.Observer),
 	}
@@ -173,10 +181,13 @@ func Retry(cfg RetryConfig) endpoint.Middleware {
 	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		mustEndpoint("retry", next)
-		if r.business {
+		if r.business || r.budget != nil {
 			return func(ctx context.Context, req any) (any, error) {
+				if r.budget != nil {
+					r.budget.called()
+				}
 				resp, err := next(ctx, req)
-				if err == nil && businessError(resp) == nil {
+				if err == nil && (!r.business || businessError(resp) == nil) {
 					return resp, nil
 				}
 				return r.retry(ctx, next, req, resp, err)
@@ -200,6 +211,7 @@ type retrier struct {
 	filter   filter // RetryOn, RetryIf
 	onRetry  func(error, int)
 	business bool
+	budget   *RetryBudget
 	name     string
 	obs      Observer
 }
@@ -251,6 +263,12 @@ func (r *retrier) retry(ctx context.Context, next endpoint.Endpoint, req, resp a
 				return resp, nil
 			}
 			return resp, r.giveUp(ctx, attempt, err, context.DeadlineExceeded)
+		}
+		if r.budget != nil && !r.budget.take() {
+			if err == nil {
+				return resp, nil
+			}
+			return resp, r.giveUp(ctx, attempt, err, ErrRetryBudgetExhausted)
 		}
 		if r.onRetry != nil {
 			r.onRetry(failure, attempt)

@@ -104,7 +104,7 @@ func (c BreakerConfig) isZero() bool {
 func (c RetryConfig) isZero() bool {
 	return c.MaxAttempts == 0 && c.Delay == 0 && !c.NoDelay && c.Backoff == 0 && c.MaxDelay == 0 &&
 		!c.DisableJitter && len(c.RetryOn) == 0 && c.RetryIf == nil && !c.RetryBusinessErrors &&
-		c.OnRetry == nil && c.Name == "" && c.Observer == nil
+		c.OnRetry == nil && c.Budget == nil && c.Name == "" && c.Observer == nil
 }
 
 func (c TimeoutConfig) isZero() bool {
@@ -302,6 +302,9 @@ func describeRetry(c RetryConfig) string {
 	n := c.MaxAttempts
 	if n == 0 {
 		n = retryDefaultMaxAttempts
+	}
+	if c.Budget != nil {
+		return fmt.Sprintf("retry(%d attempts, %s)", n, c.Budget)
 	}
 	return fmt.Sprintf("retry(%d attempts)", n)
 }

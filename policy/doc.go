@@ -33,7 +33,9 @@
 //	circuit_breaker  name, failure_threshold, success_threshold, reset_timeout, fail_on,
 //	                 count_business_errors, failure_ratio, min_requests, window, window_buckets
 //	retry            max_attempts, delay, no_delay, backoff, max_delay, disable_jitter,
-//	                 retry_on, retry_business_errors, name
+//	                 retry_on, retry_business_errors, name,
+//	                 budget: {ratio, min_retries} (a RetryBudget of the stack's own,
+//	                 shared by every endpoint built from the stack)
 //	timeout          timeout, abandon, max_abandoned, default, return_default, name
 //
 // Durations are strings ("1.5s", "2m") or numbers of seconds (1.5).

@@ -30,6 +30,14 @@ type fileRetry struct {
 	RetryOn             []string `json:"retry_on"`
 	RetryBusinessErrors bool     `json:"retry_business_errors"`
 	Name                string   `json:"name"`
+	// Budget, when present, gives the stack's retries a budget of their
+	// own, shared by every endpoint built from the stack.
+	Budget json.RawMessage `json:"budget"`
+}
+
+type fileRetryBudget struct {
+	Ratio      float64 `json:"ratio"`
+	MinRetries int     `json:"min_retries"`
 }
 
 type fileBreaker struct {
@@ -141,6 +149,16 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 					MaxDelay: f.MaxDelay.v, DisableJitter: f.DisableJitter, RetryIf: pred,
 					RetryBusinessErrors: f.RetryBusinessErrors, Name: orName(f.Name, s.Name),
 				}
+				if f.Budget != nil && string(f.Budget) != "null" {
+					var fb fileRetryBudget
+					if berr := decodeStrict("retry.budget", f.Budget, &fb); berr != nil {
+						err = errors.Join(err, berr)
+					} else if bc := (middleware.RetryBudgetConfig{Ratio: fb.Ratio, MinRetries: fb.MinRetries}); bc.Validate() != nil {
+						err = errors.Join(err, reroot(bc.Validate(), "retry_budget.", "retry.budget."))
+					} else {
+						s.Retry.Budget = middleware.NewRetryBudget(bc)
+					}
+				}
 			}
 		case "circuit_breaker":
 			var f fileBreaker
@@ -209,6 +227,22 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 		}
 	}
 	return d, errors.Join(errs...)
+}
+
+// reroot moves the paths of err's ConfigErrors from under one prefix to
+// another ("retry_budget.ratio" to "retry.budget.ratio").
+func reroot(err error, from, to string) error {
+	var out []error
+	for _, l := range leaves(err) {
+		if ce, ok := l.error.(*middleware.ConfigError); ok && strings.HasPrefix(ce.Path, from) {
+			c := *ce
+			c.Path = to + strings.TrimPrefix(ce.Path, from)
+			out = append(out, &c)
+			continue
+		}
+		out = append(out, l.error)
+	}
+	return errors.Join(out...)
 }
 
 // leaf is one error of a joined error, with its ConfigError's path ("" for

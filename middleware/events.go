@@ -46,6 +46,10 @@ const (
 	// injected error) or a panic (Err is a [*PanicError] holding the panic
 	// value).
 	EventChaos
+	// EventLimit: an [AdaptiveLimit] layer moved its limit; Limit is the
+	// new limit and Latency the average latency of the window that moved
+	// it.
+	EventLimit
 )
 
 var eventNames = [...]string{
@@ -57,11 +61,12 @@ var eventNames = [...]string{
 	EventRejected:    "rejected",
 	EventCall:        "call",
 	EventChaos:       "chaos",
+	EventLimit:       "limit",
 }
 
 // String returns the event's name as logged under the "event" key: "retry",
 // "timeout", "fallback", "panic", "state_change",
-// "rejected", "call", "chaos".
+// "rejected", "call", "chaos", "limit".
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && eventNames[k] != "" {
 		return eventNames[k]
@@ -114,7 +119,7 @@ type Event struct {
 	Kind EventKind
 	// Layer is the pattern that reported it: "retry", "timeout", "budget",
 	// "fallback", "circuit_breaker", "rate_limit", "bulkhead", "recover",
-	// "measure", "chaos".
+	// "measure", "chaos", "adaptive_limit".
 	Layer string
 	// Name is the layer's configured name (a breaker's service name), or
 	// empty.
@@ -135,6 +140,8 @@ type Event struct {
 	From, To registry.State
 	// Outcome is how a call ended, for EventCall.
 	Outcome Outcome
+	// Limit is an adaptive limit's new value, for EventLimit.
+	Limit int
 }
 
 // Observer receives the events of the layers it is given to. Observe is

@@ -18,6 +18,7 @@ import (
 	"github.com/sony/gobreaker"
 
 	"github.com/resiliencekit/resilience/endpoint"
+	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/policy"
 	"github.com/resiliencekit/resilience/registry"
 )
@@ -68,6 +69,7 @@ func Contenders() []Contender {
 		{Name: "resilience", Policy: "policy.Parse of testdata/guide.yaml, policy.StackFor[string], Stack.Apply", New: ours},
 		{Name: "failsafe-go", Policy: "failsafe.With(fallback, circuitbreaker, retrypolicy, timeout)", New: failsafeGo},
 		{Name: "go-kit", Policy: "lb.Retry over lb.NewRoundRobin of per-instance circuitbreaker.Gobreaker(timeout(instance)), then a fallback", New: goKit},
+		{Name: "resilience+limit", Policy: "the guide stack, each instance behind middleware.AdaptiveLimit (the default: gradient) on the server", New: ours, Server: adaptiveLimit},
 	}
 }
 
@@ -85,6 +87,12 @@ func ours(c Client) (endpoint.Endpoint, error) {
 	stack.Registry = registry.New(registry.Config{})
 	stack.Observer = c.Observer
 	return stack.Apply(c.Endpoint)
+}
+
+// adaptiveLimit is the server side of "resilience+limit": each instance's
+// handler behind an AdaptiveLimit of its own, with every default.
+func adaptiveLimit() endpoint.Middleware {
+	return middleware.AdaptiveLimit(middleware.AdaptiveLimitConfig{Observer: middleware.Discard})
 }
 
 // failsafeGo is failsafe-go's equivalent, as its docs compose policies:

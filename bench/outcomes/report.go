@@ -31,8 +31,8 @@ func Table(w io.Writer, runs []*Run, ideal *Run) {
 	all := append(append([]*Run(nil), runs...), ideal)
 	fmt.Fprintln(w, "Over the whole run:")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| contender | calls | goodput | fallback | errors | p50 | p99 | p99.9 | max | amplification | peak concurrency | time to detect | time to recover |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| contender | calls | goodput | fallback | errors | p50 | p99 | p99.9 | max | p99 answered | amplification | peak concurrency | time to detect | time to recover |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range all {
 		detect, recover := "-", "-"
 		if f.Kind != FaultNone {
@@ -53,8 +53,8 @@ func Table(w io.Writer, runs []*Run, ideal *Run) {
 		return
 	}
 	fmt.Fprintf(w, "Over the calls that started in the fault window [%v, %v):\n\n", time.Duration(f.Start), time.Duration(f.End))
-	fmt.Fprintln(w, "| contender | calls | goodput | fallback | errors | p50 | p99 | p99.9 | max | amplification | peak concurrency |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| contender | calls | goodput | fallback | errors | p50 | p99 | p99.9 | max | p99 answered | amplification | peak concurrency |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range all {
 		fmt.Fprintf(w, "%s |\n", row(r, r.Window()))
 	}
@@ -67,9 +67,13 @@ func row(r *Run, m Measures) string {
 	if r.ideal {
 		name = "*ideal*"
 	}
-	return fmt.Sprintf("| %s | %d | %s | %s | %s | %v | %v | %v | %v | %.3f | %d",
+	answered := "-"
+	if m.RealP99 > 0 {
+		answered = round(m.RealP99).String()
+	}
+	return fmt.Sprintf("| %s | %d | %s | %s | %s | %v | %v | %v | %v | %s | %.3f | %d",
 		name, m.Calls, pct(m.Goodput), pct(m.FallbackShare), pct(m.ErrorShare),
-		round(m.P50), round(m.P99), round(m.P999), round(m.Max), m.Amplification, m.Peak)
+		round(m.P50), round(m.P99), round(m.P999), round(m.Max), answered, m.Amplification, m.Peak)
 }
 
 func shape(c DependencyConfig) string {
@@ -115,7 +119,8 @@ in the fault window:
 
 - **goodput**: share of calls answered with a real result within the caller's deadline;
   **fallback**, **errors**: shares served the fallback value, or an error (or a late answer).
-- **p50, p99, p99.9, max**: latency seen by the caller, whatever the outcome.
+- **p50, p99, p99.9, max**: latency seen by the caller, whatever the outcome;
+  **p99 answered**: of the calls answered with a real result.
 - **amplification**: dependency calls / caller calls (the dependency calls
   made for those caller calls, their retries included).
 - **peak concurrency**: most calls the dependency held at once

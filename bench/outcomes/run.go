@@ -171,6 +171,9 @@ type Measures struct {
 	// P50, P99, P999 and Max are the latency seen by the caller, whatever
 	// the outcome.
 	P50, P99, P999, Max time.Duration
+	// RealP99 is the p99 latency of the calls answered with a real
+	// result (the calls a limit admitted and the dependency served).
+	RealP99  time.Duration
 	DepCalls            int     // dependency calls made for these caller calls
 	Amplification       float64 // DepCalls / Calls
 	// Peak is the most dependency calls at once (queued, in service or
@@ -183,7 +186,7 @@ type Measures struct {
 // fall); Peak is over the dependency's calls in [from, to).
 func (r *Run) Measure(from, to time.Duration) Measures {
 	var m Measures
-	var lats []time.Duration
+	var lats, realLats []time.Duration
 	var real, fb, bad int
 	for _, c := range r.Calls {
 		if c.Start < from || c.Start >= to {
@@ -195,6 +198,7 @@ func (r *Run) Measure(from, to time.Duration) Measures {
 		switch c.Outcome {
 		case Real:
 			real++
+			realLats = append(realLats, c.Latency)
 		case Fallback:
 			fb++
 		default:
@@ -210,6 +214,10 @@ func (r *Run) Measure(from, to time.Duration) Measures {
 	m.Amplification = float64(m.DepCalls) / n
 	slices.Sort(lats)
 	m.P50, m.P99, m.P999, m.Max = quantile(lats, 0.50), quantile(lats, 0.99), quantile(lats, 0.999), lats[len(lats)-1]
+	if len(realLats) > 0 {
+		slices.Sort(realLats)
+		m.RealP99 = quantile(realLats, 0.99)
+	}
 	return m
 }
 

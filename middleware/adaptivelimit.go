@@ -149,20 +149,23 @@ func (c AdaptiveLimitConfig) withDefaults() AdaptiveLimitConfig {
 // limit it finds from their latency, for a server protecting itself from
 // more load than it can serve (Netflix concurrency-limits). Where a fixed
 // [Bulkhead] needs its size guessed, AdaptiveLimit measures: it learns the
-// latency with no load (the lowest average of a window of calls, drifting
-// up by a thousandth per window so that a lasting change is followed), and
+// latency with no load (the lowest the windows' smoothed average latency has
+// been, drifting up by a thousandth per window so that a lasting change is
+// followed), and
 // keeps the latency within Tolerance times it. Under overload the queue
 // that would build in front of the service is kept out: the calls over the
 // limit are rejected at once with an error matching [ErrLimited] that
 // carries a Retry-After hint, and the calls admitted are served about as
 // fast as with no load.
 //
-// A call that succeeds is a latency sample for the limit, and a call whose
+// A call that succeeds is a latency sample for the limit (every call once
+// the calls in flight reach a quarter of the limit, one in 32 below that), and a call whose
 // deadline passed counts as one that took too long; a call that fails
 // otherwise, or that its caller canceled, is no sample (a fast error says
 // nothing of how long a call takes). The limit
 // only grows while the calls in flight reach half of it (a service with
-// little traffic does not raise its limit without a test). A rejection is
+// little traffic does not raise its limit without a test), and never past
+// twice the most calls a window had in flight. A rejection is
 // load shedding: [Retry] never retries it, a circuit breaker never counts
 // it. The slot of a call is given back however it ends, a panic included.
 //
@@ -175,10 +178,15 @@ func AdaptiveLimit(cfg AdaptiveLimitConfig) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		mustEndpoint("adaptive_limit", next)
 		return func(ctx context.Context, req any) (any, error) {
-			if !l.acquire() {
+			n, ok := l.acquire()
+			if !ok {
 				if err := l.wait(ctx); err != nil {
 					return nil, err
 				}
+			}
+			if !l.sampled(n) {
+				defer l.release() // a panic too
+				return next(ctx, req)
 			}
 			start := time.Now()
 			done := false
@@ -189,7 +197,7 @@ func AdaptiveLimit(cfg AdaptiveLimitConfig) endpoint.Middleware {
 			}()
 			resp, err := next(ctx, req)
 			done = true
-			l.ended(ctx, err, time.Since(start))
+			l.ended(ctx, err, start)
 			return resp, err
 		}
 	}
@@ -200,6 +208,7 @@ type limiter struct {
 	cfg      AdaptiveLimitConfig
 	limit    atomic.Int64 // calls allowed in flight
 	inFlight atomic.Int64
+	seq      atomic.Uint64 // calls admitted below a quarter of the limit
 	obs      Observer
 
 	// The window's samples, added with atomics; mu is taken only to close
@@ -209,6 +218,7 @@ type limiter struct {
 	windowStart       atomic.Int64 // unix nanos
 	mu                sync.Mutex
 	noLoad            float64 // ns; 0 until the first window
+	smooth            float64 // ns: the windows' averages, smoothed
 	exact             float64 // the limit, unrounded
 	lastAvg           atomic.Int64
 
@@ -230,20 +240,33 @@ func newLimiter(cfg AdaptiveLimitConfig) *limiter {
 	return l
 }
 
-// acquire takes a slot if one is free under the limit.
-func (l *limiter) acquire() bool {
+// acquire takes a slot if one is free under the limit, and returns the
+// calls in flight with it.
+func (l *limiter) acquire() (int64, bool) {
 	for {
 		n := l.inFlight.Load()
 		if n >= l.limit.Load() {
-			return false
+			return n, false
 		}
 		if l.inFlight.CompareAndSwap(n, n+1) {
 			if n+1 > l.peak.Load() {
 				l.peak.Store(n + 1) // a racy maximum: a hint for the growth rule
 			}
-			return true
+			return n + 1, true
 		}
 	}
+}
+
+// sampled reports whether a call admitted with n calls in flight is timed:
+// every call once the calls in flight reach a quarter of the limit (where
+// the limit is at stake), and one call in 32 below it, so that a lightly
+// loaded layer does not read the clock twice on every call. Which calls is
+// decided by a counter, not at random, so a run in fake time repeats.
+func (l *limiter) sampled(n int64) bool {
+	if 4*n >= l.limit.Load() {
+		return true
+	}
+	return l.seq.Add(1)&31 == 0
 }
 
 // release gives a slot back, or hands it to the first waiter when the
@@ -279,7 +302,7 @@ func (l *limiter) wait(ctx context.Context) error {
 	l.qmu.Lock()
 	l.queue = append(l.queue, w)
 	l.qmu.Unlock()
-	if l.acquire() { // a slot came free before we were queued
+	if _, ok := l.acquire(); ok { // a slot came free before we were queued
 		l.qmu.Lock()
 		if !w.granted {
 			l.dequeue(w)
@@ -330,7 +353,9 @@ func (l *limiter) reject(ctx context.Context, waited time.Duration) error {
 
 // ended takes a finished call's sample, gives its slot back, and closes the
 // window when it is due.
-func (l *limiter) ended(ctx context.Context, err error, rtt time.Duration) {
+func (l *limiter) ended(ctx context.Context, err error, start time.Time) {
+	end := time.Now()
+	rtt := end.Sub(start)
 	switch {
 	case ctx.Err() == nil && err == nil:
 		l.sum.Add(int64(rtt))
@@ -341,7 +366,7 @@ func (l *limiter) ended(ctx context.Context, err error, rtt time.Duration) {
 		l.drops.Add(1)
 	}
 	l.release()
-	now := time.Now().UnixNano()
+	now := end.UnixNano()
 	if now-l.windowStart.Load() < int64(l.cfg.Window) || l.count.Load() < 10 || !l.mu.TryLock() {
 		return
 	}
@@ -364,8 +389,16 @@ func (l *limiter) update(now int64) (changed bool, limit int) {
 	}
 	avg := float64(sum) / float64(n)
 	l.lastAvg.Store(int64(avg))
-	if l.noLoad == 0 || avg < l.noLoad {
-		l.noLoad = avg
+	// The no-load latency is the lowest a smoothed window average has
+	// been (one window's average is too noisy to take its minimum),
+	// drifting up by a thousandth per window.
+	if l.smooth == 0 {
+		l.smooth = avg
+	} else {
+		l.smooth = 0.8*l.smooth + 0.2*avg
+	}
+	if l.noLoad == 0 || l.smooth < l.noLoad {
+		l.noLoad = l.smooth
 	} else {
 		l.noLoad *= 1.001
 	}
@@ -394,6 +427,12 @@ func (l *limiter) update(now int64) (changed bool, limit int) {
 		case !appLimited:
 			cur = cur*0.8 + next*0.2
 		}
+	}
+	// Never grow past twice the most calls the window had in flight: a
+	// limit far above the load has not been tested, and would let a queue
+	// build when the load comes.
+	if grown := 2 * float64(peak); cur > float64(old) && cur > grown {
+		cur = max(float64(old), grown)
 	}
 	cur = max(float64(l.cfg.MinLimit), min(float64(l.cfg.MaxLimit), cur))
 	l.exact = cur

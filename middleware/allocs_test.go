@@ -90,6 +90,12 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 		{name: "Bulkhead, admitted", build: func(*testing.T) endpoint.Endpoint {
 			return middleware.Bulkhead(middleware.BulkheadConfig{MaxConcurrent: 1, Observer: quiet})(endpoint.Nop)
 		}},
+		{name: "AdaptiveLimit, admitted", build: func(*testing.T) endpoint.Endpoint {
+			return middleware.AdaptiveLimit(middleware.AdaptiveLimitConfig{Observer: quiet})(endpoint.Nop)
+		}},
+		{name: "Retry with a RetryBudget, success", build: func(*testing.T) endpoint.Endpoint {
+			return middleware.Retry(middleware.RetryConfig{Budget: middleware.NewRetryBudget(middleware.RetryBudgetConfig{}), Observer: quiet})(endpoint.Nop)
+		}},
 		{name: "Recover, no panic", build: func(*testing.T) endpoint.Endpoint {
 			return recoverWith("", quiet)(endpoint.Nop)
 		}},

@@ -120,6 +120,9 @@ func TestCallbackPanicReleasesEverything(t *testing.T) {
 		{name: "bulkhead Observer (rejection)", callback: "bulkhead observer", chain: func(reg *registry.Registry) []endpoint.Middleware {
 			return []endpoint.Middleware{breaker(reg), middleware.Bulkhead(middleware.BulkheadConfig{MaxConcurrent: 1, Observer: boomObserver("bulkhead observer")})}
 		}}, // no ep: it calls itself through the inner bulkhead, which rejects
+		{name: "adaptive limit Observer (rejection)", callback: "adaptive limit observer", chain: func(reg *registry.Registry) []endpoint.Middleware {
+			return []endpoint.Middleware{breaker(reg), middleware.AdaptiveLimit(middleware.AdaptiveLimitConfig{InitialLimit: 1, MaxLimit: 1, Observer: boomObserver("adaptive limit observer")})}
+		}}, // no ep: as the bulkhead's, the reentrant call is over the limit
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -183,6 +183,15 @@ func (s Stack) Explain() string {
 			line("bulkhead: at most %d calls in flight; more are rejected at once", c.MaxConcurrent)
 		}
 	}
+	if c := &s.AdaptiveLimit; !c.isZero() {
+		d := c.withDefaults()
+		queue := "calls over it are rejected at once (ErrLimited, with a Retry-After)"
+		if d.MaxQueue > 0 {
+			queue = fmt.Sprintf("up to %d calls over it wait at most %s for a slot, the rest are rejected (ErrLimited, with a Retry-After)", d.MaxQueue, d.MaxWait)
+		}
+		line("adaptive_limit: at most a limit of calls in flight, from %d, kept within [%d, %d] by the %s algorithm so that calls stay within %g times their no-load latency; %s; never retried, never a breaker failure",
+			d.InitialLimit, d.MinLimit, d.MaxLimit, d.Algorithm, d.Tolerance, queue)
+	}
 	if c := &s.RateLimit; !c.isZero() {
 		mode := "calls over the rate are rejected at once"
 		if c.Wait {

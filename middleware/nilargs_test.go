@@ -38,6 +38,12 @@ var middlewareConstructors = []struct {
 	{name: "Bulkhead", mode: "waiting", mw: func(*testing.T) endpoint.Middleware {
 		return middleware.Bulkhead(middleware.BulkheadConfig{MaxConcurrent: 1, MaxWait: time.Second, Observer: quiet})
 	}},
+	{name: "AdaptiveLimit", mw: func(*testing.T) endpoint.Middleware {
+		return middleware.AdaptiveLimit(middleware.AdaptiveLimitConfig{Observer: quiet})
+	}},
+	{name: "AdaptiveLimit", mode: "queued", mw: func(*testing.T) endpoint.Middleware {
+		return middleware.AdaptiveLimit(middleware.AdaptiveLimitConfig{MaxQueue: 2, MaxWait: time.Second, Observer: quiet})
+	}},
 	{name: "Chaos.Middleware", mw: func(*testing.T) endpoint.Middleware {
 		return chaos.New(chaos.Config{Observer: quiet}).Middleware()
 	}},

@@ -14,7 +14,7 @@ import (
 // Whatever order the fields are written in, [Stack.Build] always composes the
 // layers in this order:
 //
-//	caller → Fallback → Measure → Budget → Bulkhead → RateLimit → CircuitBreaker → Retry → Timeout → Recover → endpoint
+//	caller → Fallback → Measure → Budget → Bulkhead → AdaptiveLimit → RateLimit → CircuitBreaker → Retry → Timeout → Recover → endpoint
 //
 // A layer is in the stack when its field is set: a config that is not its
 // type's zero value, Measure or Recover true, Budget above zero. A field left zero is
@@ -41,6 +41,9 @@ type Stack struct {
 	Measure bool
 	// Bulkhead bounds the calls in flight.
 	Bulkhead BulkheadConfig
+	// AdaptiveLimit bounds the calls in flight by a limit found from their
+	// latency: for a server shedding the load it cannot serve.
+	AdaptiveLimit AdaptiveLimitConfig
 	// RateLimit bounds the call rate.
 	RateLimit RateLimitConfig
 	// CircuitBreaker stops calls to a failing service. Its Name (or the
@@ -88,6 +91,11 @@ func (c FallbackConfig) isZero() bool {
 
 func (c BulkheadConfig) isZero() bool {
 	return c.MaxConcurrent == 0 && c.MaxWait == 0 && c.MaxQueue == 0 && c.Name == "" && c.Observer == nil
+}
+
+func (c AdaptiveLimitConfig) isZero() bool {
+	return c.Algorithm == "" && c.InitialLimit == 0 && c.MinLimit == 0 && c.MaxLimit == 0 && c.Tolerance == 0 &&
+		c.Window == 0 && c.MaxQueue == 0 && c.MaxWait == 0 && c.Name == "" && c.Observer == nil
 }
 
 func (c RateLimitConfig) isZero() bool {
@@ -149,6 +157,10 @@ func (s Stack) layers() []layer {
 	if c := s.Bulkhead; !c.isZero() {
 		s.inherit(&c.Observer, &c.Name)
 		ls = append(ls, layer{"bulkhead", fmt.Sprintf("bulkhead(max_concurrent %d)", c.MaxConcurrent), c.Validate, func() endpoint.Middleware { return Bulkhead(c) }})
+	}
+	if c := s.AdaptiveLimit; !c.isZero() {
+		s.inherit(&c.Observer, &c.Name)
+		ls = append(ls, layer{"adaptive_limit", describeAdaptiveLimit(c), c.Validate, func() endpoint.Middleware { return AdaptiveLimit(c) }})
 	}
 	if c := s.RateLimit; !c.isZero() {
 		s.inherit(&c.Observer, &c.Name)
@@ -307,6 +319,11 @@ func describeRetry(c RetryConfig) string {
 		return fmt.Sprintf("retry(%d attempts, %s)", n, c.Budget)
 	}
 	return fmt.Sprintf("retry(%d attempts)", n)
+}
+
+func describeAdaptiveLimit(c AdaptiveLimitConfig) string {
+	d := c.withDefaults()
+	return fmt.Sprintf("adaptive_limit(%s, %d in [%d, %d])", d.Algorithm, d.InitialLimit, d.MinLimit, d.MaxLimit)
 }
 
 func describeTimeout(c TimeoutConfig) string {

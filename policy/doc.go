@@ -29,6 +29,8 @@
 //	recover          true, false or {} (Stack.Recover)
 //	fallback         value, fallback_on, name
 //	bulkhead         max_concurrent, max_wait, max_queue, name
+//	adaptive_limit   algorithm (gradient, aimd), initial_limit, min_limit, max_limit,
+//	                 tolerance, window, max_queue, max_wait, name
 //	rate_limit       rate, burst, wait, max_wait, shared, name
 //	circuit_breaker  name, failure_threshold, success_threshold, reset_timeout, fail_on,
 //	                 count_business_errors, failure_ratio, min_requests, window, window_buckets

@@ -18,7 +18,7 @@ import (
 // structs, which know nothing of it.
 
 // layerKeys are the keys of a stack in a policy file.
-var layerKeys = []string{"name", "budget", "measure", "recover", "fallback", "bulkhead", "rate_limit", "circuit_breaker", "retry", "timeout"}
+var layerKeys = []string{"name", "budget", "measure", "recover", "fallback", "bulkhead", "adaptive_limit", "rate_limit", "circuit_breaker", "retry", "timeout"}
 
 type fileRetry struct {
 	MaxAttempts         int      `json:"max_attempts"`
@@ -73,6 +73,18 @@ type fileBulkhead struct {
 	MaxWait       duration `json:"max_wait"`
 	MaxQueue      int      `json:"max_queue"`
 	Name          string   `json:"name"`
+}
+
+type fileAdaptiveLimit struct {
+	Algorithm    string   `json:"algorithm"`
+	InitialLimit int      `json:"initial_limit"`
+	MinLimit     int      `json:"min_limit"`
+	MaxLimit     int      `json:"max_limit"`
+	Tolerance    float64  `json:"tolerance"`
+	Window       duration `json:"window"`
+	MaxQueue     int      `json:"max_queue"`
+	MaxWait      duration `json:"max_wait"`
+	Name         string   `json:"name"`
 }
 
 type fileRateLimit struct {
@@ -202,6 +214,15 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 			if err = decodeStrict("bulkhead", v, &f); err == nil {
 				err = durations("bulkhead", "max_wait", f.MaxWait)
 				s.Bulkhead = middleware.BulkheadConfig{MaxConcurrent: f.MaxConcurrent, MaxWait: f.MaxWait.v, MaxQueue: f.MaxQueue, Name: orName(f.Name, s.Name)}
+			}
+		case "adaptive_limit":
+			var f fileAdaptiveLimit
+			if err = decodeStrict("adaptive_limit", v, &f); err == nil {
+				err = durations("adaptive_limit", "window", f.Window, "max_wait", f.MaxWait)
+				s.AdaptiveLimit = middleware.AdaptiveLimitConfig{
+					Algorithm: f.Algorithm, InitialLimit: f.InitialLimit, MinLimit: f.MinLimit, MaxLimit: f.MaxLimit,
+					Tolerance: f.Tolerance, Window: f.Window.v, MaxQueue: f.MaxQueue, MaxWait: f.MaxWait.v, Name: orName(f.Name, s.Name),
+				}
 			}
 		case "rate_limit":
 			var f fileRateLimit

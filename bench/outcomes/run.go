@@ -173,9 +173,9 @@ type Measures struct {
 	P50, P99, P999, Max time.Duration
 	// RealP99 is the p99 latency of the calls answered with a real
 	// result (the calls a limit admitted and the dependency served).
-	RealP99  time.Duration
-	DepCalls            int     // dependency calls made for these caller calls
-	Amplification       float64 // DepCalls / Calls
+	RealP99       time.Duration
+	DepCalls      int     // dependency calls made for these caller calls
+	Amplification float64 // DepCalls / Calls
 	// Peak is the most dependency calls at once (queued, in service or
 	// hanging) over the window.
 	Peak int

@@ -261,7 +261,14 @@ func (t *throttler) done(ctx context.Context, start time.Time, err error) {
 	if !ok {
 		return
 	}
+	// Counted in the bucket of the call's start, with its request (one
+	// clock read a call: time.Now is not free); dropped if that bucket has
+	// since left the window.
+	e := start.UnixNano() / t.bucket
+	i := int(uint64(e) % throttleBuckets)
 	t.mu.Lock()
-	t.acc[t.slot(t.now())]++
+	if t.epochs[i] == e {
+		t.acc[i]++
+	}
 	t.mu.Unlock()
 }

@@ -3,6 +3,8 @@ package middleware_test
 import (
 	"context"
 	"errors"
+	"math"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -148,6 +150,43 @@ func TestThrottleCallerGone(t *testing.T) {
 					t.Fatalf("throttled = %v (%v), want %v", got, err, tt.wantThrot)
 				}
 			})
+		})
+	}
+}
+
+// TestThrottleConfigValidate: each bad field is a *ConfigError naming it,
+// and Throttle panics with it rather than defaulting.
+func TestThrottleConfigValidate(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   middleware.ThrottleConfig
+		field string // "" means valid
+	}{
+		{name: "zero", cfg: middleware.ThrottleConfig{}},
+		{name: "k_below_1", cfg: middleware.ThrottleConfig{K: 0.5}, field: "throttle.k"},
+		{name: "k_nan", cfg: middleware.ThrottleConfig{K: math.NaN()}, field: "throttle.k"},
+		{name: "window_negative", cfg: middleware.ThrottleConfig{Window: -time.Second}, field: "throttle.window"},
+		{name: "window_tiny", cfg: middleware.ThrottleConfig{Window: time.Millisecond}, field: "throttle.window"},
+		{name: "min_negative", cfg: middleware.ThrottleConfig{MinRequests: -1}, field: "throttle.min_requests"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, middleware.ErrInvalidConfig) || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("Validate() = %v, want ErrInvalidConfig naming %s", err, tt.field)
+			}
+			defer func() {
+				if r := recover(); r == nil {
+					t.Fatal("Throttle did not panic on a bad config")
+				}
+			}()
+			middleware.Throttle(tt.cfg)
 		})
 	}
 }

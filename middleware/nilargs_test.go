@@ -58,6 +58,9 @@ var middlewareConstructors = []struct {
 	{name: "Measure", mw: func(*testing.T) endpoint.Middleware {
 		return middleware.Measure(middleware.MeasureConfig{Observer: quiet})
 	}},
+	{name: "Throttle", mw: func(*testing.T) endpoint.Middleware {
+		return middleware.Throttle(middleware.ThrottleConfig{Observer: quiet})
+	}},
 	{name: "RateLimit", mw: func(*testing.T) endpoint.Middleware {
 		return middleware.RateLimit(middleware.RateLimitConfig{Rate: 1, Burst: 1, Observer: quiet})
 	}},

@@ -89,6 +89,14 @@ func newLayerConfig(t *testing.T, layer string, set map[string]any) layerConfig 
 		c := &middleware.RateLimitConfig{Rate: 1, Burst: 1, Observer: quiet}
 		lc = layerConfig{c, func() error { return c.Validate() }, func() endpoint.Middleware { return middleware.RateLimit(*c) },
 			func() middleware.Stack { return middleware.Stack{RateLimit: *c} }}
+	case "adaptive_limit":
+		c := &middleware.AdaptiveLimitConfig{Observer: quiet}
+		lc = layerConfig{c, func() error { return c.Validate() }, func() endpoint.Middleware { return middleware.AdaptiveLimit(*c) },
+			func() middleware.Stack { return middleware.Stack{AdaptiveLimit: *c} }}
+	case "throttle":
+		c := &middleware.ThrottleConfig{Observer: quiet}
+		lc = layerConfig{c, func() error { return c.Validate() }, func() endpoint.Middleware { return middleware.Throttle(*c) },
+			func() middleware.Stack { return middleware.Stack{Throttle: *c} }}
 	case "circuit_breaker":
 		c := &middleware.BreakerConfig{Name: "bad-configs", Observer: quiet}
 		lc = layerConfig{c,

@@ -233,6 +233,10 @@ func (s Stack) Explain() string {
 		}
 		line("retry: %d attempts; %s; retries %s; never caller cancellation or rejections%s", wc.attempts, describeWaits(*c, wc.attempts-1), what, budget)
 	}
+	if c := &s.Throttle; !c.isZero() {
+		line("throttle: each attempt is turned away here with probability max(0, (requests - %g × accepts) / (requests + 1)) over the last %s (ErrThrottled), so that the client sends the service about %g times what it accepts; never retried, never a breaker failure",
+			c.KOrDefault(), c.WindowOrDefault(), c.KOrDefault())
+	}
 	if c := &s.Timeout; !c.isZero() {
 		mode := "cooperative: the endpoint must honour its context"
 		if c.Abandon {

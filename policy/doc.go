@@ -38,6 +38,7 @@
 //	                 retry_on, retry_business_errors, name,
 //	                 budget: {ratio, min_retries} (a RetryBudget of the stack's own,
 //	                 shared by every endpoint built from the stack)
+//	throttle         k, window, min_requests, name
 //	timeout          timeout, abandon, max_abandoned, default, return_default, name
 //
 // Durations are strings ("1.5s", "2m") or numbers of seconds (1.5).

@@ -18,7 +18,7 @@ import (
 // structs, which know nothing of it.
 
 // layerKeys are the keys of a stack in a policy file.
-var layerKeys = []string{"name", "budget", "measure", "recover", "fallback", "bulkhead", "adaptive_limit", "rate_limit", "circuit_breaker", "retry", "timeout"}
+var layerKeys = []string{"name", "budget", "measure", "recover", "fallback", "bulkhead", "adaptive_limit", "rate_limit", "circuit_breaker", "retry", "throttle", "timeout"}
 
 type fileRetry struct {
 	MaxAttempts         int      `json:"max_attempts"`
@@ -85,6 +85,13 @@ type fileAdaptiveLimit struct {
 	MaxQueue     int      `json:"max_queue"`
 	MaxWait      duration `json:"max_wait"`
 	Name         string   `json:"name"`
+}
+
+type fileThrottle struct {
+	K           float64  `json:"k"`
+	Window      duration `json:"window"`
+	MinRequests int      `json:"min_requests"`
+	Name        string   `json:"name"`
 }
 
 type fileRateLimit struct {
@@ -223,6 +230,12 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 					Algorithm: f.Algorithm, InitialLimit: f.InitialLimit, MinLimit: f.MinLimit, MaxLimit: f.MaxLimit,
 					Tolerance: f.Tolerance, Window: f.Window.v, MaxQueue: f.MaxQueue, MaxWait: f.MaxWait.v, Name: orName(f.Name, s.Name),
 				}
+			}
+		case "throttle":
+			var f fileThrottle
+			if err = decodeStrict("throttle", v, &f); err == nil {
+				err = durations("throttle", "window", f.Window)
+				s.Throttle = middleware.ThrottleConfig{K: f.K, Window: f.Window.v, MinRequests: f.MinRequests, Name: orName(f.Name, s.Name)}
 			}
 		case "rate_limit":
 			var f fileRateLimit

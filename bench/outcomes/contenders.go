@@ -4,6 +4,8 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
@@ -38,6 +40,15 @@ const (
 //go:embed testdata/guide.yaml
 var guidePolicy []byte
 
+//go:embed testdata/guide-budget.yaml
+var budgetPolicy []byte
+
+//go:embed testdata/guide-throttle.yaml
+var throttlePolicy []byte
+
+//go:embed testdata/guide-budget-ratio.yaml
+var budgetRatioPolicy []byte
+
 // Contender wraps the client endpoint with one toolkit's policy. New is
 // called once per run, inside the run's synctest bubble, so that no state
 // (a breaker, a timer) crosses from one run to the next.
@@ -70,23 +81,42 @@ func Contenders() []Contender {
 		{Name: "failsafe-go", Policy: "failsafe.With(fallback, circuitbreaker, retrypolicy, timeout)", New: failsafeGo},
 		{Name: "go-kit", Policy: "lb.Retry over lb.NewRoundRobin of per-instance circuitbreaker.Gobreaker(timeout(instance)), then a fallback", New: goKit},
 		{Name: "resilience+limit", Policy: "the guide stack, each instance behind middleware.AdaptiveLimit (the default: gradient) on the server", New: ours, Server: adaptiveLimit},
+		{Name: "resilience+throttle", Policy: "the guide stack with a throttle on each attempt (testdata/guide-throttle.yaml: K 2, 60s window)", New: fromFile(throttlePolicy)},
+		{Name: "resilience+throttle+limit", Policy: "resilience+throttle against instances behind AdaptiveLimit", New: fromFile(throttlePolicy), Server: adaptiveLimit},
+		{Name: "resilience+budget", Policy: "the guide stack with a retry budget (testdata/guide-budget.yaml: 20% of calls, reserve 3)", New: fromFile(budgetPolicy)},
+		{Name: "resilience+budget+ratio", Policy: "the guide stack with a retry budget and a breaker opening on a 60% failure ratio over 10s, at least 20 calls (testdata/guide-budget-ratio.yaml)", New: fromFile(budgetRatioPolicy)},
 	}
 }
 
 // ours is this toolkit's guide stack, built from a policy file as the
 // README shows, with a fresh registry per run.
-func ours(c Client) (endpoint.Endpoint, error) {
-	set, err := policy.Parse(guidePolicy)
-	if err != nil {
-		return nil, err
+func ours(c Client) (endpoint.Endpoint, error) { return fromFile(guidePolicy)(c) }
+
+// fromFile builds the stack "dependency" of a policy file, as ours does.
+// A throttle draws from a seeded source of its own, so that runs repeat.
+func fromFile(file []byte) func(Client) (endpoint.Endpoint, error) {
+	return func(c Client) (endpoint.Endpoint, error) {
+		set, err := policy.Parse(file)
+		if err != nil {
+			return nil, err
+		}
+		stack, err := policy.StackFor[string](set, "dependency")
+		if err != nil {
+			return nil, err
+		}
+		stack.Registry = registry.New(registry.Config{})
+		stack.Observer = c.Observer
+		if stack.Throttle.K != 0 {
+			var mu sync.Mutex
+			rng := rand.New(rand.NewPCG(15, 16))
+			stack.Throttle.Rand = func() float64 {
+				mu.Lock()
+				defer mu.Unlock()
+				return rng.Float64()
+			}
+		}
+		return stack.Apply(c.Endpoint)
 	}
-	stack, err := policy.StackFor[string](set, "dependency")
-	if err != nil {
-		return nil, err
-	}
-	stack.Registry = registry.New(registry.Config{})
-	stack.Observer = c.Observer
-	return stack.Apply(c.Endpoint)
 }
 
 // adaptiveLimit is the server side of "resilience+limit": each instance's

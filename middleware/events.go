@@ -50,6 +50,10 @@ const (
 	// new limit and Latency the average latency of the window that moved
 	// it.
 	EventLimit
+	// EventHedge: a [Hedge] layer sent a hedge; Attempt is its number (2
+	// for the first hedge), Err the failure that made it go at once, or
+	// nil when it went because the attempts before it were slow.
+	EventHedge
 )
 
 var eventNames = [...]string{
@@ -62,11 +66,12 @@ var eventNames = [...]string{
 	EventCall:        "call",
 	EventChaos:       "chaos",
 	EventLimit:       "limit",
+	EventHedge:       "hedge",
 }
 
 // String returns the event's name as logged under the "event" key: "retry",
 // "timeout", "fallback", "panic", "state_change",
-// "rejected", "call", "chaos", "limit".
+// "rejected", "call", "chaos", "limit", "hedge".
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && eventNames[k] != "" {
 		return eventNames[k]
@@ -119,7 +124,7 @@ type Event struct {
 	Kind EventKind
 	// Layer is the pattern that reported it: "retry", "timeout", "budget",
 	// "fallback", "circuit_breaker", "rate_limit", "bulkhead", "recover",
-	// "measure", "chaos", "adaptive_limit".
+	// "measure", "chaos", "adaptive_limit", "throttle", "hedge".
 	Layer string
 	// Name is the layer's configured name (a breaker's service name), or
 	// empty.

@@ -233,6 +233,21 @@ func (s Stack) Explain() string {
 		}
 		line("retry: %d attempts; %s; retries %s; never caller cancellation or rejections%s", wc.attempts, describeWaits(*c, wc.attempts-1), what, budget)
 	}
+	if c := &s.Hedge; !c.isZero() {
+		n := c.MaxHedges
+		if n == 0 {
+			n = 1
+		}
+		when := fmt.Sprintf("after %s", c.Delay)
+		if c.Quantile > 0 {
+			when = fmt.Sprintf("after the p%g of recent latencies (at least %s)", 100*c.Quantile, c.Delay)
+		}
+		budget := ""
+		if c.Budget != nil {
+			budget = fmt.Sprintf("; every hedge taken from the %s", c.Budget)
+		}
+		line("hedge: a call its Idempotent approves is sent again %s, up to %d more times, the first success returned and the rest canceled%s", when, n, budget)
+	}
 	if c := &s.Throttle; !c.isZero() {
 		line("throttle: each attempt is turned away here with probability max(0, (requests - %g × accepts) / (requests + 1)) over the last %s (ErrThrottled), so that the client sends the service about %g times what it accepts; never retried, never a breaker failure",
 			c.KOrDefault(), c.WindowOrDefault(), c.KOrDefault())

@@ -44,6 +44,9 @@ var middlewareConstructors = []struct {
 	{name: "AdaptiveLimit", mode: "queued", mw: func(*testing.T) endpoint.Middleware {
 		return middleware.AdaptiveLimit(middleware.AdaptiveLimitConfig{MaxQueue: 2, MaxWait: time.Second, Observer: quiet})
 	}},
+	{name: "Hedge", mw: func(*testing.T) endpoint.Middleware {
+		return middleware.Hedge(middleware.HedgeConfig{Delay: time.Second, Idempotent: func(context.Context, any) bool { return true }, Observer: quiet})
+	}},
 	{name: "Chaos.Middleware", mw: func(*testing.T) endpoint.Middleware {
 		return chaos.New(chaos.Config{Observer: quiet}).Middleware()
 	}},

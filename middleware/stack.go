@@ -14,7 +14,7 @@ import (
 // Whatever order the fields are written in, [Stack.Build] always composes the
 // layers in this order:
 //
-//	caller → Fallback → Measure → Budget → Bulkhead → AdaptiveLimit → RateLimit → CircuitBreaker → Retry → Throttle → Timeout → Recover → endpoint
+//	caller → Fallback → Measure → Budget → Bulkhead → AdaptiveLimit → RateLimit → CircuitBreaker → Retry → Hedge → Throttle → Timeout → Recover → endpoint
 //
 // A layer is in the stack when its field is set: a config that is not its
 // type's zero value, Measure or Recover true, Budget above zero. A field left zero is
@@ -52,7 +52,11 @@ type Stack struct {
 	// Retry retries transient failures; the breaker sees one outcome per
 	// logical call, after the retries.
 	Retry RetryConfig
-	// Throttle, inside the retry, throttles each attempt on the client's
+	// Hedge, inside the retry, races a slow attempt with hedges, for the
+	// calls its Idempotent approves: each hedge then goes through the
+	// throttle and the attempt timeout of its own.
+	Hedge HedgeConfig
+	// Throttle, inside the retry and the hedge, throttles each attempt on the client's
 	// side when the service accepts fewer than it is sent (the SRE book's
 	// adaptive throttling): every attempt is a request to the service, and
 	// a throttled attempt ends the retries (a rejection is never retried).
@@ -118,6 +122,11 @@ func (c RetryConfig) isZero() bool {
 	return c.MaxAttempts == 0 && c.Delay == 0 && !c.NoDelay && c.Backoff == 0 && c.MaxDelay == 0 &&
 		!c.DisableJitter && len(c.RetryOn) == 0 && c.RetryIf == nil && !c.RetryBusinessErrors &&
 		c.OnRetry == nil && c.Budget == nil && c.Name == "" && c.Observer == nil
+}
+
+func (c HedgeConfig) isZero() bool {
+	return c.Delay == 0 && c.Quantile == 0 && c.MaxHedges == 0 && c.Idempotent == nil && c.Budget == nil &&
+		c.Name == "" && c.Observer == nil
 }
 
 func (c ThrottleConfig) isZero() bool {
@@ -195,6 +204,10 @@ func (s Stack) layers() []layer {
 	if c := s.Retry; !c.isZero() {
 		s.inherit(&c.Observer, &c.Name)
 		ls = append(ls, layer{"retry", describeRetry(c), c.Validate, func() endpoint.Middleware { return Retry(c) }})
+	}
+	if c := s.Hedge; !c.isZero() {
+		s.inherit(&c.Observer, &c.Name)
+		ls = append(ls, layer{"hedge", describeHedge(c), c.Validate, func() endpoint.Middleware { return Hedge(c) }})
 	}
 	if c := s.Throttle; !c.isZero() {
 		s.inherit(&c.Observer, &c.Name)

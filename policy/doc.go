@@ -38,6 +38,9 @@
 //	                 retry_on, retry_business_errors, name,
 //	                 budget: {ratio, min_retries} (a RetryBudget of the stack's own,
 //	                 shared by every endpoint built from the stack)
+//	hedge            delay, quantile, max_hedges, idempotent (required, true: every call
+//	                 of the stack may be sent more than once), retry_budget (true:
+//	                 the hedges count against the stack's retry budget), name
 //	throttle         k, window, min_requests, name
 //	timeout          timeout, abandon, max_abandoned, default, return_default, name
 //

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +19,7 @@ import (
 // structs, which know nothing of it.
 
 // layerKeys are the keys of a stack in a policy file.
-var layerKeys = []string{"name", "budget", "measure", "recover", "fallback", "bulkhead", "adaptive_limit", "rate_limit", "circuit_breaker", "retry", "throttle", "timeout"}
+var layerKeys = []string{"name", "budget", "measure", "recover", "fallback", "bulkhead", "adaptive_limit", "rate_limit", "circuit_breaker", "retry", "hedge", "throttle", "timeout"}
 
 type fileRetry struct {
 	MaxAttempts         int      `json:"max_attempts"`
@@ -87,6 +88,16 @@ type fileAdaptiveLimit struct {
 	Name         string   `json:"name"`
 }
 
+type fileHedge struct {
+	Delay      duration `json:"delay"`
+	Quantile   float64  `json:"quantile"`
+	MaxHedges  int      `json:"max_hedges"`
+	Idempotent bool     `json:"idempotent"`
+	// RetryBudget counts the hedges against the stack's retry budget.
+	RetryBudget bool   `json:"retry_budget"`
+	Name        string `json:"name"`
+}
+
 type fileThrottle struct {
 	K           float64  `json:"k"`
 	Window      duration `json:"window"`
@@ -120,10 +131,11 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 		return stackDef{}, &middleware.ConfigError{Path: "stack", Reason: "must be a map of layers (" + strings.Join(layerKeys, ", ") + ")"}
 	}
 	var (
-		d        stackDef
-		s        = &d.stack
-		errs     []error
-		reported []string // the paths of errs
+		hedgeBudget bool // hedge.retry_budget: share the retry's budget, once it is read
+		d           stackDef
+		s           = &d.stack
+		errs        []error
+		reported    []string // the paths of errs
 	)
 	s.Name = name
 	keys := make([]string, 0, len(raw))
@@ -231,6 +243,16 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 					Tolerance: f.Tolerance, Window: f.Window.v, MaxQueue: f.MaxQueue, MaxWait: f.MaxWait.v, Name: orName(f.Name, s.Name),
 				}
 			}
+		case "hedge":
+			var f fileHedge
+			if err = decodeStrict("hedge", v, &f); err == nil {
+				err = durations("hedge", "delay", f.Delay)
+				s.Hedge = middleware.HedgeConfig{Delay: f.Delay.v, Quantile: f.Quantile, MaxHedges: f.MaxHedges, Name: orName(f.Name, s.Name)}
+				if f.Idempotent {
+					s.Hedge.Idempotent = everyCall
+				}
+				hedgeBudget = f.RetryBudget
+			}
 		case "throttle":
 			var f fileThrottle
 			if err = decodeStrict("throttle", v, &f); err == nil {
@@ -251,6 +273,13 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 			reported = append(reported, l.Path)
 		}
 	}
+	if hedgeBudget {
+		if s.Retry.Budget == nil {
+			errs = append(errs, &middleware.ConfigError{Path: "hedge.retry_budget", Field: "HedgeConfig.Budget", Value: true,
+				Reason: "needs a retry budget (retry.budget) to count the hedges against"})
+		}
+		s.Hedge.Budget = s.Retry.Budget
+	}
 	// Validate what decoded too, so that one stack reports every problem
 	// at once. A layer that did not decode is zero, so Validate skips it;
 	// a field that did not decode is zero, and its problem is reported
@@ -262,6 +291,9 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 	}
 	return d, errors.Join(errs...)
 }
+
+// everyCall is a hedge's Idempotent for a file's "idempotent: true".
+func everyCall(context.Context, any) bool { return true }
 
 // reroot moves the paths of err's ConfigErrors from under one prefix to
 // another ("retry_budget.ratio" to "retry.budget.ratio").

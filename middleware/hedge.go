@@ -138,7 +138,7 @@ type hedgeResult struct {
 // call runs a hedged call.
 func (h *hedger) call(ctx context.Context, next endpoint.Endpoint, req any, delay time.Duration) (any, error) {
 	actx, cancel := context.WithCancel(ctx)
-	defer cancel() // the losers
+	defer cancel()                             // the losers
 	results := make(chan hedgeResult, h.max+1) // never blocks a loser
 	launch := func(n int) {
 		go func() {

@@ -49,6 +49,9 @@ var throttlePolicy []byte
 //go:embed testdata/guide-budget-ratio.yaml
 var budgetRatioPolicy []byte
 
+//go:embed testdata/guide-hedge.yaml
+var hedgePolicy []byte
+
 // Contender wraps the client endpoint with one toolkit's policy. New is
 // called once per run, inside the run's synctest bubble, so that no state
 // (a breaker, a timer) crosses from one run to the next.
@@ -84,6 +87,7 @@ func Contenders() []Contender {
 		{Name: "resilience+throttle", Policy: "the guide stack with a throttle on each attempt (testdata/guide-throttle.yaml: K 2, 60s window)", New: fromFile(throttlePolicy)},
 		{Name: "resilience+throttle+limit", Policy: "resilience+throttle against instances behind AdaptiveLimit", New: fromFile(throttlePolicy), Server: adaptiveLimit},
 		{Name: "resilience+budget", Policy: "the guide stack with a retry budget (testdata/guide-budget.yaml: 20% of calls, reserve 3)", New: fromFile(budgetPolicy)},
+		{Name: "resilience+hedge", Policy: "the guide stack hedging at the p95 of recent latencies (at least 20ms), the hedges and retries within a budget of 10% of calls (testdata/guide-hedge.yaml)", New: fromFile(hedgePolicy)},
 		{Name: "resilience+budget+ratio", Policy: "the guide stack with a retry budget and a breaker opening on a 60% failure ratio over 10s, at least 20 calls (testdata/guide-budget-ratio.yaml)", New: fromFile(budgetRatioPolicy)},
 	}
 }

@@ -250,7 +250,7 @@ func (s Stack) Explain() string {
 	}
 	if c := &s.Throttle; !c.isZero() {
 		line("throttle: each attempt is turned away here with probability max(0, (requests - %g × accepts) / (requests + 1)) over the last %s (ErrThrottled), so that the client sends the service about %g times what it accepts; never retried, never a breaker failure",
-			c.KOrDefault(), c.WindowOrDefault(), c.KOrDefault())
+			c.kOrDefault(), c.windowOrDefault(), c.kOrDefault())
 	}
 	if c := &s.Timeout; !c.isZero() {
 		mode := "cooperative: the endpoint must honour its context"

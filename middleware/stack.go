@@ -211,7 +211,7 @@ func (s Stack) layers() []layer {
 	}
 	if c := s.Throttle; !c.isZero() {
 		s.inherit(&c.Observer, &c.Name)
-		ls = append(ls, layer{"throttle", fmt.Sprintf("throttle(k %g)", c.KOrDefault()), c.Validate, func() endpoint.Middleware { return Throttle(c) }})
+		ls = append(ls, layer{"throttle", fmt.Sprintf("throttle(k %g)", c.kOrDefault()), c.Validate, func() endpoint.Middleware { return Throttle(c) }})
 	}
 	if c := s.Timeout; !c.isZero() {
 		s.inherit(&c.Observer, &c.Name)

@@ -70,16 +70,16 @@ type ThrottleConfig struct {
 	Observer Observer
 }
 
-// KOrDefault returns K, or 2 when K is zero.
-func (c ThrottleConfig) KOrDefault() float64 {
+// kOrDefault returns K, or 2 when K is zero.
+func (c ThrottleConfig) kOrDefault() float64 {
 	if c.K == 0 {
 		return defaultThrottleK
 	}
 	return c.K
 }
 
-// WindowOrDefault returns Window, or 60 s when Window is zero.
-func (c ThrottleConfig) WindowOrDefault() time.Duration {
+// windowOrDefault returns Window, or 60 s when Window is zero.
+func (c ThrottleConfig) windowOrDefault() time.Duration {
 	if c.Window == 0 {
 		return defaultThrottleWindow
 	}
@@ -182,9 +182,9 @@ type throttler struct {
 
 func newThrottler(cfg ThrottleConfig, now func() time.Time) *throttler {
 	t := &throttler{
-		k:        cfg.KOrDefault(),
+		k:        cfg.kOrDefault(),
 		min:      int64(cfg.MinRequests),
-		bucket:   int64(cfg.WindowOrDefault()) / throttleBuckets,
+		bucket:   int64(cfg.windowOrDefault()) / throttleBuckets,
 		accepted: cfg.Accepted,
 		rand:     cfg.Rand,
 		name:     cfg.Name,

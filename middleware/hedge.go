@@ -159,34 +159,60 @@ func (h *hedger) call(ctx context.Context, next endpoint.Endpoint, req any, dela
 	defer timer.Stop()
 	outstanding, sent := 1, 0
 	var last hedgeResult
+	// handle takes one attempt's result and reports whether the call is
+	// over, with what it returns.
+	handle := func(r hedgeResult) (over bool, resp any, err error) {
+		outstanding--
+		if r.panicked {
+			cancel()
+			panic(r.value)
+		}
+		if r.err == nil {
+			if r.attempt == 0 {
+				h.lat.add(r.took)
+			}
+			return true, r.resp, nil
+		}
+		last = r
+		if rejection(r.err) {
+			return true, r.resp, r.err // load shedding: sending more would not help
+		}
+		if outstanding == 0 {
+			if sent == h.max || ctx.Err() != nil || !h.send(ctx, &sent, r.err) {
+				return true, last.resp, last.err
+			}
+			outstanding++
+			launch(sent)
+			timer.Reset(delay)
+		}
+		return false, nil, nil
+	}
+	// A result ready at the same instant as the timer or the context's
+	// end is taken first (select alone picks at random), so that a run in
+	// fake time repeats.
+	ready := func() (over bool, resp any, err error) {
+		for {
+			select {
+			case r := <-results:
+				if over, resp, err = handle(r); over {
+					return over, resp, err
+				}
+			default:
+				return false, nil, nil
+			}
+		}
+	}
 	for {
 		select {
 		case r := <-results:
-			outstanding--
-			if r.panicked {
-				cancel()
-				panic(r.value)
-			}
-			if r.err == nil {
-				if r.attempt == 0 {
-					h.lat.add(r.took)
-				}
-				return r.resp, nil
-			}
-			last = r
-			if rejection(r.err) {
-				return r.resp, r.err // load shedding: sending more would not help
-			}
-			if outstanding == 0 {
-				if sent == h.max || ctx.Err() != nil || !h.send(ctx, &sent, r.err) {
-					return last.resp, last.err
-				}
-				outstanding++
-				launch(sent)
-				timer.Reset(delay)
+			if over, resp, err := handle(r); over {
+				return resp, err
 			}
 		case <-timer.C:
-			if sent < h.max && h.send(ctx, &sent, nil) {
+			if over, resp, err := ready(); over {
+				return resp, err
+			}
+			if sent < h.max && outstanding > 0 && h.send(ctx, &sent, nil) {
 				outstanding++
 				launch(sent)
 				if sent < h.max {
@@ -194,13 +220,14 @@ func (h *hedger) call(ctx context.Context, next endpoint.Endpoint, req any, dela
 				}
 			}
 		case <-ctx.Done():
-			if outstanding > 0 {
-				// The caller has gone, or its deadline passed: the attempts'
-				// own answer to that (their contexts end too) comes at once
-				// from an endpoint that honours its context; do not wait for
-				// one that does not.
-				return nil, ctx.Err()
+			if over, resp, err := ready(); over {
+				return resp, err
 			}
+			// The caller has gone, or its deadline passed: the attempts'
+			// own answer to that (their contexts end too) comes at once
+			// from an endpoint that honours its context; do not wait for
+			// one that does not.
+			return nil, ctx.Err()
 		}
 	}
 }

@@ -121,6 +121,9 @@ type Snapshot struct {
 	UntilHalfOpen time.Duration `json:"until_half_open,omitempty"`
 	// Settings are the breaker's settings, defaults applied.
 	Settings Settings `json:"settings"`
+	// Mode is how the breaker decides: "normal" unless an operator set a
+	// manual mode ([Breaker.SetMode]).
+	Mode Mode `json:"mode"`
 }
 
 // machine is the state machine behind a local Breaker: a gobreaker
@@ -259,6 +262,8 @@ type Breaker struct {
 	// gate is epoch<<1, with the low bit set when the breaker is closed
 	// with no failure streak and the fast path may admit calls.
 	gate atomic.Uint64
+	// mode is the breaker's Mode; not ModeNormal keeps the gate shut.
+	mode atomic.Uint32
 	// openErr is the rejection of the current open spell; nil unless open.
 	openErr atomic.Pointer[CircuitOpenError]
 	// clockFree is set while the open spell has more than nearHalfOpen
@@ -432,7 +437,7 @@ func (b *Breaker) updateGate() {
 		b.applySettings(*b.next)
 	}
 	g := b.epoch << 1
-	if b.fast && b.state == StateClosed && b.streak == 0 {
+	if b.fast && b.state == StateClosed && b.streak == 0 && b.mode.Load() == uint32(ModeNormal) {
 		g |= 1
 	}
 	b.gate.Store(g)
@@ -466,6 +471,9 @@ func (b *Breaker) Allow() (Ticket, error) {
 	if g := b.gate.Load(); g&1 != 0 {
 		return Ticket{gate: g}, nil
 	}
+	if m := b.mode.Load(); m != uint32(ModeNormal) {
+		return b.allowMode(context.Background(), Mode(m))
+	}
 	if e := b.rejection(); e != nil {
 		return Ticket{}, e
 	}
@@ -492,6 +500,9 @@ func (b *Breaker) rejection() *CircuitOpenError {
 func (b *Breaker) AllowContext(ctx context.Context) (Ticket, error) {
 	if g := b.gate.Load(); g&1 != 0 {
 		return Ticket{gate: g}, nil
+	}
+	if m := b.mode.Load(); m != uint32(ModeNormal) {
+		return b.allowMode(ctx, Mode(m))
 	}
 	if e := b.rejection(); e != nil {
 		return Ticket{}, e
@@ -663,6 +674,7 @@ func (b *Breaker) Snapshot() Snapshot {
 		TotalExclusions:     int(c.TotalExclusions),
 		OpenedAt:            b.openedAt,
 		Settings:            b.settings,
+		Mode:                Mode(b.mode.Load()),
 	}
 	if b.next != nil {
 		s.Settings = *b.next

@@ -86,7 +86,9 @@ func TestBreakerModes(t *testing.T) {
 			t.Error("normal: an open breaker let a call through")
 		}
 		time.Sleep(time.Second)
-		if !call(b, registry.Success) || !call(b, registry.Success) || b.State() != registry.StateClosed {
+		first := call(b, registry.Success)
+		second := call(b, registry.Success)
+		if !first || !second || b.State() != registry.StateClosed {
 			t.Errorf("normal: state %v after the reset timeout and two probes, want closed", b.State())
 		}
 		if got := b.Mode(); got != registry.ModeNormal {

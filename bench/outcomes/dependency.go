@@ -126,6 +126,11 @@ type Dependency struct {
 	instances []*instance
 	wg        sync.WaitGroup
 
+	// serving counts the calls in the instances' handlers, so that the
+	// run's record is read only once the last of them (a hedge's loser,
+	// canceled after its caller returned) has ended.
+	serving sync.WaitGroup
+
 	mu       sync.Mutex
 	calls    []depCall
 	inFlight int
@@ -203,6 +208,8 @@ func (d *Dependency) CallInstance(ctx context.Context, i int, r *Request) (*Resp
 }
 
 func (d *Dependency) serve(ctx context.Context, r *Request, inst, attempt int) (*Response, error) {
+	d.serving.Add(1)
+	defer d.serving.Done()
 	d.mu.Lock()
 	idx := len(d.calls)
 	d.calls = append(d.calls, depCall{caller: r.ID, instance: inst, start: time.Since(d.t0)})
@@ -291,6 +298,7 @@ func (d *Dependency) Peak() int {
 }
 
 func (d *Dependency) snapshot() []depCall {
+	d.serving.Wait()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]depCall(nil), d.calls...)

@@ -93,6 +93,10 @@ func newLayerConfig(t *testing.T, layer string, set map[string]any) layerConfig 
 		c := &middleware.AdaptiveLimitConfig{Observer: quiet}
 		lc = layerConfig{c, func() error { return c.Validate() }, func() endpoint.Middleware { return middleware.AdaptiveLimit(*c) },
 			func() middleware.Stack { return middleware.Stack{AdaptiveLimit: *c} }}
+	case "hedge":
+		c := &middleware.HedgeConfig{Delay: time.Second, Idempotent: func(context.Context, any) bool { return true }, Observer: quiet}
+		lc = layerConfig{c, func() error { return c.Validate() }, func() endpoint.Middleware { return middleware.Hedge(*c) },
+			func() middleware.Stack { return middleware.Stack{Hedge: *c} }}
 	case "throttle":
 		c := &middleware.ThrottleConfig{Observer: quiet}
 		lc = layerConfig{c, func() error { return c.Validate() }, func() endpoint.Middleware { return middleware.Throttle(*c) },

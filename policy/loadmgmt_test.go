@@ -1,8 +1,10 @@
 package policy_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/resiliencekit/resilience/policy"
 )
@@ -27,5 +29,26 @@ func TestRetryBudgetFromFile(t *testing.T) {
 	}
 	if want := "retry budget 10% of calls, reserve 5"; !strings.Contains(a.Explain(), want) {
 		t.Errorf("Explain():\n%s\nwant it to mention %q", a.Explain(), want)
+	}
+}
+
+// TestHedgeFromFile checks a hedge read from a file: every call idempotent,
+// and its hedges counted against the stack's retry budget.
+func TestHedgeFromFile(t *testing.T) {
+	set, err := policy.Parse([]byte("svc:\n  retry: {max_attempts: 3, budget: {ratio: 0.1}}\n  hedge: {quantile: 0.95, delay: 20ms, max_hedges: 2, idempotent: true, retry_budget: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := set.Stack("svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Hedge
+	if h.Idempotent == nil || !h.Idempotent(context.Background(), nil) || h.Budget == nil || h.Budget != s.Retry.Budget ||
+		h.Quantile != 0.95 || h.Delay != 20*time.Millisecond || h.MaxHedges != 2 {
+		t.Errorf("hedge %+v, want every call idempotent, the retry's budget, p95, 20ms, 2 hedges", h)
+	}
+	if want := "hedge: a call its Idempotent approves is sent again after the p95 of recent latencies (at least 20ms), up to 2 more times"; !strings.Contains(s.Explain(), want) {
+		t.Errorf("Explain():\n%s\nwant %q", s.Explain(), want)
 	}
 }

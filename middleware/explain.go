@@ -215,6 +215,9 @@ func (s Stack) Explain() string {
 		if c.FailureRatio > 0 {
 			rule += fmt.Sprintf(" or a failure ratio of %g over the window", c.FailureRatio)
 		}
+		if c.SlowCallRatio > 0 {
+			rule += fmt.Sprintf(" or when %g of the window's calls took %s or longer", c.SlowCallRatio, c.SlowCallDuration)
+		}
 		name := c.Name
 		if name == "" { // the stack's Name names the breaker, as in Build and String
 			name = s.Name

@@ -52,6 +52,8 @@ type fileBreaker struct {
 	MinRequests         int      `json:"min_requests"`
 	Window              duration `json:"window"`
 	WindowBuckets       int      `json:"window_buckets"`
+	SlowCallDuration    duration `json:"slow_call_duration"`
+	SlowCallRatio       float64  `json:"slow_call_ratio"`
 }
 
 type fileTimeout struct {
@@ -195,12 +197,12 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 			var f fileBreaker
 			if err = decodeStrict("circuit_breaker", v, &f); err == nil {
 				pred, cerr := classPredicate("circuit_breaker.fail_on", f.FailOn, classes)
-				err = errors.Join(durations("circuit_breaker", "reset_timeout", f.ResetTimeout, "window", f.Window), cerr)
+				err = errors.Join(durations("circuit_breaker", "reset_timeout", f.ResetTimeout, "window", f.Window, "slow_call_duration", f.SlowCallDuration), cerr)
 				s.CircuitBreaker = middleware.BreakerConfig{
 					Name: f.Name, FailureThreshold: f.FailureThreshold, SuccessThreshold: f.SuccessThreshold,
 					ResetTimeout: f.ResetTimeout.v, FailIf: pred, CountBusinessErrors: f.CountBusinessErrors,
 					FailureRatio: f.FailureRatio, MinRequests: f.MinRequests, Window: f.Window.v,
-					WindowBuckets: f.WindowBuckets,
+					WindowBuckets: f.WindowBuckets, SlowCallDuration: f.SlowCallDuration.v, SlowCallRatio: f.SlowCallRatio,
 				}
 				if s.CircuitBreaker.Name == "" {
 					s.CircuitBreaker.Name = s.Name

@@ -71,6 +71,12 @@ const (
 	// caller cancelled it, or its error is not one the breaker watches). A
 	// half-open probe that ends Excluded frees its slot at once.
 	Excluded
+	// Slow: the call succeeded, but took SlowCallDuration or longer (see
+	// [Settings].SlowCallRatio). Closed, it is a success that also counts
+	// towards the slow-call rule; half-open, it is a failed probe: the
+	// service answers, but not in time. Without the slow-call rule it is a
+	// success.
+	Slow
 )
 
 // Ticket is a call admitted by [Breaker.Allow]; hand it back to
@@ -169,7 +175,7 @@ type window struct {
 
 // winCounts are the calls and outcomes one bucket, or the whole window,
 // holds.
-type winCounts struct{ Requests, Successes, Failures, Exclusions uint32 }
+type winCounts struct{ Requests, Successes, Failures, Exclusions, Slow uint32 }
 
 func newWindow(s Settings) *window {
 	return &window{
@@ -200,6 +206,7 @@ func (w *window) current(now time.Time) *winCounts {
 				w.total.Successes -= c.Successes
 				w.total.Failures -= c.Failures
 				w.total.Exclusions -= c.Exclusions
+				w.total.Slow -= c.Slow
 				*c = winCounts{}
 			}
 		}
@@ -224,6 +231,11 @@ func (w *window) record(now time.Time, o Outcome) {
 	case Failure:
 		c.Failures++
 		w.total.Failures++
+	case Slow:
+		c.Successes++
+		w.total.Successes++
+		c.Slow++
+		w.total.Slow++
 	default:
 		c.Exclusions++
 		w.total.Exclusions++
@@ -294,8 +306,8 @@ type Breaker struct {
 }
 
 func newBreaker(name string, s Settings, listeners []func(StateChange)) *Breaker {
-	b := &Breaker{name: name, settings: s, fast: s.FailureRatio == 0, listeners: listeners}
-	if s.FailureRatio > 0 {
+	b := &Breaker{name: name, settings: s, fast: !s.windowed(), listeners: listeners}
+	if s.windowed() {
 		b.win = newWindow(s)
 	}
 	b.newMachine()
@@ -335,12 +347,24 @@ func (b *Breaker) readyToTrip(gobreaker.Counts) bool {
 	if b.streak >= b.settings.FailureThreshold {
 		return true
 	}
-	if b.win != nil {
+	if b.win != nil && b.settings.FailureRatio > 0 {
 		c := b.win.total
 		n := int64(c.Successes) + int64(c.Failures)
 		return n > 0 && n >= int64(b.settings.MinRequests) && float64(c.Failures)/float64(n) >= b.settings.FailureRatio
 	}
 	return false
+}
+
+// slowTrip reports whether the slow-call rule trips: the window holds at
+// least MinRequests finished calls and the share of slow ones has reached
+// SlowCallRatio. Called with b.mu held.
+func (b *Breaker) slowTrip() bool {
+	if b.win == nil || b.settings.SlowCallRatio == 0 {
+		return false
+	}
+	c := b.win.total
+	n := int64(c.Successes) + int64(c.Failures)
+	return n > 0 && n >= int64(b.settings.MinRequests) && float64(c.Slow)/float64(n) >= b.settings.SlowCallRatio
 }
 
 // onStateChange runs under gobreaker's lock, called from a goroutine that
@@ -621,12 +645,32 @@ func (b *Breaker) done(t Ticket, o Outcome) *callback.Panic {
 	if b.win != nil && b.state == StateClosed {
 		b.win.record(time.Now(), o)
 	}
+	if o == Slow && b.settings.SlowCallRatio == 0 {
+		o = Success
+	}
 	switch o {
 	case Success:
 		if b.state == StateClosed {
 			b.streak = 0
 		}
 		done(nil)
+	case Slow:
+		if b.state != StateClosed {
+			done(errFailure) // a slow probe: not recovered yet
+			break
+		}
+		b.streak = 0
+		done(nil)
+		if b.slowTrip() {
+			// Open now, as Trip does: the slow call completes a streak
+			// in a fresh machine, and gobreaker opens on it.
+			b.closeGate()
+			b.newMachine()
+			b.streak = b.settings.FailureThreshold
+			if d, err := b.m.Allow(); err == nil {
+				d(errFailure)
+			}
+		}
 	case Failure:
 		b.closeGate()
 		if b.state == StateClosed {
@@ -917,9 +961,9 @@ func (b *Breaker) applySettings(s Settings) {
 	old := b.settings
 	b.next = nil
 	b.settings = s
-	b.fast = s.FailureRatio == 0
+	b.fast = !s.windowed()
 	switch {
-	case s.FailureRatio == 0:
+	case !s.windowed():
 		b.win = nil
 	case b.win == nil || s.Window != old.Window || s.WindowBuckets != old.WindowBuckets:
 		b.win = newWindow(s)

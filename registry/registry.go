@@ -226,6 +226,9 @@ func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
 	if r.link != nil && s.FailureRatio > 0 {
 		return nil, fmt.Errorf("%w: FailureRatio = %v, the ratio rule is not shared through a store (use the consecutive rule)", ErrInvalidSettings, s.FailureRatio)
 	}
+	if r.link != nil && s.SlowCallRatio > 0 {
+		return nil, fmt.Errorf("%w: SlowCallRatio = %v, the slow-call rule is not shared through a store", ErrInvalidSettings, s.SlowCallRatio)
+	}
 	s = s.withDefaults()
 	r.mu.RLock()
 	b := r.breakers[name]
@@ -293,6 +296,9 @@ func (r *Registry) Update(name string, s Settings) (*Breaker, error) {
 	}
 	if r.link != nil && s.FailureRatio > 0 {
 		return nil, fmt.Errorf("%w: FailureRatio = %v, the ratio rule is not shared through a store (use the consecutive rule)", ErrInvalidSettings, s.FailureRatio)
+	}
+	if r.link != nil && s.SlowCallRatio > 0 {
+		return nil, fmt.Errorf("%w: SlowCallRatio = %v, the slow-call rule is not shared through a store", ErrInvalidSettings, s.SlowCallRatio)
 	}
 	d := s.withDefaults()
 	b, ok := r.Get(name)

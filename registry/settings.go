@@ -67,7 +67,25 @@ type Settings struct {
 	// since the previous call, and never more than O(WindowBuckets).
 	// Used only with FailureRatio.
 	WindowBuckets int `json:"window_buckets,omitempty"`
+	// SlowCallRatio, when above zero, adds the slow-call rule (resilience4j's,
+	// sentinel's): a closed breaker also opens when the share of slow calls
+	// (those recorded [Slow]: successes that took SlowCallDuration or longer)
+	// among the finished calls of the rolling Window reaches SlowCallRatio,
+	// with at least MinRequests finished calls in the window. A slow call
+	// is still a success to the caller and to the consecutive rule; a slow
+	// half-open probe opens the breaker again. At most 1. Default 0: off.
+	// Local only: a store-shared breaker refuses it, as it refuses
+	// FailureRatio.
+	SlowCallRatio float64 `json:"slow_call_ratio,omitempty"`
+	// SlowCallDuration is the latency from which a call is slow; required
+	// with SlowCallRatio, and only with it. At most [MaxDuration]. The
+	// breaker does not time calls itself: whoever records the outcome
+	// (middleware.CircuitBreaker) reports Slow.
+	SlowCallDuration time.Duration `json:"slow_call_duration,omitempty"`
 }
+
+// windowed reports whether a rule needs the rolling window.
+func (s Settings) windowed() bool { return s.FailureRatio > 0 || s.SlowCallRatio > 0 }
 
 // SettingsError is one field of [Settings] out of range, as returned
 // (joined with the others) by [Settings.Validate]. It matches
@@ -112,6 +130,16 @@ func (s Settings) Validate() error {
 	if s.MinRequests < 0 {
 		bad("MinRequests", s.MinRequests, "must not be negative")
 	}
+	switch {
+	case math.IsNaN(s.SlowCallRatio) || s.SlowCallRatio < 0 || s.SlowCallRatio > 1:
+		bad("SlowCallRatio", s.SlowCallRatio, "must be between 0 and 1")
+	case s.SlowCallDuration < 0 || s.SlowCallDuration > MaxDuration:
+		bad("SlowCallDuration", s.SlowCallDuration, fmt.Sprintf("must be between 0 and %v", MaxDuration))
+	case s.SlowCallRatio > 0 && s.SlowCallDuration == 0:
+		bad("SlowCallDuration", s.SlowCallDuration, "must be set with SlowCallRatio: the latency from which a call is slow")
+	case s.SlowCallRatio == 0 && s.SlowCallDuration > 0:
+		bad("SlowCallRatio", s.SlowCallRatio, "must be set with SlowCallDuration: the share of slow calls that opens the breaker")
+	}
 	if s.Window < 0 || s.Window > MaxDuration {
 		bad("Window", s.Window, fmt.Sprintf("must be between 0 and %v", MaxDuration))
 	}
@@ -120,7 +148,7 @@ func (s Settings) Validate() error {
 	}
 	if len(errs) == 0 {
 		d := s.withDefaults()
-		if d.FailureRatio > 0 && d.Window < time.Duration(d.WindowBuckets) {
+		if d.windowed() && d.Window < time.Duration(d.WindowBuckets) {
 			bad("Window", d.Window, fmt.Sprintf("must be at least WindowBuckets (%d) nanoseconds", d.WindowBuckets))
 		}
 	}
@@ -140,7 +168,7 @@ func (s Settings) withDefaults() Settings {
 	if s.ResetTimeout == 0 {
 		s.ResetTimeout = DefaultResetTimeout
 	}
-	if s.FailureRatio == 0 {
+	if !s.windowed() {
 		s.MinRequests, s.Window, s.WindowBuckets = 0, 0, 0
 		return s
 	}
@@ -162,6 +190,9 @@ func (s Settings) String() string {
 	str := fmt.Sprintf("{failure_threshold=%d success_threshold=%d reset_timeout=%v", s.FailureThreshold, s.SuccessThreshold, s.ResetTimeout)
 	if s.FailureRatio > 0 || s.MinRequests != 0 || s.Window != 0 || s.WindowBuckets != 0 {
 		str += fmt.Sprintf(" failure_ratio=%v min_requests=%d window=%v window_buckets=%d", s.FailureRatio, s.MinRequests, s.Window, s.WindowBuckets)
+	}
+	if s.SlowCallRatio > 0 || s.SlowCallDuration != 0 {
+		str += fmt.Sprintf(" slow_call_ratio=%v slow_call_duration=%v", s.SlowCallRatio, s.SlowCallDuration)
 	}
 	return str + "}"
 }

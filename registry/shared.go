@@ -237,6 +237,9 @@ func (b *Breaker) allowLocal() (Ticket, *CircuitOpenError) {
 // in the store when it changes something there, locally while the store
 // is down.
 func (b *Breaker) doneShared(ctx context.Context, t Ticket, o Outcome) *callback.Panic {
+	if o == Slow { // the slow-call rule is local only: a success to the store
+		o = Success
+	}
 	b.mu.Lock()
 	if t.gate>>1 != b.epoch || b.state == StateOpen ||
 		(b.state == StateClosed && (o == Excluded || (o == Success && b.streak == 0))) {

@@ -12,4 +12,10 @@
 // "grpc_unavailable", "grpc_deadline_exceeded", "grpc_resource_exhausted",
 // "grpc_aborted", "grpc_internal", "grpc_unknown" and "grpc_transient", so a
 // policy file can say retry: {retry_on: [grpc_unavailable]}.
+//
+// Pushback: [UnaryClientInterceptor] (or [Pushback] by hand) turns the
+// server's request to wait (the grpc-retry-pushback-ms trailer, or a
+// google.rpc.RetryInfo detail) into a [*PushbackError] whose RetryAfter
+// middleware.Retry waits out; a negative or malformed trailer means do not
+// retry, and every wait is capped at [MaxPushback].
 package grpc

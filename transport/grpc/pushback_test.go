@@ -54,12 +54,12 @@ func TestPushback(t *testing.T) {
 		{name: "trailer huge: capped", err: unavailable, trailer: metadata.Pairs(resiliencegrpc.PushbackTrailer, "99999999999999999999999"), wantAfter: resiliencegrpc.MaxPushback},
 		{name: "trailer a day: capped", err: unavailable, trailer: metadata.Pairs(resiliencegrpc.PushbackTrailer, "86400000"), wantAfter: resiliencegrpc.MaxPushback},
 		{name: "trailer hugely negative: do not retry", err: unavailable, trailer: metadata.Pairs(resiliencegrpc.PushbackTrailer, "-99999999999999999999999"), noRetry: true},
-		{name: "RetryInfo 2s", err: retryInfo(t, durationpb.New(2 * time.Second)), wantAfter: 2 * time.Second},
+		{name: "RetryInfo 2s", err: retryInfo(t, durationpb.New(2*time.Second)), wantAfter: 2 * time.Second},
 		{name: "RetryInfo negative: ignored", err: retryInfo(t, durationpb.New(-time.Second)), none: true},
 		{name: "RetryInfo invalid: ignored", err: retryInfo(t, &durationpb.Duration{Seconds: 1, Nanos: -5}), none: true},
 		{name: "RetryInfo a century: capped", err: retryInfo(t, &durationpb.Duration{Seconds: 3e9}), wantAfter: resiliencegrpc.MaxPushback},
 		{name: "RetryInfo without a delay: ignored", err: retryInfo(t, nil), none: true},
-		{name: "trailer before RetryInfo", err: retryInfo(t, durationpb.New(2 * time.Second)), trailer: metadata.Pairs(resiliencegrpc.PushbackTrailer, "10"), wantAfter: 10 * time.Millisecond},
+		{name: "trailer before RetryInfo", err: retryInfo(t, durationpb.New(2*time.Second)), trailer: metadata.Pairs(resiliencegrpc.PushbackTrailer, "10"), wantAfter: 10 * time.Millisecond},
 		{name: "not a status error", err: errors.New("plain"), none: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -93,8 +93,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 
 // EncodeHTTPError writes err as an HTTP error response; it is a go-kit
 // httptransport ErrorEncoder (pass it with httptransport.ServerErrorEncoder).
-// The status says what happened: 503 for an open circuit, a full bulkhead or
-// too many abandoned calls, 429 for a rate limit, 504 for a timeout, the
+// The status says what happened: 503 for an open circuit, a full bulkhead,
+// too many abandoned calls, an adaptive limit's or a throttle's rejection, 429 for a rate limit, 504 for a timeout, the
 // status of an error with a StatusCode method (an [*HTTPError] from
 // upstream, go-kit's StatusCoder), and 500 otherwise. When the error carries a
 // delay (a RetryAfter() time.Duration method, as [middleware.CircuitOpenError],
@@ -120,7 +120,8 @@ func HTTPStatus(err error) int {
 		return http.StatusOK
 	case errors.Is(err, middleware.ErrRateLimited):
 		return http.StatusTooManyRequests
-	case errors.Is(err, middleware.ErrCircuitOpen), errors.Is(err, middleware.ErrBulkheadFull):
+	case errors.Is(err, middleware.ErrCircuitOpen), errors.Is(err, middleware.ErrBulkheadFull),
+		errors.Is(err, middleware.ErrLimited), errors.Is(err, middleware.ErrThrottled):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, middleware.ErrTimeout):
 		return http.StatusGatewayTimeout

@@ -98,6 +98,8 @@ func TestEncodeHTTPError(t *testing.T) {
 		{"open circuit", openErr(), 503, "90"},
 		{"rate limited", &middleware.RateLimitError{Delay: 1500 * time.Millisecond}, 429, "2"},
 		{"bulkhead full", fmt.Errorf("x: %w", middleware.ErrBulkheadFull), 503, ""},
+		{"adaptive limit", fmt.Errorf("x: %w", middleware.ErrLimited), 503, ""},
+		{"throttled", fmt.Errorf("x: %w", middleware.ErrThrottled), 503, ""},
 		{"timeout", fmt.Errorf("x: %w", middleware.ErrTimeout), 504, ""},
 		{"upstream status", &resiliencehttp.HTTPError{Status: 502}, 502, ""},
 		{"upstream 429 with delay", &resiliencehttp.HTTPError{Status: 429, Delay: 3 * time.Second}, 429, "3"},

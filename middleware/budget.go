@@ -61,11 +61,11 @@ func (c RetryBudgetConfig) Validate() error {
 // and share it between the layers that call one dependency.
 type RetryBudget struct {
 	// tokens is the balance in millionths of a retry.
-	tokens  atomic.Int64
-	deposit int64 // per call
-	reserve int64 // the most the bucket holds
-	ratio   float64
-	min     int
+	tokens     atomic.Int64
+	deposit    int64 // per call
+	reserve    int64 // the most the bucket holds
+	ratio      float64
+	minRetries int
 }
 
 const budgetUnit = 1_000_000 // one retry, in the bucket's millionths
@@ -81,10 +81,10 @@ func NewRetryBudget(cfg RetryBudgetConfig) *RetryBudget {
 		cfg.MinRetries = 3
 	}
 	b := &RetryBudget{
-		deposit: int64(cfg.Ratio * budgetUnit),
-		reserve: int64(max(cfg.MinRetries, 1)) * budgetUnit,
-		ratio:   cfg.Ratio,
-		min:     cfg.MinRetries,
+		deposit:    int64(cfg.Ratio * budgetUnit),
+		reserve:    int64(max(cfg.MinRetries, 1)) * budgetUnit,
+		ratio:      cfg.Ratio,
+		minRetries: cfg.MinRetries,
 	}
 	b.tokens.Store(b.reserve)
 	return b
@@ -123,5 +123,5 @@ func (b *RetryBudget) Available() int { return int(b.tokens.Load() / budgetUnit)
 // String describes the budget, as Explain prints it: "retry budget 20% of
 // calls, reserve 3".
 func (b *RetryBudget) String() string {
-	return fmt.Sprintf("retry budget %g%% of calls, reserve %d", 100*b.ratio, b.min)
+	return fmt.Sprintf("retry budget %g%% of calls, reserve %d", 100*b.ratio, b.minRetries)
 }

@@ -261,7 +261,7 @@ type latencies struct {
 	mu     sync.Mutex
 	counts [latencyBuckets]int64
 	total  int64
-	n      atomic.Int64 // samples since the histogram had 100: for quantile's fast test
+	ready  atomic.Bool // the histogram has had 100 samples: quantile's test without the lock
 }
 
 const latencyBuckets = 4 * 40 // 1µs × 2^40 is about 12 days
@@ -288,14 +288,14 @@ func (l *latencies) add(d time.Duration) {
 	enough := l.total >= 100
 	l.mu.Unlock()
 	if enough {
-		l.n.Store(1)
+		l.ready.Store(true)
 	}
 }
 
 // quantile returns the upper edge of the bucket holding quantile q, and
 // false until 100 samples have been seen.
 func (l *latencies) quantile(q float64) (time.Duration, bool) {
-	if l.n.Load() == 0 {
+	if !l.ready.Load() {
 		return 0, false
 	}
 	l.mu.Lock()

@@ -142,13 +142,11 @@ func (e *ThrottleError) Is(target error) bool { return target == ErrThrottled }
 // Throttle middleware wraps shares its window. Safe for concurrent use.
 func Throttle(cfg ThrottleConfig) endpoint.Middleware {
 	mustValid(cfg.Validate())
-	t := newThrottler(cfg, time.Now)
+	t := newThrottler(cfg)
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
-		if next == nil {
-			panic(fmt.Errorf("%w: throttle: nil endpoint", ErrInvalidConfig))
-		}
+		mustEndpoint("throttle", next)
 		return func(ctx context.Context, req any) (any, error) {
-			now := t.now()
+			now := time.Now()
 			if p := t.admit(now); p > 0 {
 				if t.rand() < p {
 					err := &ThrottleError{Name: t.name, Probability: p}
@@ -172,7 +170,6 @@ type throttler struct {
 	rand     func() float64
 	name     string
 	obs      Observer
-	now      func() time.Time
 
 	mu     sync.Mutex
 	epochs [throttleBuckets]int64 // bucket index (time/width) each slot holds
@@ -180,7 +177,7 @@ type throttler struct {
 	acc    [throttleBuckets]int64
 }
 
-func newThrottler(cfg ThrottleConfig, now func() time.Time) *throttler {
+func newThrottler(cfg ThrottleConfig) *throttler {
 	t := &throttler{
 		k:        cfg.kOrDefault(),
 		min:      int64(cfg.MinRequests),
@@ -189,7 +186,6 @@ func newThrottler(cfg ThrottleConfig, now func() time.Time) *throttler {
 		rand:     cfg.Rand,
 		name:     cfg.Name,
 		obs:      observer(cfg.Observer),
-		now:      now,
 	}
 	if t.rand == nil {
 		t.rand = rand.Float64

@@ -209,6 +209,21 @@ func CheckName(name string) error {
 	return nil
 }
 
+// check validates s for this registry: in range, and, with a store, no
+// rule the store does not share (the windowed rules are local).
+func (r *Registry) check(s Settings) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case r.link != nil && s.FailureRatio > 0:
+		return fmt.Errorf("%w: FailureRatio = %v, the ratio rule is not shared through a store (use the consecutive rule)", ErrInvalidSettings, s.FailureRatio)
+	case r.link != nil && s.SlowCallRatio > 0:
+		return fmt.Errorf("%w: SlowCallRatio = %v, the slow-call rule is not shared through a store", ErrInvalidSettings, s.SlowCallRatio)
+	}
+	return nil
+}
+
 // Breaker returns the breaker called name, creating it with settings s if
 // the registry has none of that name. It returns an error, and no breaker,
 // when the name fails [CheckName] ([ErrInvalidName]), when s is out of
@@ -220,14 +235,8 @@ func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	if err := s.Validate(); err != nil {
+	if err := r.check(s); err != nil {
 		return nil, err
-	}
-	if r.link != nil && s.FailureRatio > 0 {
-		return nil, fmt.Errorf("%w: FailureRatio = %v, the ratio rule is not shared through a store (use the consecutive rule)", ErrInvalidSettings, s.FailureRatio)
-	}
-	if r.link != nil && s.SlowCallRatio > 0 {
-		return nil, fmt.Errorf("%w: SlowCallRatio = %v, the slow-call rule is not shared through a store", ErrInvalidSettings, s.SlowCallRatio)
 	}
 	s = s.withDefaults()
 	r.mu.RLock()
@@ -291,14 +300,8 @@ func (r *Registry) Update(name string, s Settings) (*Breaker, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	if err := s.Validate(); err != nil {
+	if err := r.check(s); err != nil {
 		return nil, err
-	}
-	if r.link != nil && s.FailureRatio > 0 {
-		return nil, fmt.Errorf("%w: FailureRatio = %v, the ratio rule is not shared through a store (use the consecutive rule)", ErrInvalidSettings, s.FailureRatio)
-	}
-	if r.link != nil && s.SlowCallRatio > 0 {
-		return nil, fmt.Errorf("%w: SlowCallRatio = %v, the slow-call rule is not shared through a store", ErrInvalidSettings, s.SlowCallRatio)
 	}
 	d := s.withDefaults()
 	b, ok := r.Get(name)

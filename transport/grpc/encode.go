@@ -3,6 +3,7 @@ package grpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -64,7 +65,7 @@ func EncodeError(err error) error {
 func ServerErrors() endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		if next == nil {
-			panic(errors.Join(middleware.ErrInvalidConfig, errors.New("grpc.ServerErrors: nil endpoint")))
+			panic(fmt.Errorf("%w: grpc.ServerErrors: nil endpoint", middleware.ErrInvalidConfig))
 		}
 		return func(ctx context.Context, req any) (any, error) {
 			resp, err := next(ctx, req)

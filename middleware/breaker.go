@@ -94,6 +94,23 @@ type BreakerConfig struct {
 	// breaker refuses it.
 	SlowCallDuration time.Duration
 	SlowCallRatio    float64
+	// MaxResetTimeout, when above zero, makes the open duration grow on
+	// repeated opens: each time a half-open breaker opens again (a probe
+	// failed), its next spell is the previous one's times ResetBackoff, up
+	// to MaxResetTimeout; after the breaker closes, the first spell is
+	// ResetTimeout again (Polly's BreakDurationGenerator). At least
+	// ResetTimeout. Default 0: every spell is ResetTimeout. A store-shared
+	// breaker refuses it.
+	MaxResetTimeout time.Duration
+	// ResetBackoff is the factor of each repeated open, between 1 and 1000;
+	// used only with MaxResetTimeout. Default 2.
+	ResetBackoff float64
+	// ResetJitter, when above zero, shortens each open spell by a random
+	// share of up to ResetJitter of it, drawn afresh per spell, so that
+	// replicas that opened together do not half-open in step; the spell
+	// still ends exactly at the [registry.CircuitOpenError]'s HalfOpenAt.
+	// At least 0, below 1. Default 0. A store-shared breaker refuses it.
+	ResetJitter float64
 	// Registry holds the breaker. Default nil: [registry.Default].
 	Registry *registry.Registry
 	// Observer receives an [EventStateChange] for each state change of the
@@ -153,6 +170,20 @@ func (c BreakerConfig) validate(p *problems) {
 	case c.SlowCallRatio == 0 && c.SlowCallDuration > 0:
 		p.add("slow_call_ratio", "SlowCallRatio", c.SlowCallRatio, "must be set with slow_call_duration: the share of slow calls that opens the breaker")
 	}
+	if c.MaxResetTimeout < 0 || c.MaxResetTimeout > registry.MaxDuration {
+		p.add("max_reset_timeout", "MaxResetTimeout", c.MaxResetTimeout, fmt.Sprintf("must be between 0 and %v", registry.MaxDuration))
+	} else if rt := c.Settings().WithDefaults().ResetTimeout; c.MaxResetTimeout > 0 && c.MaxResetTimeout < rt {
+		p.add("max_reset_timeout", "MaxResetTimeout", c.MaxResetTimeout, fmt.Sprintf("must be 0 (off) or at least reset_timeout (%v)", rt))
+	}
+	switch {
+	case math.IsNaN(c.ResetBackoff) || (c.ResetBackoff != 0 && (c.ResetBackoff < 1 || c.ResetBackoff > registry.MaxResetBackoff)):
+		p.add("reset_backoff", "ResetBackoff", c.ResetBackoff, fmt.Sprintf("must be 0 (the default, 2) or between 1 and %d", registry.MaxResetBackoff))
+	case c.ResetBackoff != 0 && c.MaxResetTimeout == 0:
+		p.add("reset_backoff", "ResetBackoff", c.ResetBackoff, "is used only with max_reset_timeout: set the longest open duration too")
+	}
+	if math.IsNaN(c.ResetJitter) || c.ResetJitter < 0 || c.ResetJitter >= 1 {
+		p.add("reset_jitter", "ResetJitter", c.ResetJitter, "must be at least 0 and below 1")
+	}
 	validateObserver(p, c.Observer)
 	if len(p.errs) == 0 {
 		if err := c.Settings().Validate(); err != nil {
@@ -176,6 +207,9 @@ func (c BreakerConfig) Settings() registry.Settings {
 		WindowBuckets:    c.WindowBuckets,
 		SlowCallRatio:    c.SlowCallRatio,
 		SlowCallDuration: c.SlowCallDuration,
+		MaxResetTimeout:  c.MaxResetTimeout,
+		ResetBackoff:     c.ResetBackoff,
+		ResetJitter:      c.ResetJitter,
 	}
 }
 

@@ -142,3 +142,35 @@ func ExampleCircuitBreaker_testFailurePaths() {
 	// result = [], API calls = 0
 	// result = ["ok"], API calls = 1
 }
+
+// An open duration that grows on repeated opens: each failed probe doubles
+// the next spell (ResetBackoff's default), up to MaxResetTimeout, so a
+// dependency that stays down is probed less and less often; once a probe
+// succeeds, the next opening starts again from ResetTimeout. (ResetJitter
+// would also shorten each spell at random, so that replicas do not probe in
+// step.)
+func ExampleBreakerConfig_maxResetTimeout() {
+	down := func(context.Context, any) (any, error) { return nil, errors.New("connection refused") }
+	ep := middleware.CircuitBreaker("flaky_api", middleware.BreakerConfig{
+		FailureThreshold: 1,
+		SuccessThreshold: 1,
+		ResetTimeout:     time.Millisecond,
+		MaxResetTimeout:  4 * time.Millisecond,
+		Registry:         registry.New(registry.Config{}),
+		Observer:         middleware.Discard,
+	})(down)
+
+	ep(context.Background(), nil) // the first failure opens the breaker
+	for range 4 {
+		_, err := ep(context.Background(), nil)
+		open, _ := errors.AsType[*registry.CircuitOpenError](err)
+		fmt.Println("open for", open.HalfOpenAt.Sub(open.OpenedAt))
+		time.Sleep(time.Until(open.HalfOpenAt))
+		ep(context.Background(), nil) // the probe fails: open again, for longer
+	}
+	// Output:
+	// open for 1ms
+	// open for 2ms
+	// open for 4ms
+	// open for 4ms
+}

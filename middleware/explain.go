@@ -222,7 +222,14 @@ func (s Stack) Explain() string {
 		if name == "" { // the stack's Name names the breaker, as in Build and String
 			name = s.Name
 		}
-		line("circuit_breaker %q: %s; rejects for %s, then admits %d probes; %d successes close it", name, rule, rt, sth, sth)
+		open := rt.String()
+		if d := st.WithDefaults(); d.MaxResetTimeout > 0 {
+			open += fmt.Sprintf(" (x%g on each failed probe, up to %s)", d.ResetBackoff, d.MaxResetTimeout)
+		}
+		if st.ResetJitter > 0 {
+			open += fmt.Sprintf(" less up to %g%% at random", st.ResetJitter*100)
+		}
+		line("circuit_breaker %q: %s; rejects for %s, then admits %d probes; %d successes close it", name, rule, open, sth, sth)
 	}
 	wc := s.worstCase()
 	if c := &s.Retry; !c.isZero() {

@@ -183,6 +183,8 @@ func TestExplainSaysWhatEachLayerDoes(t *testing.T) {
 		{name: "measure under a fallback", stack: middleware.Stack{Name: "m", Fallback: middleware.FallbackConfig{Value: 1}, Measure: true}, want: []string{"2. measure \"m\""}},
 		{name: "return default", stack: middleware.Stack{Timeout: middleware.TimeoutConfig{Timeout: time.Second, ReturnDefault: true, Default: map[string]any{"status": "unknown"}}},
 			want: []string{`timeout: 1s per attempt (cooperative: the endpoint must honour its context); a timed-out attempt returns map[status:unknown] with no error (return_default)`}},
+		{name: "growing jittered open duration", stack: middleware.Stack{CircuitBreaker: middleware.BreakerConfig{Name: "g", ResetTimeout: time.Second, MaxResetTimeout: time.Minute, ResetJitter: 0.2}},
+			want: []string{"rejects for 1s (x2 on each failed probe, up to 1m0s) less up to 20% at random, then admits 2 probes"}},
 		{name: "many attempts", stack: middleware.Stack{Timeout: middleware.TimeoutConfig{Timeout: time.Second}, Retry: middleware.RetryConfig{MaxAttempts: 1000000000, Delay: time.Millisecond, DisableJitter: true}},
 			want: []string{"waits 1ms, 2ms, 4ms, 8ms and 999999995 more (each at most 1m0s", "attempts: 1000000000"}},
 	}

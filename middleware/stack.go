@@ -116,6 +116,7 @@ func (c BreakerConfig) isZero() bool {
 	return c.Name == "" && c.FailureThreshold == 0 && c.SuccessThreshold == 0 && c.ResetTimeout == 0 &&
 		len(c.FailOn) == 0 && c.FailIf == nil && !c.CountBusinessErrors && c.FailureRatio == 0 &&
 		c.MinRequests == 0 && c.Window == 0 && c.WindowBuckets == 0 && c.SlowCallDuration == 0 && c.SlowCallRatio == 0 &&
+		c.MaxResetTimeout == 0 && c.ResetBackoff == 0 && c.ResetJitter == 0 &&
 		c.Registry == nil && c.Observer == nil
 }
 

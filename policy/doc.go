@@ -34,7 +34,8 @@
 //	rate_limit       rate, burst, wait, max_wait, shared, name
 //	circuit_breaker  name, failure_threshold, success_threshold, reset_timeout, fail_on,
 //	                 count_business_errors, failure_ratio, min_requests, window, window_buckets,
-//	                 slow_call_duration, slow_call_ratio
+//	                 slow_call_duration, slow_call_ratio, max_reset_timeout, reset_backoff,
+//	                 reset_jitter
 //	retry            max_attempts, delay, no_delay, backoff, max_delay, disable_jitter,
 //	                 retry_on, retry_business_errors, name,
 //	                 budget: {ratio, min_retries} (a RetryBudget of the stack's own,

@@ -52,3 +52,20 @@ func TestHedgeFromFile(t *testing.T) {
 		t.Errorf("Explain():\n%s\nwant %q", s.Explain(), want)
 	}
 }
+
+// TestBreakerOpenDurationFromFile checks that the breaker's growing and
+// jittered open duration is read from the file.
+func TestBreakerOpenDurationFromFile(t *testing.T) {
+	set, err := policy.Parse([]byte("svc:\n  circuit_breaker: {reset_timeout: 10s, max_reset_timeout: 5m, reset_backoff: 1.5, reset_jitter: 0.1}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := set.Stack("svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := s.CircuitBreaker
+	if cb.ResetTimeout != 10*time.Second || cb.MaxResetTimeout != 5*time.Minute || cb.ResetBackoff != 1.5 || cb.ResetJitter != 0.1 {
+		t.Errorf("circuit_breaker %+v, want reset 10s growing x1.5 up to 5m, jitter 0.1", cb)
+	}
+}

@@ -262,7 +262,7 @@ func (r *Reloader) build(ls []*live, set *Set, update bool) ([]endpoint.Endpoint
 			continue
 		}
 		k := key{reg, name}
-		if prev, dup := want[k]; dup && withDefaults(prev) != withDefaults(st) {
+		if prev, dup := want[k]; dup && prev.WithDefaults() != st.WithDefaults() {
 			errs = append(errs, fmt.Errorf("policy: endpoint of stack %q: %w: circuit_breaker.name: breaker %q is asked for with settings %v and %v", ls[i].name, middleware.ErrInvalidConfig, name, prev, st))
 		}
 		want[k] = st
@@ -327,30 +327,4 @@ func breakerOf(s middleware.Stack) (*registry.Registry, string, registry.Setting
 		reg = registry.Default
 	}
 	return reg, name, st, true
-}
-
-// withDefaults is st as the registry compares it: zero fields at their
-// defaults, the ratio rule's fields zero when it is off (as
-// registry.Registry.Breaker does).
-func withDefaults(st registry.Settings) registry.Settings {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&st.FailureThreshold, registry.DefaultFailureThreshold)
-	def(&st.SuccessThreshold, registry.DefaultSuccessThreshold)
-	if st.ResetTimeout == 0 {
-		st.ResetTimeout = registry.DefaultResetTimeout
-	}
-	if st.FailureRatio == 0 {
-		st.MinRequests, st.Window, st.WindowBuckets = 0, 0, 0
-		return st
-	}
-	def(&st.MinRequests, registry.DefaultMinRequests)
-	def(&st.WindowBuckets, registry.DefaultWindowBuckets)
-	if st.Window == 0 {
-		st.Window = registry.DefaultWindow
-	}
-	return st
 }

@@ -54,6 +54,9 @@ type fileBreaker struct {
 	WindowBuckets       int      `json:"window_buckets"`
 	SlowCallDuration    duration `json:"slow_call_duration"`
 	SlowCallRatio       float64  `json:"slow_call_ratio"`
+	MaxResetTimeout     duration `json:"max_reset_timeout"`
+	ResetBackoff        float64  `json:"reset_backoff"`
+	ResetJitter         float64  `json:"reset_jitter"`
 }
 
 type fileTimeout struct {
@@ -197,12 +200,13 @@ func decodeStack(name string, js []byte, classes *errclass.Set) (stackDef, error
 			var f fileBreaker
 			if err = decodeStrict("circuit_breaker", v, &f); err == nil {
 				pred, cerr := classPredicate("circuit_breaker.fail_on", f.FailOn, classes)
-				err = errors.Join(durations("circuit_breaker", "reset_timeout", f.ResetTimeout, "window", f.Window, "slow_call_duration", f.SlowCallDuration), cerr)
+				err = errors.Join(durations("circuit_breaker", "reset_timeout", f.ResetTimeout, "window", f.Window, "slow_call_duration", f.SlowCallDuration, "max_reset_timeout", f.MaxResetTimeout), cerr)
 				s.CircuitBreaker = middleware.BreakerConfig{
 					Name: f.Name, FailureThreshold: f.FailureThreshold, SuccessThreshold: f.SuccessThreshold,
 					ResetTimeout: f.ResetTimeout.v, FailIf: pred, CountBusinessErrors: f.CountBusinessErrors,
 					FailureRatio: f.FailureRatio, MinRequests: f.MinRequests, Window: f.Window.v,
 					WindowBuckets: f.WindowBuckets, SlowCallDuration: f.SlowCallDuration.v, SlowCallRatio: f.SlowCallRatio,
+					MaxResetTimeout: f.MaxResetTimeout.v, ResetBackoff: f.ResetBackoff, ResetJitter: f.ResetJitter,
 				}
 				if s.CircuitBreaker.Name == "" {
 					s.CircuitBreaker.Name = s.Name

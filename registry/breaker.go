@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -295,6 +296,7 @@ type Breaker struct {
 	next       *Settings // settings Update left for the next close (a local breaker's SuccessThreshold, ResetTimeout)
 	openedAt   time.Time
 	halfOpenAt time.Time
+	opens      int // opens in a row without a close, for MaxResetTimeout
 	timer      *time.Timer
 	edge       *time.Timer // clears clockFree near the end of an open spell
 	halfErr    *CircuitOpenError
@@ -319,11 +321,14 @@ func newBreaker(name string, s Settings, listeners []func(StateChange)) *Breaker
 // calls admitted by the old one are dropped by the epoch check.
 func (b *Breaker) newMachine() {
 	s := b.settings
-	// gobreaker half-opens strictly after its Timeout (expiry.Before(now)):
-	// one nanosecond less makes it half-open at exactly ResetTimeout. This
-	// is a translation of gobreaker's rule, not a second clock: without it
-	// a call at exactly ResetTimeout is rejected (TestResetTimeoutExact).
-	timeout := max(s.ResetTimeout-1, 1)
+	// gobreaker half-opens strictly after its Timeout (expiry.Before(now)),
+	// and its Timeout is one for all spells while ours may grow and be
+	// jittered. So its Timeout is one nanosecond less than the shortest
+	// spell the settings allow: it is ready to half-open at the end of
+	// every spell, exactly at the end of the shortest one, and b.halfOpenAt
+	// decides when it is asked (see advance). Without the nanosecond a call
+	// at exactly ResetTimeout is rejected (TestResetTimeoutExact).
+	timeout := s.minOpen() - 1
 	gs := gobreaker.Settings{
 		Name:          b.name,
 		MaxRequests:   uint32(s.SuccessThreshold),
@@ -379,14 +384,24 @@ func (b *Breaker) onStateChange(_ string, _, to gobreaker.State) {
 	b.stopTimer()
 	switch next {
 	case StateOpen:
+		if prev == StateHalfOpen {
+			b.opens++
+		} else {
+			b.opens = 0
+		}
+		var u float64
+		if b.settings.ResetJitter > 0 {
+			u = rand.Float64()
+		}
+		spell := b.settings.openFor(b.opens, u)
 		b.openedAt = now
-		b.halfOpenAt = now.Add(b.settings.ResetTimeout)
+		b.halfOpenAt = now.Add(spell)
 		b.halfErr = nil
 		b.spellErr = &CircuitOpenError{Service: b.name, State: StateOpen, OpenedAt: now, HalfOpenAt: b.halfOpenAt}
 		b.openErr.Store(b.spellErr)
 		ep := b.epoch
-		b.armEdge(ep, b.settings.ResetTimeout)
-		b.timer = time.AfterFunc(b.settings.ResetTimeout, func() { b.tick(ep) })
+		b.armEdge(ep, spell)
+		b.timer = time.AfterFunc(spell, func() { b.tick(ep) })
 	case StateHalfOpen:
 		b.openErr.Store(nil)
 		b.spellErr = nil
@@ -395,6 +410,7 @@ func (b *Breaker) onStateChange(_ string, _, to gobreaker.State) {
 		b.openErr.Store(nil)
 		b.halfErr, b.spellErr = nil, nil
 		b.openedAt, b.halfOpenAt = time.Time{}, time.Time{}
+		b.opens = 0
 		if b.win != nil {
 			b.win.reset(now)
 		}
@@ -448,7 +464,7 @@ func (b *Breaker) tick(ep uint64) {
 		b.catchUpShared()
 		b.updateGate()
 	} else if b.epoch == ep && b.state == StateOpen {
-		b.m.State() // gobreaker half-opens lazily; this makes it do so now
+		b.advance() // gobreaker half-opens lazily; this makes it do so now
 		b.updateGate()
 	}
 	callback.Log(b.log, b.unlockAndDeliver())
@@ -470,6 +486,24 @@ func (b *Breaker) updateGate() {
 // closeGate stops the fast path before a change that may open the breaker,
 // so that no call slips past an open breaker through a stale gate.
 func (b *Breaker) closeGate() { b.gate.Store(b.epoch << 1) }
+
+// spellLasts reports whether the breaker is open and its open spell has
+// not ended: then gobreaker must not be asked anything that would let it
+// half-open (its own timeout is the shortest spell's; see newMachine).
+// Called with b.mu held.
+func (b *Breaker) spellLasts() bool {
+	return b.state == StateOpen && time.Now().Before(b.halfOpenAt)
+}
+
+// advance lets gobreaker half-open an open breaker whose spell has ended,
+// which it does lazily, on the next question; while the spell lasts it asks
+// nothing. Every question to the machine outside Allow and Done goes
+// through it. Called with b.mu held, for a local breaker.
+func (b *Breaker) advance() {
+	if !b.spellLasts() {
+		b.m.State()
+	}
+}
 
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.name }
@@ -553,7 +587,13 @@ func (b *Breaker) allowSlow(ctx context.Context) (Ticket, error) {
 		b.mu.Unlock()
 		return Ticket{gate: g}, nil
 	}
-	done, err := b.m.Allow()
+	var done func(error)
+	var err error
+	if b.spellLasts() {
+		err = gobreaker.ErrOpenState
+	} else {
+		done, err = b.m.Allow()
+	}
 	t := Ticket{gate: b.epoch << 1, done: done}
 	var rej *CircuitOpenError
 	if err == nil && b.win != nil && b.state == StateClosed {
@@ -566,7 +606,7 @@ func (b *Breaker) allowSlow(ctx context.Context) (Ticket, error) {
 			rej = b.spellErr
 		}
 		if rej == nil { // not expected: the fields follow gobreaker's state
-			rej = &CircuitOpenError{Service: b.name, State: stateOf(b.m.State()), OpenedAt: b.openedAt, HalfOpenAt: b.halfOpenAt}
+			rej = &CircuitOpenError{Service: b.name, State: b.state, OpenedAt: b.openedAt, HalfOpenAt: b.halfOpenAt}
 		}
 	}
 	b.updateGate()
@@ -688,7 +728,7 @@ func (b *Breaker) done(t Ticket, o Outcome) *callback.Panic {
 func (b *Breaker) State() State {
 	b.mu.Lock()
 	if b.sh == nil {
-		b.m.State()
+		b.advance()
 	} else {
 		b.catchUpShared()
 	}
@@ -703,7 +743,7 @@ func (b *Breaker) Snapshot() Snapshot {
 	b.mu.Lock()
 	var c gobreaker.Counts
 	if b.sh == nil {
-		b.m.State()
+		b.advance()
 		c = b.m.Counts()
 	} else {
 		b.catchUpShared()
@@ -754,7 +794,7 @@ func (b *Breaker) Reset() {
 	prev := b.state
 	b.newMachine()
 	b.stopTimer()
-	b.state, b.streak = StateClosed, 0
+	b.state, b.streak, b.opens = StateClosed, 0, 0
 	b.openErr.Store(nil)
 	b.halfErr, b.spellErr = nil, nil
 	b.openedAt, b.halfOpenAt = time.Time{}, time.Time{}
@@ -775,7 +815,7 @@ func (b *Breaker) Trip() {
 		return
 	}
 	b.mu.Lock()
-	if b.m.State(); b.state != StateOpen {
+	if b.advance(); b.state != StateOpen {
 		b.closeGate()
 		b.newMachine() // fresh and closed; b.state keeps the state we leave
 		// The trip is the failure that completes the streak: gobreaker
@@ -940,15 +980,15 @@ func (b *Breaker) unlockAndDeliver() *callback.Panic {
 func (b *Breaker) setSettings(s Settings) {
 	b.next = nil
 	old := b.settings
-	if b.sh != nil || b.state == StateClosed ||
-		(s.SuccessThreshold == old.SuccessThreshold && s.ResetTimeout == old.ResetTimeout) {
+	if b.sh != nil || b.state == StateClosed || sameMachine(s, old) {
 		b.applySettings(s)
 		return
 	}
-	// gobreaker holds SuccessThreshold and ResetTimeout: they take effect
-	// when the breaker next closes, with a fresh gobreaker; the rest now.
+	// gobreaker holds SuccessThreshold and ResetTimeout (and, through the
+	// shortest spell, ResetJitter): they take effect when the breaker next
+	// closes, with a fresh gobreaker; the rest now.
 	now := s
-	now.SuccessThreshold, now.ResetTimeout = old.SuccessThreshold, old.ResetTimeout
+	now.SuccessThreshold, now.ResetTimeout, now.ResetJitter = old.SuccessThreshold, old.ResetTimeout, old.ResetJitter
 	b.applySettings(now)
 	b.next = &s
 }
@@ -968,9 +1008,15 @@ func (b *Breaker) applySettings(s Settings) {
 	case b.win == nil || s.Window != old.Window || s.WindowBuckets != old.WindowBuckets:
 		b.win = newWindow(s)
 	}
-	if b.sh == nil && (s.SuccessThreshold != old.SuccessThreshold || s.ResetTimeout != old.ResetTimeout) {
+	if b.sh == nil && !sameMachine(s, old) {
 		streak := b.streak
 		b.newMachine()
 		b.streak = streak
 	}
+}
+
+// sameMachine reports whether a and b make the same gobreaker: the settings
+// it holds for its life are equal.
+func sameMachine(a, b Settings) bool {
+	return a.SuccessThreshold == b.SuccessThreshold && a.ResetTimeout == b.ResetTimeout && a.ResetJitter == b.ResetJitter
 }

@@ -76,7 +76,7 @@ func (m *MemoryStore) Load(_ context.Context, names []string) ([]SharedState, er
 // other settings (another [Settings.Fingerprint]) is left as it is and
 // refused with a [*KeyError] matching [ErrConflict].
 func (m *MemoryStore) Record(_ context.Context, name string, s Settings, gen uint64, op Op) (SharedState, error) {
-	s = s.withDefaults()
+	s = s.WithDefaults()
 	fp := s.Fingerprint()
 	now := time.Now()
 	m.mu.Lock()

@@ -220,6 +220,10 @@ func (r *Registry) check(s Settings) error {
 		return fmt.Errorf("%w: FailureRatio = %v, the ratio rule is not shared through a store (use the consecutive rule)", ErrInvalidSettings, s.FailureRatio)
 	case r.link != nil && s.SlowCallRatio > 0:
 		return fmt.Errorf("%w: SlowCallRatio = %v, the slow-call rule is not shared through a store", ErrInvalidSettings, s.SlowCallRatio)
+	case r.link != nil && s.MaxResetTimeout > 0:
+		return fmt.Errorf("%w: MaxResetTimeout = %v, a growing open duration is not shared through a store", ErrInvalidSettings, s.MaxResetTimeout)
+	case r.link != nil && s.ResetJitter > 0:
+		return fmt.Errorf("%w: ResetJitter = %v, a jittered open duration is not shared through a store (its replicas share one spell)", ErrInvalidSettings, s.ResetJitter)
 	}
 	return nil
 }
@@ -238,7 +242,7 @@ func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
 	if err := r.check(s); err != nil {
 		return nil, err
 	}
-	s = s.withDefaults()
+	s = s.WithDefaults()
 	r.mu.RLock()
 	b := r.breakers[name]
 	n := len(r.breakers)
@@ -283,10 +287,11 @@ func (r *Registry) Breaker(name string, s Settings) (*Breaker, error) {
 // new FailureThreshold and ratio rule apply from the next outcome (a
 // streak already at or past a lowered FailureThreshold opens the breaker
 // at the next failure; a new Window or WindowBuckets starts the window
-// afresh). A new ResetTimeout applies from the next open spell: the
-// current one ends when it was due to. For a local breaker, a new
-// SuccessThreshold or ResetTimeout given while it is open or half-open
-// takes effect when it next closes (gobreaker holds both); given while it
+// afresh). A new ResetTimeout, MaxResetTimeout, ResetBackoff or
+// ResetJitter applies from the next open spell: the current one ends when
+// it was due to. For a local breaker, a new SuccessThreshold, ResetTimeout
+// or ResetJitter given while it is open or half-open takes effect when it
+// next closes (gobreaker holds them); given while it
 // is closed, at once, with a fresh gobreaker whose calls in flight are
 // not counted. For a shared breaker (a registry with a [Config.Store]),
 // all of them apply at once to this replica; the store keeps the record
@@ -303,7 +308,7 @@ func (r *Registry) Update(name string, s Settings) (*Breaker, error) {
 	if err := r.check(s); err != nil {
 		return nil, err
 	}
-	d := s.withDefaults()
+	d := s.WithDefaults()
 	b, ok := r.Get(name)
 	if !ok {
 		return r.Breaker(name, s)

@@ -15,6 +15,7 @@ const (
 	DefaultMinRequests      = 10
 	DefaultWindow           = 60 * time.Second
 	DefaultWindowBuckets    = 10
+	DefaultResetBackoff     = 2 // with MaxResetTimeout
 )
 
 // MaxWindowBuckets is the largest WindowBuckets accepted. The ratio rule
@@ -82,10 +83,57 @@ type Settings struct {
 	// breaker does not time calls itself: whoever records the outcome
 	// (middleware.CircuitBreaker) reports Slow.
 	SlowCallDuration time.Duration `json:"slow_call_duration,omitempty"`
+	// MaxResetTimeout, when above zero, makes the open duration grow on
+	// repeated opens (Polly's BreakDurationGenerator, failsafe-go's growing
+	// delay): each time a half-open breaker opens again (a probe failed, or
+	// a Trip while half-open), its next open spell is the previous one's
+	// length times ResetBackoff, up to MaxResetTimeout; the first spell
+	// after the breaker was closed is ResetTimeout. At least ResetTimeout
+	// (with its default), at most [MaxDuration]. Default 0: every spell is
+	// ResetTimeout. Local only: a store-shared breaker refuses it.
+	MaxResetTimeout time.Duration `json:"max_reset_timeout,omitempty"`
+	// ResetBackoff is the factor each repeated open multiplies the open
+	// duration by; used only with MaxResetTimeout, between 1 and 1000.
+	// Default 2 when MaxResetTimeout is set.
+	ResetBackoff float64 `json:"reset_backoff,omitempty"`
+	// ResetJitter, when above zero, shortens each open spell by a random
+	// share of up to ResetJitter of its length, drawn afresh for each spell
+	// (uniform in [d×(1-ResetJitter), d] for a spell of length d), so that
+	// replicas that opened together do not half-open in step. The spell's
+	// end is exact all the same: the breaker half-opens at the
+	// [CircuitOpenError]'s HalfOpenAt and rejects 1ns before it. At least 0
+	// and below 1. Default 0: no jitter. Local only: a store-shared breaker
+	// refuses it (its replicas share one spell).
+	ResetJitter float64 `json:"reset_jitter,omitempty"`
 }
 
 // windowed reports whether a rule needs the rolling window.
 func (s Settings) windowed() bool { return s.FailureRatio > 0 || s.SlowCallRatio > 0 }
+
+// MaxResetBackoff is the largest ResetBackoff accepted.
+const MaxResetBackoff = 1000
+
+// openFor returns the length of an open spell that follows opens earlier
+// opens in a row (0 for the first after a close), with u in [0, 1) the
+// spell's random draw (used only with ResetJitter). Never below
+// [Settings.minOpen]. s has its defaults applied.
+func (s Settings) openFor(opens int, u float64) time.Duration {
+	d := float64(s.ResetTimeout)
+	if s.MaxResetTimeout > s.ResetTimeout && opens > 0 {
+		// math.Pow may overflow to +Inf; min takes the cap then.
+		d = min(d*math.Pow(s.ResetBackoff, float64(opens)), float64(s.MaxResetTimeout))
+	}
+	d *= 1 - s.ResetJitter*u
+	return max(time.Duration(d), s.minOpen())
+}
+
+// minOpen returns the shortest open spell the settings allow: ResetTimeout
+// shortened by the whole ResetJitter, and never below 2ns (so that
+// gobreaker, which half-opens strictly after its timeout, is never ready
+// before the spell ends). s has its defaults applied.
+func (s Settings) minOpen() time.Duration {
+	return max(time.Duration(float64(s.ResetTimeout)*(1-s.ResetJitter)), 2)
+}
 
 // SettingsError is one field of [Settings] out of range, as returned
 // (joined with the others) by [Settings.Validate]. It matches
@@ -140,6 +188,21 @@ func (s Settings) Validate() error {
 	case s.SlowCallRatio == 0 && s.SlowCallDuration > 0:
 		bad("SlowCallRatio", s.SlowCallRatio, "must be set with SlowCallDuration: the share of slow calls that opens the breaker")
 	}
+	switch {
+	case s.MaxResetTimeout < 0 || s.MaxResetTimeout > MaxDuration:
+		bad("MaxResetTimeout", s.MaxResetTimeout, fmt.Sprintf("must be between 0 and %v", MaxDuration))
+	case s.MaxResetTimeout > 0 && s.MaxResetTimeout < s.WithDefaults().ResetTimeout:
+		bad("MaxResetTimeout", s.MaxResetTimeout, fmt.Sprintf("must be 0 (off) or at least ResetTimeout (%v)", s.WithDefaults().ResetTimeout))
+	}
+	switch {
+	case math.IsNaN(s.ResetBackoff) || (s.ResetBackoff != 0 && (s.ResetBackoff < 1 || s.ResetBackoff > MaxResetBackoff)):
+		bad("ResetBackoff", s.ResetBackoff, fmt.Sprintf("must be 0 (the default, 2) or between 1 and %d", MaxResetBackoff))
+	case s.ResetBackoff != 0 && s.MaxResetTimeout == 0:
+		bad("ResetBackoff", s.ResetBackoff, "is used only with MaxResetTimeout: set the longest open duration too")
+	}
+	if math.IsNaN(s.ResetJitter) || s.ResetJitter < 0 || s.ResetJitter >= 1 {
+		bad("ResetJitter", s.ResetJitter, "must be at least 0 and below 1")
+	}
 	if s.Window < 0 || s.Window > MaxDuration {
 		bad("Window", s.Window, fmt.Sprintf("must be between 0 and %v", MaxDuration))
 	}
@@ -147,7 +210,7 @@ func (s Settings) Validate() error {
 		bad("WindowBuckets", s.WindowBuckets, fmt.Sprintf("must be 0 (the default) or between 2 and %d", MaxWindowBuckets))
 	}
 	if len(errs) == 0 {
-		d := s.withDefaults()
+		d := s.WithDefaults()
 		if d.windowed() && d.Window < time.Duration(d.WindowBuckets) {
 			bad("Window", d.Window, fmt.Sprintf("must be at least WindowBuckets (%d) nanoseconds", d.WindowBuckets))
 		}
@@ -155,10 +218,11 @@ func (s Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// withDefaults returns s with its zero fields set to their defaults. The
-// window fields are zeroed when the ratio rule is off, so that they never
-// make two otherwise equal settings conflict.
-func (s Settings) withDefaults() Settings {
+// WithDefaults returns s with its zero fields set to their defaults, as a
+// registry compares settings: the window fields are zeroed when no windowed
+// rule (ratio, slow calls) is on, so that they never make two otherwise
+// equal settings conflict.
+func (s Settings) WithDefaults() Settings {
 	if s.FailureThreshold == 0 {
 		s.FailureThreshold = DefaultFailureThreshold
 	}
@@ -167,6 +231,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.ResetTimeout == 0 {
 		s.ResetTimeout = DefaultResetTimeout
+	}
+	if s.MaxResetTimeout > 0 && s.ResetBackoff == 0 {
+		s.ResetBackoff = DefaultResetBackoff
 	}
 	if !s.windowed() {
 		s.MinRequests, s.Window, s.WindowBuckets = 0, 0, 0
@@ -193,6 +260,12 @@ func (s Settings) String() string {
 	}
 	if s.SlowCallRatio > 0 || s.SlowCallDuration != 0 {
 		str += fmt.Sprintf(" slow_call_ratio=%v slow_call_duration=%v", s.SlowCallRatio, s.SlowCallDuration)
+	}
+	if s.MaxResetTimeout != 0 || s.ResetBackoff != 0 {
+		str += fmt.Sprintf(" max_reset_timeout=%v reset_backoff=%v", s.MaxResetTimeout, s.ResetBackoff)
+	}
+	if s.ResetJitter != 0 {
+		str += fmt.Sprintf(" reset_jitter=%v", s.ResetJitter)
 	}
 	return str + "}"
 }

@@ -171,7 +171,7 @@ func (e *KeyError) Unwrap() error { return e.Err }
 // name one breaker with different settings are refused ([ErrConflict])
 // rather than mixed.
 func (s Settings) Fingerprint() string {
-	s = s.withDefaults()
+	s = s.WithDefaults()
 	return fmt.Sprintf("c1:%d:%d:%d", s.FailureThreshold, s.SuccessThreshold, int64(s.ResetTimeout))
 }
 

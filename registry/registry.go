@@ -356,6 +356,22 @@ func (r *Registry) Get(name string) (*Breaker, bool) {
 	return b, ok
 }
 
+// Remove takes the breaker called name out of the registry and reports
+// whether there was one: Get, Names and States no longer show it, it no
+// longer counts against [Config.MaxBreakers], and the next Breaker of that
+// name is a new one, closed. The removed *Breaker goes on working for
+// whoever holds it (it is not closed), but a registry with a store no
+// longer resyncs it. For names that come and go, such as the instances of
+// a discovered service (package balancer removes an instance's breaker when
+// the instance leaves).
+func (r *Registry) Remove(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.breakers[name]
+	delete(r.breakers, name)
+	return ok
+}
+
 // breakerCount returns the number of breakers, without sorting their names
 // as Names does: what Limiter's check of the cap needs.
 func (r *Registry) breakerCount() int {

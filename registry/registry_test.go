@@ -713,3 +713,38 @@ func TestHalfOpenAtExactlyResetTimeoutWithoutWaitingForTheTimer(t *testing.T) {
 		})
 	}
 }
+
+// TestRegistryRemove: a removed name is gone from the registry, frees its
+// place under MaxBreakers, and comes back as a new, closed breaker; the
+// removed breaker still works for its holder.
+func TestRegistryRemove(t *testing.T) {
+	r := registry.New(registry.Config{MaxBreakers: 1})
+	defer r.Close()
+	old, err := r.Breaker("a", registry.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Trip()
+	if _, err := r.Breaker("b", registry.Settings{}); !errors.Is(err, registry.ErrTooManyBreakers) {
+		t.Fatalf("second breaker of a full registry: err = %v, want ErrTooManyBreakers", err)
+	}
+	if !r.Remove("a") {
+		t.Fatal("Remove(a) = false, want true")
+	}
+	if r.Remove("a") {
+		t.Error("second Remove(a) = true, want false")
+	}
+	if _, ok := r.Get("a"); ok || len(r.Names()) != 0 || len(r.States()) != 0 {
+		t.Errorf("after Remove: Get ok = %v, Names %v, States %v; want it gone", ok, r.Names(), r.States())
+	}
+	if _, err := old.Allow(); !errors.Is(err, registry.ErrOpen) {
+		t.Errorf("the removed breaker: Allow err = %v, want it still open (ErrOpen)", err)
+	}
+	fresh, err := r.Breaker("a", registry.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh == old || fresh.State() != registry.StateClosed {
+		t.Errorf("Breaker(a) after Remove: same = %v, state %v; want a new closed breaker", fresh == old, fresh.State())
+	}
+}

@@ -4,6 +4,9 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"io"
+	"log/slog"
+	"slices"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -19,6 +22,7 @@ import (
 	"github.com/go-kit/kit/sd/lb"
 	"github.com/sony/gobreaker"
 
+	"github.com/resiliencekit/resilience/balancer"
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/policy"
@@ -88,6 +92,7 @@ func Contenders() []Contender {
 		{Name: "resilience+throttle+limit", Policy: "resilience+throttle against instances behind AdaptiveLimit", New: fromFile(throttlePolicy), Server: adaptiveLimit},
 		{Name: "resilience+budget", Policy: "the guide stack with a retry budget (testdata/guide-budget.yaml: 20% of calls, reserve 3)", New: fromFile(budgetPolicy)},
 		{Name: "resilience+hedge", Policy: "the guide stack hedging at the p95 of recent latencies (at least 20ms), the hedges and retries within a budget of 10% of calls (testdata/guide-hedge.yaml)", New: fromFile(hedgePolicy)},
+		{Name: "resilience+balancer", Policy: "the guide stack with its retry as balancer.Retry over per-instance breakers (package balancer: 5 failures, 10s; at most 10% ejected, at least one), the timeout on each instance", New: balanced(middleware.BreakerConfig{})},
 		{Name: "resilience+budget+ratio", Policy: "the guide stack with a retry budget and a breaker opening on a 60% failure ratio over 10s, at least 20 calls (testdata/guide-budget-ratio.yaml)", New: fromFile(budgetRatioPolicy)},
 	}
 }
@@ -121,6 +126,54 @@ func fromFile(file []byte) func(Client) (endpoint.Endpoint, error) {
 		}
 		return stack.Apply(c.Endpoint)
 	}
+}
+
+// balanced is the guide stack with package balancer: the stack keeps its
+// fallback and service breaker, its retry becomes balancer.Retry over the
+// instances (each behind a breaker of its own with the guide's thresholds,
+// as in go-kit's contender, and inst's other rules), and its timeout bounds
+// each attempt on an instance.
+func balanced(inst middleware.BreakerConfig) func(Client) (endpoint.Endpoint, error) {
+	return func(c Client) (endpoint.Endpoint, error) { return oursBalanced(c, inst) }
+}
+
+func oursBalanced(c Client, inst middleware.BreakerConfig) (endpoint.Endpoint, error) {
+	set, err := policy.Parse(guidePolicy)
+	if err != nil {
+		return nil, err
+	}
+	stack, err := policy.StackFor[string](set, "dependency")
+	if err != nil {
+		return nil, err
+	}
+	stack.Registry = registry.New(registry.Config{})
+	stack.Observer = c.Observer
+	retry, timeout, cb := stack.Retry, stack.Timeout, stack.CircuitBreaker
+	stack.Retry, stack.Timeout = middleware.RetryConfig{}, middleware.TimeoutConfig{}
+	retry.Observer = c.Observer
+	inst.FailureThreshold, inst.ResetTimeout, inst.Observer = cb.FailureThreshold, cb.ResetTimeout, middleware.Discard
+	names := make([]string, len(c.Instances))
+	for i := range names {
+		names[i] = fmt.Sprintf("instance-%d", i)
+	}
+	factory := func(instance string) (kitendpoint.Endpoint, io.Closer, error) {
+		i := slices.Index(names, instance)
+		return middleware.TimeoutWith(timeout)(c.Instances[i]), nil, nil
+	}
+	e, err := balancer.NewEndpointer(sd.FixedInstancer(names), factory, balancer.Config{
+		Breaker:  inst,
+		Registry: stack.Registry,
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.Defer(e.Close)
+	b, err := balancer.New(e, balancer.BalancerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	return stack.Apply(balancer.Retry(b, retry))
 }
 
 // adaptiveLimit is the server side of "resilience+limit": each instance's

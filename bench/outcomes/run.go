@@ -60,9 +60,12 @@ type Client struct {
 	// Instances has one endpoint per instance, for a contender that
 	// balances over the instances itself (go-kit's sd/lb).
 	Instances []endpoint.Endpoint
-	// Observer is given this toolkit's events (the breaker's state
-	// changes are recorded in [Run].Changes).
+	// Observer is given this toolkit's events (the state changes of the
+	// breaker named "dependency" are recorded in [Run].Changes).
 	Observer middleware.Observer
+	// Defer registers a function to call when the run ends, such as the
+	// Close of a balancer's endpointer.
+	Defer func(func())
 }
 
 // RunScenario runs s with c and seed. It runs in whatever time the caller
@@ -79,7 +82,14 @@ func RunScenario(s Scenario, c Contender, seed uint64) (*Run, error) {
 	defer d.Close()
 	run := &Run{Scenario: s, Contender: c.Name}
 	var mu sync.Mutex
+	var deferred []func()
+	defer func() {
+		for _, f := range slices.Backward(deferred) {
+			f()
+		}
+	}()
 	cl := Client{
+		Defer: func(f func()) { deferred = append(deferred, f) },
 		Endpoint: func(ctx context.Context, req any) (any, error) {
 			r, err := request(req)
 			if err != nil {
@@ -88,7 +98,7 @@ func RunScenario(s Scenario, c Contender, seed uint64) (*Run, error) {
 			return d.Call(ctx, r)
 		},
 		Observer: middleware.ObserverFunc(func(_ context.Context, e middleware.Event) {
-			if e.Kind == middleware.EventStateChange {
+			if e.Kind == middleware.EventStateChange && e.Name == "dependency" {
 				mu.Lock()
 				run.Changes = append(run.Changes, StateChange{At: time.Since(t0), From: e.From, To: e.To})
 				mu.Unlock()

@@ -68,8 +68,8 @@ func passThrough(_ context.Context, v any) (any, error) { return v, nil }
 // UnaryClientInterceptor and middleware.Retry: the rejection arrives with
 // the status code EncodeError documents and the Retry-After the server
 // sent, and the client's Retry (on UNAVAILABLE and RESOURCE_EXHAUSTED),
-// whose MaxDelay is shorter than that wait,
-// gives up at once instead of hammering the server.
+// whose MaxDelay is shorter than that wait, gives up at once instead of
+// hammering the server.
 func TestGoKitRejectionOverLoopback(t *testing.T) {
 	down := errors.New("down")
 	for _, tt := range []struct {

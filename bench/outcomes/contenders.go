@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 

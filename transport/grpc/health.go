@@ -19,11 +19,15 @@ import (
 // checker again when [HealthConfig].WatchInterval is 0.
 const DefaultWatchInterval = 5 * time.Second
 
+// MinWatchInterval is the shortest [HealthConfig].WatchInterval accepted:
+// a shorter one would make every Watch a busy loop over the checker.
+const MinWatchInterval = time.Millisecond
+
 // HealthConfig configures a [HealthServer]. The zero value is the defaults.
 type HealthConfig struct {
 	// WatchInterval is how often Watch asks the checker for the watched
 	// status, to push a new message when it changes. Default (0):
-	// [DefaultWatchInterval], 5s. It must not be negative. After
+	// [DefaultWatchInterval], 5s; otherwise at least [MinWatchInterval]. After
 	// health.Checker.Start the checker answers from its cache, so a short
 	// interval costs no probe of a dependency.
 	WatchInterval time.Duration
@@ -32,9 +36,9 @@ type HealthConfig struct {
 // Validate reports a problem with cfg as a *middleware.ConfigError
 // matching middleware.ErrInvalidConfig, or nil.
 func (cfg HealthConfig) Validate() error {
-	if cfg.WatchInterval < 0 {
+	if cfg.WatchInterval < 0 || (cfg.WatchInterval > 0 && cfg.WatchInterval < MinWatchInterval) {
 		return &middleware.ConfigError{Path: "grpc_health.watch_interval", Field: "HealthConfig.WatchInterval",
-			Value: cfg.WatchInterval, Reason: "must not be negative"}
+			Value: cfg.WatchInterval, Reason: fmt.Sprintf("must be 0 (the default, %v) or at least %v", DefaultWatchInterval, MinWatchInterval)}
 	}
 	return nil
 }

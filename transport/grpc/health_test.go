@@ -314,6 +314,7 @@ func TestNewHealthServerInvalid(t *testing.T) {
 	}{
 		{name: "nil checker", cfg: resiliencegrpc.HealthConfig{}, mention: "nil checker"},
 		{name: "negative interval", checker: c, cfg: resiliencegrpc.HealthConfig{WatchInterval: -time.Second}, mention: "WatchInterval"},
+		{name: "busy-loop interval", checker: c, cfg: resiliencegrpc.HealthConfig{WatchInterval: time.Nanosecond}, mention: "WatchInterval"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			defer func() {

@@ -105,6 +105,7 @@ const readmePrelude = `package readme
 
 import (
 	"context"
+	"io"
 
 	"github.com/resiliencekit/resilience/endpoint"
 )
@@ -113,6 +114,9 @@ var (
 	ctx                                                                      = context.Background()
 	embedEndpoint, chromaEndpoint, enrichEndpoint, cacheEndpoint, searchEndpoint endpoint.Endpoint
 	req                                                                      any
+	// factory is a go-kit sd.Factory; target a gRPC server's address.
+	factory func(instance string) (endpoint.Endpoint, io.Closer, error)
+	target  string
 )
 `
 
@@ -144,7 +148,7 @@ func TestReadmeGoBlocksCompile(t *testing.T) {
 		file  *ast.File
 	}
 	var units []unit
-	imports := map[string]bool{"context": true, "github.com/resiliencekit/resilience/endpoint": true}
+	imports := map[string]bool{"context": true, "io": true, "github.com/resiliencekit/resilience/endpoint": true}
 	for _, b := range gos {
 		f, err := snippetFile(fset, b)
 		if err != nil {

@@ -17,9 +17,13 @@ import (
 	eapache "github.com/eapache/go-resiliency/breaker"
 	"github.com/eapache/go-resiliency/retrier"
 	"github.com/failsafe-go/failsafe-go"
+	fsadaptivelimiter "github.com/failsafe-go/failsafe-go/adaptivelimiter"
+	fsadaptivethrottler "github.com/failsafe-go/failsafe-go/adaptivethrottler"
+	fsbudget "github.com/failsafe-go/failsafe-go/budget"
 	fsbulkhead "github.com/failsafe-go/failsafe-go/bulkhead"
 	fscb "github.com/failsafe-go/failsafe-go/circuitbreaker"
 	fsfallback "github.com/failsafe-go/failsafe-go/fallback"
+	fshedge "github.com/failsafe-go/failsafe-go/hedgepolicy"
 	fsratelimiter "github.com/failsafe-go/failsafe-go/ratelimiter"
 	fsretry "github.com/failsafe-go/failsafe-go/retrypolicy"
 	fstimeout "github.com/failsafe-go/failsafe-go/timeout"
@@ -537,6 +541,40 @@ func suiteRows() []row {
 		{name: "recover_success", impls: []contender{
 			{"resilience", func() endpoint.Endpoint {
 				return middleware.Recover()(endpoint.Nop)
+			}},
+		}},
+		{name: "retry_budget_first_try", impls: []contender{
+			{"resilience", func() endpoint.Endpoint {
+				return middleware.Retry(middleware.RetryConfig{MaxAttempts: 3, NoDelay: true, Observer: quiet,
+					Budget: middleware.NewRetryBudget(middleware.RetryBudgetConfig{})})(endpoint.Nop)
+			}},
+			{"failsafe", func() endpoint.Endpoint {
+				return failsafeMW(false, fsretry.NewBuilder[any]().WithMaxAttempts(3).WithBudget(fsbudget.New()).Build())(endpoint.Nop)
+			}},
+		}},
+		{name: "adaptive_limit_admit", impls: []contender{
+			{"resilience", func() endpoint.Endpoint {
+				return middleware.AdaptiveLimit(middleware.AdaptiveLimitConfig{Observer: quiet})(endpoint.Nop)
+			}},
+			{"failsafe", func() endpoint.Endpoint {
+				return failsafeMW(false, fsadaptivelimiter.NewWithDefaults[any]())(endpoint.Nop)
+			}},
+		}},
+		{name: "throttle_accept", impls: []contender{
+			{"resilience", func() endpoint.Endpoint {
+				return middleware.Throttle(middleware.ThrottleConfig{Observer: quiet})(endpoint.Nop)
+			}},
+			{"failsafe", func() endpoint.Endpoint {
+				return failsafeMW(false, fsadaptivethrottler.NewWithDefaults[any]())(endpoint.Nop)
+			}},
+		}},
+		{name: "hedge_not_hedged", impls: []contender{
+			{"resilience", func() endpoint.Endpoint {
+				return middleware.Hedge(middleware.HedgeConfig{Delay: time.Second, Observer: quiet,
+					Idempotent: func(context.Context, any) bool { return true }})(endpoint.Nop)
+			}},
+			{"failsafe", func() endpoint.Endpoint {
+				return failsafeMW(true, fshedge.NewWithDelay[any](time.Second))(endpoint.Nop)
 			}},
 		}},
 		{name: "stack_success", impls: stackContenders(false)},

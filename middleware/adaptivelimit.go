@@ -178,13 +178,13 @@ func AdaptiveLimit(cfg AdaptiveLimitConfig) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		mustEndpoint("adaptive_limit", next)
 		return func(ctx context.Context, req any) (any, error) {
-			n, ok := l.acquire()
+			n, seq, ok := l.acquire()
 			if !ok {
 				if err := l.wait(ctx); err != nil {
 					return nil, err
 				}
 			}
-			if !l.sampled(n) {
+			if !l.sampled(n, seq) {
 				defer l.release() // a panic too
 				return next(ctx, req)
 			}
@@ -207,9 +207,11 @@ func AdaptiveLimit(cfg AdaptiveLimitConfig) endpoint.Middleware {
 type limiter struct {
 	cfg      AdaptiveLimitConfig
 	limit    atomic.Int64 // calls allowed in flight
-	inFlight atomic.Int64
-	seq      atomic.Uint64 // calls admitted below a quarter of the limit
-	obs      Observer
+	// slots holds the calls in flight (the low 32 bits) and counts the
+	// calls admitted (the high 32, wrapping), so that admitting a call and
+	// numbering it for sampling is one compare-and-swap.
+	slots atomic.Uint64
+	obs   Observer
 
 	// The window's samples, added with atomics; mu is taken only to close
 	// a window.
@@ -240,39 +242,49 @@ func newLimiter(cfg AdaptiveLimitConfig) *limiter {
 	return l
 }
 
+// slotsInFlight masks the calls in flight out of [limiter.slots]; slotsCall
+// is one admitted call in its counter.
+const (
+	slotsInFlight = 1<<32 - 1
+	slotsCall     = 1 << 32
+)
+
+// inFlight returns the calls in flight.
+func (l *limiter) inFlight() int64 { return int64(l.slots.Load() & slotsInFlight) }
+
 // acquire takes a slot if one is free under the limit, and returns the
-// calls in flight with it.
-func (l *limiter) acquire() (int64, bool) {
+// calls in flight with it and the call's number (counting admissions,
+// wrapping); without a slot, the calls in flight and false.
+func (l *limiter) acquire() (n int64, seq uint32, ok bool) {
 	for {
-		n := l.inFlight.Load()
+		v := l.slots.Load()
+		n := int64(v & slotsInFlight)
 		if n >= l.limit.Load() {
-			return n, false
+			return n, 0, false
 		}
-		if l.inFlight.CompareAndSwap(n, n+1) {
+		if l.slots.CompareAndSwap(v, v+slotsCall+1) {
 			if n+1 > l.peak.Load() {
 				l.peak.Store(n + 1) // a racy maximum: a hint for the growth rule
 			}
-			return n + 1, true
+			return n + 1, uint32(v>>32) + 1, true
 		}
 	}
 }
 
-// sampled reports whether a call admitted with n calls in flight is timed:
-// every call once the calls in flight reach a quarter of the limit (where
-// the limit is at stake), and one call in 32 below it, so that a lightly
-// loaded layer does not read the clock twice on every call. Which calls is
-// decided by a counter, not at random, so a run in fake time repeats.
-func (l *limiter) sampled(n int64) bool {
-	if 4*n >= l.limit.Load() {
-		return true
-	}
-	return l.seq.Add(1)&31 == 0
+// sampled reports whether a call admitted with n calls in flight as call
+// number seq is timed: every call once the calls in flight reach a quarter
+// of the limit (where the limit is at stake), and one call in 32 below it,
+// so that a lightly loaded layer does not read the clock twice on every
+// call. Which calls is decided by their number, not at random, so a run in
+// fake time repeats.
+func (l *limiter) sampled(n int64, seq uint32) bool {
+	return 4*n >= l.limit.Load() || seq&31 == 0
 }
 
 // release gives a slot back, or hands it to the first waiter when the
 // limit has room for it.
 func (l *limiter) release() {
-	if l.waiting.Load() > 0 && l.inFlight.Load() <= l.limit.Load() {
+	if l.waiting.Load() > 0 && l.inFlight() <= l.limit.Load() {
 		l.qmu.Lock()
 		if len(l.queue) > 0 {
 			w := l.queue[0]
@@ -284,7 +296,7 @@ func (l *limiter) release() {
 		}
 		l.qmu.Unlock()
 	}
-	l.inFlight.Add(-1)
+	l.slots.Add(^uint64(0)) // one call in flight fewer
 }
 
 // wait queues a call over the limit, when the config has a queue, and
@@ -302,7 +314,7 @@ func (l *limiter) wait(ctx context.Context) error {
 	l.qmu.Lock()
 	l.queue = append(l.queue, w)
 	l.qmu.Unlock()
-	if _, ok := l.acquire(); ok { // a slot came free before we were queued
+	if _, _, ok := l.acquire(); ok { // a slot came free before we were queued
 		l.qmu.Lock()
 		if !w.granted {
 			l.dequeue(w)
@@ -382,7 +394,7 @@ func (l *limiter) update(now int64) (changed bool, limit int) {
 	if now-l.windowStart.Load() < int64(l.cfg.Window) {
 		return false, 0 // another caller closed it
 	}
-	n, sum, drops, peak := l.count.Swap(0), l.sum.Swap(0), l.drops.Swap(0), l.peak.Swap(l.inFlight.Load())
+	n, sum, drops, peak := l.count.Swap(0), l.sum.Swap(0), l.drops.Swap(0), l.peak.Swap(l.inFlight())
 	l.windowStart.Store(now)
 	if n == 0 {
 		return false, 0

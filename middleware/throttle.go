@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/resiliencekit/resilience/endpoint"
@@ -140,48 +141,62 @@ func (e *ThrottleError) Is(target error) bool { return target == ErrThrottled }
 // error when cfg is not valid, and the middleware panics, matching
 // [ErrInvalidConfig], when given a nil endpoint. Every endpoint one
 // Throttle middleware wraps shares its window. Safe for concurrent use.
+//
+// A call reads no clock: the window rolls on a timer, one bucket
+// (Window/10) at a time, which runs only while the window holds a count
+// and stops once it is empty (so an idle layer holds no timer). A call
+// counts, as a request and maybe an accept, when it ends (a rejected one
+// when it is rejected): a call still in flight is not in the window yet.
 func Throttle(cfg ThrottleConfig) endpoint.Middleware {
 	mustValid(cfg.Validate())
 	t := newThrottler(cfg)
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		mustEndpoint("throttle", next)
 		return func(ctx context.Context, req any) (any, error) {
-			now := time.Now()
-			if p := t.admit(now); p > 0 {
+			if p := t.probability(); p > 0 {
 				if t.rand() < p {
+					t.buckets[t.slot()].Add(throttleReq) // a rejected call is a request too
 					err := &ThrottleError{Name: t.name, Probability: p}
 					t.obs.Observe(ctx, Event{Kind: EventRejected, Layer: "throttle", Name: t.name, Err: err})
 					return nil, err
 				}
 			}
 			resp, err := next(ctx, req)
-			t.done(ctx, now, err)
+			t.done(ctx, err)
 			return resp, err
 		}
 	}
 }
 
-// throttler is a Throttle layer's resolved configuration and its window.
+// throttler is a Throttle layer's resolved configuration and its window:
+// throttleBuckets buckets, each one atomic word holding its requests (the
+// high 32 bits) and accepts (the low 32), so that a call takes no lock and
+// makes one atomic add, as it ends (a rejected call as it is rejected).
 type throttler struct {
 	k        float64
 	min      int64
-	bucket   int64 // bucket width in ns
+	width    time.Duration // of a bucket
 	accepted func(error) bool
 	rand     func() float64
 	name     string
 	obs      Observer
 
-	mu     sync.Mutex
-	epochs [throttleBuckets]int64 // bucket index (time/width) each slot holds
-	req    [throttleBuckets]int64
-	acc    [throttleBuckets]int64
+	cur     atomic.Int64 // the current bucket's number, counting rolls
+	rolling atomic.Bool  // the roll timer runs
+	buckets [throttleBuckets]atomic.Uint64
+
+	mu    sync.Mutex // held to start and run a roll
+	timer *time.Timer
 }
+
+// throttleReq is one request in a bucket's word; one accept is 1.
+const throttleReq = 1 << 32
 
 func newThrottler(cfg ThrottleConfig) *throttler {
 	t := &throttler{
 		k:        cfg.kOrDefault(),
 		min:      int64(cfg.MinRequests),
-		bucket:   int64(cfg.windowOrDefault()) / throttleBuckets,
+		width:    cfg.windowOrDefault() / throttleBuckets,
 		accepted: cfg.Accepted,
 		rand:     cfg.Rand,
 		name:     cfg.Name,
@@ -190,81 +205,89 @@ func newThrottler(cfg ThrottleConfig) *throttler {
 	if t.rand == nil {
 		t.rand = rand.Float64
 	}
-	for i := range t.epochs {
-		t.epochs[i] = math.MinInt64
-	}
 	return t
 }
 
-// slot returns the slot of the bucket holding now, cleared if stale. Holds mu.
-func (t *throttler) slot(now time.Time) int {
-	e := now.UnixNano() / t.bucket
-	i := int(uint64(e) % throttleBuckets)
-	if t.epochs[i] != e {
-		t.epochs[i], t.req[i], t.acc[i] = e, 0, 0
+// slot returns the index of the current bucket, starting the roll timer
+// if it is stopped.
+func (t *throttler) slot() int {
+	if !t.rolling.Load() {
+		t.start()
 	}
-	return i
+	return int(uint64(t.cur.Load()) % throttleBuckets)
 }
 
-// admit counts a request at now and returns the rejection probability
-// computed before counting it (the book's formula).
-func (t *throttler) admit(now time.Time) float64 {
+// start starts the roll timer, unless a concurrent call did.
+func (t *throttler) start() {
 	t.mu.Lock()
-	i := t.slot(now)
-	e := t.epochs[i]
-	var req, acc int64
-	for j := range t.epochs {
-		if e-t.epochs[j] < throttleBuckets {
-			req += t.req[j]
-			acc += t.acc[j]
-		}
+	defer t.mu.Unlock()
+	if t.rolling.Load() {
+		return
 	}
-	t.req[i]++
-	t.mu.Unlock()
+	t.rolling.Store(true)
+	t.timer = time.AfterFunc(t.width, t.roll)
+}
+
+// roll moves the window on by one bucket: the oldest bucket is cleared and
+// becomes the current one. With the window empty, the timer stops; the
+// next call starts it again.
+func (t *throttler) roll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	next := t.cur.Load() + 1
+	t.buckets[uint64(next)%throttleBuckets].Store(0)
+	t.cur.Store(next)
+	if req, acc := t.sums(); req == 0 && acc == 0 {
+		t.rolling.Store(false)
+		return
+	}
+	t.timer.Reset(t.width)
+}
+
+// sums returns the requests and accepts in the window.
+func (t *throttler) sums() (req, acc int64) {
+	for i := range t.buckets {
+		v := t.buckets[i].Load()
+		req += int64(v >> 32)
+		acc += int64(v & (throttleReq - 1))
+	}
+	return req, acc
+}
+
+// probability returns the rejection probability of a call now (the book's
+// formula over the window).
+func (t *throttler) probability() float64 {
+	if !t.rolling.Load() {
+		return 0 // the window is empty
+	}
+	req, acc := t.sums()
 	return throttleProbability(t.k, req, acc, t.min)
 }
 
 // throttleProbability is max(0, (req - k*acc) / (req + 1)), 0 when req is
 // under min.
 func throttleProbability(k float64, req, acc, min int64) float64 {
-	if req < min {
+	n := float64(req) - k*float64(acc)
+	if req < min || n <= 0 {
 		return 0
 	}
-	p := (float64(req) - k*float64(acc)) / float64(req+1)
-	if p < 0 {
-		return 0
-	}
-	return p
+	return n / float64(req+1)
 }
 
-// done records a call that went to the endpoint at start and ended with
-// err: a caller-gone call is taken back out of the requests; an accepted
-// one is counted as an accept.
-func (t *throttler) done(ctx context.Context, start time.Time, err error) {
+// done counts a call the endpoint answered with err, in one atomic add: a
+// request, and an accept if the service accepted it. A caller-gone call is
+// not counted at all.
+func (t *throttler) done(ctx context.Context, err error) {
 	if err != nil && callctx.Neutral(ctx, err) {
-		t.mu.Lock()
-		e := start.UnixNano() / t.bucket
-		if i := int(uint64(e) % throttleBuckets); t.epochs[i] == e && t.req[i] > 0 {
-			t.req[i]--
-		}
-		t.mu.Unlock()
 		return
 	}
 	ok := err == nil
 	if t.accepted != nil {
 		ok = t.accepted(err)
 	}
-	if !ok {
-		return
+	d := uint64(throttleReq)
+	if ok {
+		d++
 	}
-	// Counted in the bucket of the call's start, with its request (one
-	// clock read a call: time.Now is not free); dropped if that bucket has
-	// since left the window.
-	e := start.UnixNano() / t.bucket
-	i := int(uint64(e) % throttleBuckets)
-	t.mu.Lock()
-	if t.epochs[i] == e {
-		t.acc[i]++
-	}
-	t.mu.Unlock()
+	t.buckets[t.slot()].Add(d)
 }

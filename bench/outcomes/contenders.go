@@ -150,7 +150,7 @@ func oursBalanced(c Client, inst middleware.BreakerConfig) (endpoint.Endpoint, e
 	stack.Observer = c.Observer
 	retry, timeout, cb := stack.Retry, stack.Timeout, stack.CircuitBreaker
 	stack.Retry, stack.Timeout = middleware.RetryConfig{}, middleware.TimeoutConfig{}
-	retry.Observer = c.Observer
+	retry.Observer, timeout.Observer = c.Observer, c.Observer
 	inst.FailureThreshold, inst.ResetTimeout, inst.Observer = cb.FailureThreshold, cb.ResetTimeout, middleware.Discard
 	names := make([]string, len(c.Instances))
 	for i := range names {

@@ -27,6 +27,7 @@ import (
 	"github.com/resiliencekit/resilience/health"
 	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/observe/kitmetrics"
+	"github.com/resiliencekit/resilience/operations"
 	"github.com/resiliencekit/resilience/redisstore"
 	"github.com/resiliencekit/resilience/registry"
 )
@@ -57,6 +58,7 @@ type service struct {
 	protected  endpoint.Endpoint // the stack around the go-kit client
 	degradable endpoint.Endpoint // the stack without its fallback, for search
 	events     *eventLog
+	ops        *operations.Events // the operations handler's ring
 	calls      callCounts // every call through the stack, from its Measure layer
 	traffic    trafficStats
 	rps        atomic.Uint64 // math.Float64bits of the background rate
@@ -73,7 +75,7 @@ func newService(opts serveOptions, logger *slog.Logger) (*service, error) {
 		return nil, err
 	}
 	stack = scaleStack(stack, opts.scale)
-	s := &service{opts: opts, client: newHTTPClient(), reg: registry.New(registry.Config{}), events: newEventLog(300), from: from}
+	s := &service{opts: opts, client: newHTTPClient(), reg: registry.New(registry.Config{}), events: newEventLog(300), ops: operations.NewEvents(500), from: from}
 	if opts.redis != "" {
 		// Replicas started with the same -redis share one breaker.
 		s.store = redisstore.Open(opts.redis)
@@ -99,7 +101,7 @@ func newService(opts serveOptions, logger *slog.Logger) (*service, error) {
 	// metrics and, for state changes, to the logger. One pointer, so that the
 	// breaker, shared by the two stacks below, reports each state change to
 	// it once. Measure counts every call for the metrics.
-	stack.Observer = &serveObserver{events: s.events, calls: &s.calls, metrics: metrics, log: middleware.LogObserver(logger)}
+	stack.Observer = &serveObserver{events: s.events, ops: s.ops, calls: &s.calls, metrics: metrics, log: middleware.LogObserver(logger)}
 	stack.Measure = true
 	stack.CircuitBreaker.Registry = s.reg
 	s.stack = stack.String()
@@ -201,9 +203,12 @@ func (s *service) routes() http.Handler {
 	})
 	mux.Handle("GET /healthz", health.LivenessHandler())
 	mux.Handle("GET /readyz", health.Handler(s.checker, health.HandlerConfig{ErrorDetails: true}))
-	mux.HandleFunc("GET /debug/breakers", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, s.reg.States())
-	})
+	// The operations handler (package operations): GET /debug/breakers,
+	// /debug/breakers/{name}, /debug/events, and the POST actions, which
+	// the demo allows from loopback clients only.
+	mux.Handle("/debug/", http.StripPrefix("/debug", operations.Handler(s.reg, operations.Config{
+		Events: s.ops, ErrorDetails: true, Hosts: s.opts.hosts, Authorize: loopbackClient,
+	})))
 	mux.Handle("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /api/status", s.status)
 	mux.HandleFunc("POST /api/chaos", s.setChaos)
@@ -233,7 +238,7 @@ type statusJSON struct {
 	RPS      float64             `json:"rps"`
 	Traffic  trafficJSON         `json:"traffic"`
 	Calls    callsJSON           `json:"calls"` // from the stack's Measure layer
-	Breakers []registry.Snapshot `json:"breakers"`
+	Breakers []operations.Breaker `json:"breakers"`
 	Health   any                 `json:"health"`
 	Events   []eventJSON         `json:"events"`
 }
@@ -243,20 +248,7 @@ func (s *service) status(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		rep = map[string]string{"status": "fail", "error": err.Error()}
 	}
-	states := s.reg.States()
-	breakers := make([]registry.Snapshot, 0, len(states))
-	for _, b := range states {
-		breakers = append(breakers, b)
-	}
-	slices.SortFunc(breakers, func(a, b registry.Snapshot) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	breakers := operations.Breakers(s.reg)
 	cfg := s.up.Chaos.Config()
 	ch := chaosSettings{ErrorRate: cfg.ErrorRate}
 	if cfg.LatencyRate > 0 {
@@ -354,6 +346,7 @@ func (s *service) generate(ctx context.Context) {
 // and event log, and logs the breaker's state changes.
 type serveObserver struct {
 	events  *eventLog
+	ops     *operations.Events
 	calls   *callCounts
 	metrics middleware.Observer
 	log     middleware.Observer
@@ -363,6 +356,7 @@ func (o *serveObserver) Observe(ctx context.Context, e middleware.Event) {
 	o.metrics.Observe(ctx, e)
 	o.calls.observe(e)
 	o.events.Observe(ctx, e)
+	o.ops.Observe(ctx, e)
 	if e.Kind == middleware.EventStateChange {
 		o.log.Observe(ctx, e)
 	}

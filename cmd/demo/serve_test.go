@@ -235,3 +235,32 @@ func TestServeRunsAndStops(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 }
+
+// TestServeOperations: the demo serves the library's operations handler at
+// /debug/: a loopback client trips and resets the breaker; the actions
+// refuse any other client (loopbackClient).
+func TestServeOperations(t *testing.T) {
+	s, srv := newTestService(t)
+	defer http.DefaultClient.CloseIdleConnections()
+	b, ok := s.reg.Get("embedding_api")
+	if !ok {
+		t.Fatal("no embedding_api breaker")
+	}
+	if got := post(t, srv.URL+"/debug/breakers/embedding_api/trip", "{}"); got != 200 || b.State() != registry.StateOpen {
+		t.Fatalf("POST trip = %d, state %v; want 200 and open", got, b.State())
+	}
+	if code, body := get(t, srv.URL+"/debug/events"); code != 200 || !strings.Contains(body, `"to":"open"`) {
+		t.Errorf("GET /debug/events = %d %s, want the state change to open", code, body)
+	}
+	if got := post(t, srv.URL+"/debug/breakers/embedding_api/reset", "{}"); got != 200 || b.State() != registry.StateClosed {
+		t.Fatalf("POST reset = %d, state %v; want 200 and closed", got, b.State())
+	}
+	for _, addr := range []string{"192.0.2.7:5000", "[2001:db8::1]:5000", "garbage"} {
+		if err := loopbackClient(&http.Request{RemoteAddr: addr}); err == nil {
+			t.Errorf("loopbackClient(%s) = nil, want refused", addr)
+		}
+	}
+	if err := loopbackClient(&http.Request{RemoteAddr: "[::1]:5000"}); err != nil {
+		t.Errorf("loopbackClient([::1]) = %v, want nil", err)
+	}
+}

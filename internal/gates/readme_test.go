@@ -117,6 +117,7 @@ var (
 	// factory is a go-kit sd.Factory; target a gRPC server's address.
 	factory func(instance string) (endpoint.Endpoint, io.Closer, error)
 	target  string
+	opsToken string
 )
 `
 

@@ -205,8 +205,8 @@ func AdaptiveLimit(cfg AdaptiveLimitConfig) endpoint.Middleware {
 
 // limiter is an AdaptiveLimit layer's state.
 type limiter struct {
-	cfg      AdaptiveLimitConfig
-	limit    atomic.Int64 // calls allowed in flight
+	cfg   AdaptiveLimitConfig
+	limit atomic.Int64 // calls allowed in flight
 	// slots holds the calls in flight (the low 32 bits) and counts the
 	// calls admitted (the high 32, wrapping), so that admitting a call and
 	// numbering it for sampling is one compare-and-swap.

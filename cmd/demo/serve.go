@@ -59,7 +59,7 @@ type service struct {
 	degradable endpoint.Endpoint // the stack without its fallback, for search
 	events     *eventLog
 	ops        *operations.Events // the operations handler's ring
-	calls      callCounts // every call through the stack, from its Measure layer
+	calls      callCounts         // every call through the stack, from its Measure layer
 	traffic    trafficStats
 	rps        atomic.Uint64 // math.Float64bits of the background rate
 	stack      string
@@ -230,17 +230,17 @@ type chaosSettings struct {
 
 // statusJSON is what the page polls.
 type statusJSON struct {
-	Now      time.Time           `json:"now"`
-	Stack    string              `json:"stack"`
-	From     string              `json:"from"`
-	Scale    int                 `json:"scale"`
-	Chaos    chaosSettings       `json:"chaos"`
-	RPS      float64             `json:"rps"`
-	Traffic  trafficJSON         `json:"traffic"`
-	Calls    callsJSON           `json:"calls"` // from the stack's Measure layer
+	Now      time.Time            `json:"now"`
+	Stack    string               `json:"stack"`
+	From     string               `json:"from"`
+	Scale    int                  `json:"scale"`
+	Chaos    chaosSettings        `json:"chaos"`
+	RPS      float64              `json:"rps"`
+	Traffic  trafficJSON          `json:"traffic"`
+	Calls    callsJSON            `json:"calls"` // from the stack's Measure layer
 	Breakers []operations.Breaker `json:"breakers"`
-	Health   any                 `json:"health"`
-	Events   []eventJSON         `json:"events"`
+	Health   any                  `json:"health"`
+	Events   []eventJSON          `json:"events"`
 }
 
 func (s *service) status(w http.ResponseWriter, r *http.Request) {

@@ -228,3 +228,49 @@ func TestBadInput(t *testing.T) {
 	}
 	operations.Handler(nil, operations.Config{})
 }
+
+// TestHandlerOverLoopback: the handler over a real server on 127.0.0.1,
+// as an operator's curl reaches it: list, act with a token, refused
+// without.
+func TestHandlerOverLoopback(t *testing.T) {
+	reg := newRegistry(t)
+	mux := http.NewServeMux()
+	mux.Handle("/debug/", http.StripPrefix("/debug", operations.Handler(reg, operations.Config{
+		Authorize: func(r *http.Request) error {
+			if r.Header.Get("Authorization") != "Bearer t0ken" {
+				return errors.New("bad token")
+			}
+			return nil
+		},
+	})))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	client := srv.Client()
+	do := func(method, path, token string) (int, string) {
+		req, err := http.NewRequest(method, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := do("GET", "/debug/breakers", ""); code != 200 || !strings.Contains(body, `"name":"chromadb"`) {
+		t.Errorf("GET /debug/breakers = %d %s", code, body)
+	}
+	if code, _ := do("POST", "/debug/breakers/chromadb/trip", "wrong"); code != http.StatusForbidden {
+		t.Errorf("POST trip with a wrong token = %d, want 403", code)
+	}
+	if code, body := do("POST", "/debug/breakers/chromadb/trip", "t0ken"); code != 200 || !strings.Contains(body, `"state":"open"`) {
+		t.Errorf("POST trip = %d %s, want 200 and open", code, body)
+	}
+	client.CloseIdleConnections()
+}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
@@ -57,7 +59,62 @@ type Instance struct {
 
 	raw    endpoint.Endpoint // the factory's endpoint, without the breaker
 	closer io.Closer
-	cancel func() // the breaker subscription
+	cancel func()       // the breaker subscription
+	active atomic.Int64 // calls in flight through a Balancer
+
+	// The peak EWMA of the latency, for PeakEWMA: ewma ns, at stamp.
+	mu    sync.Mutex
+	ewma  float64
+	stamp time.Time
+}
+
+// counted returns ep counting the calls in flight on in and, when decay
+// is above 0, recording their latency in the peak EWMA.
+func (in *Instance) counted(ep endpoint.Endpoint, decay float64) endpoint.Endpoint {
+	if decay == 0 {
+		return func(ctx context.Context, req any) (any, error) {
+			in.active.Add(1)
+			defer in.active.Add(-1)
+			return ep(ctx, req)
+		}
+	}
+	return func(ctx context.Context, req any) (any, error) {
+		in.active.Add(1)
+		start := time.Now()
+		defer func() {
+			in.active.Add(-1)
+			in.observe(time.Now(), float64(time.Since(start)), decay)
+		}()
+		return ep(ctx, req)
+	}
+}
+
+// observe adds a call's latency rtt (ns), ended at now, to the peak EWMA:
+// a slower call than the average sets it at once; a faster one moves it by
+// the weight the time since the last sample gives.
+func (in *Instance) observe(now time.Time, rtt, decay float64) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if rtt > in.ewma {
+		in.ewma = rtt
+	} else {
+		w := math.Exp(-float64(now.Sub(in.stamp)) / decay)
+		in.ewma = in.ewma*w + rtt*(1-w)
+	}
+	in.stamp = now
+}
+
+// cost is PeakEWMA's: (calls in flight + 1) × the latency average, decayed
+// over the time since its last sample; false for an instance with no
+// sample yet.
+func (in *Instance) cost(now time.Time, decay float64) (float64, bool) {
+	in.mu.Lock()
+	ewma, stamp := in.ewma, in.stamp
+	in.mu.Unlock()
+	if stamp.IsZero() {
+		return 0, false
+	}
+	return float64(in.active.Load()+1) * ewma * math.Exp(-float64(now.Sub(stamp))/decay), true
 }
 
 // Endpointer is an [sd.Endpointer] that gives each instance of a discovered

@@ -92,7 +92,9 @@ func Contenders() []Contender {
 		{Name: "resilience+throttle+limit", Policy: "resilience+throttle against instances behind AdaptiveLimit", New: fromFile(throttlePolicy), Server: adaptiveLimit},
 		{Name: "resilience+budget", Policy: "the guide stack with a retry budget (testdata/guide-budget.yaml: 20% of calls, reserve 3)", New: fromFile(budgetPolicy)},
 		{Name: "resilience+hedge", Policy: "the guide stack hedging at the p95 of recent latencies (at least 20ms), the hedges and retries within a budget of 10% of calls (testdata/guide-hedge.yaml)", New: fromFile(hedgePolicy)},
-		{Name: "resilience+balancer", Policy: "the guide stack with its retry as balancer.Retry over per-instance breakers (package balancer: 5 failures, 10s; at most 10% ejected, at least one), the timeout on each instance", New: balanced(middleware.BreakerConfig{})},
+		{Name: "resilience+balancer", Policy: "the guide stack with its retry as balancer.Retry over per-instance breakers (package balancer: 5 failures, 10s; at most 10% ejected, at least one), the timeout on each instance", New: balanced(guidePolicy, balancer.RoundRobin)},
+		{Name: "resilience+balancer+ewma", Policy: "resilience+balancer picking the cheaper of two instances by calls in flight and peak EWMA latency (balancer.PeakEWMA)", New: balanced(guidePolicy, balancer.PeakEWMA)},
+		{Name: "resilience+balancer+hedge", Policy: "resilience+balancer+ewma with testdata/guide-hedge.yaml's hedge on each attempt, to another instance (balancer.RetryHedged)", New: balanced(hedgePolicy, balancer.PeakEWMA)},
 		{Name: "resilience+budget+ratio", Policy: "the guide stack with a retry budget and a breaker opening on a 60% failure ratio over 10s, at least 20 calls (testdata/guide-budget-ratio.yaml)", New: fromFile(budgetRatioPolicy)},
 	}
 }
@@ -128,52 +130,60 @@ func fromFile(file []byte) func(Client) (endpoint.Endpoint, error) {
 	}
 }
 
-// balanced is the guide stack with package balancer: the stack keeps its
-// fallback and service breaker, its retry becomes balancer.Retry over the
-// instances (each behind a breaker of its own with the guide's thresholds,
-// as in go-kit's contender, and inst's other rules), and its timeout bounds
-// each attempt on an instance.
-func balanced(inst middleware.BreakerConfig) func(Client) (endpoint.Endpoint, error) {
-	return func(c Client) (endpoint.Endpoint, error) { return oursBalanced(c, inst) }
-}
-
-func oursBalanced(c Client, inst middleware.BreakerConfig) (endpoint.Endpoint, error) {
-	set, err := policy.Parse(guidePolicy)
-	if err != nil {
-		return nil, err
+// balanced is a policy file's stack with package balancer: the stack keeps
+// its fallback and service breaker, its retry becomes balancer.Retry over
+// the instances (each behind a breaker of its own with the guide's
+// thresholds, as in go-kit's contender), its timeout bounds each attempt on
+// an instance, and its hedge, if the file has one, hedges each attempt on
+// another instance (balancer.RetryHedged). pick is the balancer's choice of
+// instance, drawing from a seeded source so that runs repeat.
+func balanced(file []byte, pick balancer.Pick) func(Client) (endpoint.Endpoint, error) {
+	return func(c Client) (endpoint.Endpoint, error) {
+		set, err := policy.Parse(file)
+		if err != nil {
+			return nil, err
+		}
+		stack, err := policy.StackFor[string](set, "dependency")
+		if err != nil {
+			return nil, err
+		}
+		stack.Registry = registry.New(registry.Config{})
+		stack.Observer = c.Observer
+		retry, timeout, hedge, cb := stack.Retry, stack.Timeout, stack.Hedge, stack.CircuitBreaker
+		stack.Retry, stack.Timeout, stack.Hedge = middleware.RetryConfig{}, middleware.TimeoutConfig{}, middleware.HedgeConfig{}
+		retry.Observer, timeout.Observer, hedge.Observer = c.Observer, c.Observer, c.Observer
+		names := make([]string, len(c.Instances))
+		for i := range names {
+			names[i] = fmt.Sprintf("instance-%d", i)
+		}
+		factory := func(instance string) (kitendpoint.Endpoint, io.Closer, error) {
+			i := slices.Index(names, instance)
+			return middleware.TimeoutWith(timeout)(c.Instances[i]), nil, nil
+		}
+		e, err := balancer.NewEndpointer(sd.FixedInstancer(names), factory, balancer.Config{
+			Breaker:  middleware.BreakerConfig{FailureThreshold: cb.FailureThreshold, ResetTimeout: cb.ResetTimeout, Observer: middleware.Discard},
+			Registry: stack.Registry,
+			Logger:   slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			return nil, err
+		}
+		c.Defer(e.Close)
+		var mu sync.Mutex
+		rng := rand.New(rand.NewPCG(17, 18))
+		b, err := balancer.New(e, balancer.BalancerConfig{Pick: pick, Rand: func() uint64 {
+			mu.Lock()
+			defer mu.Unlock()
+			return rng.Uint64()
+		}})
+		if err != nil {
+			return nil, err
+		}
+		if hedge.Idempotent != nil {
+			return stack.Apply(balancer.RetryHedged(b, retry, hedge))
+		}
+		return stack.Apply(balancer.Retry(b, retry))
 	}
-	stack, err := policy.StackFor[string](set, "dependency")
-	if err != nil {
-		return nil, err
-	}
-	stack.Registry = registry.New(registry.Config{})
-	stack.Observer = c.Observer
-	retry, timeout, cb := stack.Retry, stack.Timeout, stack.CircuitBreaker
-	stack.Retry, stack.Timeout = middleware.RetryConfig{}, middleware.TimeoutConfig{}
-	retry.Observer, timeout.Observer = c.Observer, c.Observer
-	inst.FailureThreshold, inst.ResetTimeout, inst.Observer = cb.FailureThreshold, cb.ResetTimeout, middleware.Discard
-	names := make([]string, len(c.Instances))
-	for i := range names {
-		names[i] = fmt.Sprintf("instance-%d", i)
-	}
-	factory := func(instance string) (kitendpoint.Endpoint, io.Closer, error) {
-		i := slices.Index(names, instance)
-		return middleware.TimeoutWith(timeout)(c.Instances[i]), nil, nil
-	}
-	e, err := balancer.NewEndpointer(sd.FixedInstancer(names), factory, balancer.Config{
-		Breaker:  inst,
-		Registry: stack.Registry,
-		Logger:   slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		return nil, err
-	}
-	c.Defer(e.Close)
-	b, err := balancer.New(e, balancer.BalancerConfig{})
-	if err != nil {
-		return nil, err
-	}
-	return stack.Apply(balancer.Retry(b, retry))
 }
 
 // adaptiveLimit is the server side of "resilience+limit": each instance's

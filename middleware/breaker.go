@@ -300,50 +300,11 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 	// Two closures rather than one with a branch: the common one, below,
 	// keeps the success path as short as the benchmark targets need.
 	if cfg.CountBusinessErrors || cfg.SlowCallDuration > 0 {
-		slow := cfg.SlowCallDuration
-		// success is the outcome of a call that succeeded after started.
-		success := func(started time.Time) registry.Outcome {
-			if slow > 0 && time.Since(started) >= slow {
-				return registry.Slow
-			}
-			return registry.Success
-		}
-		business := cfg.CountBusinessErrors
+		cl.business, cl.slow = cfg.CountBusinessErrors, cfg.SlowCallDuration
 		return func(next endpoint.Endpoint) endpoint.Endpoint {
 			mustEndpoint("circuit_breaker", next)
-			return func(ctx context.Context, request any) (response any, err error) {
-				t, ok := b.AllowFast()
-				if !ok {
-					if t, err = b.AllowContext(ctx); err != nil {
-						return nil, err
-					}
-				}
-				var started time.Time
-				if slow > 0 {
-					started = time.Now()
-				}
-				o := registry.Failure // what a panic records; see the closure below
-				defer func() {
-					if o != outcomeRecorded {
-						b.Done(t, o)
-					}
-				}()
-				response, err = next(ctx, request)
-				o = registry.Excluded
-				if err == nil {
-					if business {
-						err = businessError(response) // the user's Failed(): it may panic
-					}
-					if err == nil {
-						o = outcomeRecorded
-						b.Done(t, success(started))
-						return response, nil
-					}
-					cl.failed(ctx, b, t, err, &o)
-					return response, nil // the business error stays in the response
-				}
-				cl.failed(ctx, b, t, err, &o)
-				return
+			return func(ctx context.Context, request any) (any, error) {
+				return cl.call(ctx, b, next, request)
 			}
 		}
 	}
@@ -383,7 +344,51 @@ func CircuitBreaker(name string, cfg BreakerConfig) endpoint.Middleware {
 
 // classifier turns a call's error into the outcome the breaker records.
 type classifier struct {
-	filter filter // FailOn, FailIf
+	filter   filter        // FailOn, FailIf
+	business bool          // CountBusinessErrors
+	slow     time.Duration // SlowCallDuration; 0: off
+}
+
+// call makes one call through b with every rule of the breaker (business
+// errors and slow calls included): the general path, which the keyed
+// breaker takes too.
+func (c *classifier) call(ctx context.Context, b *registry.Breaker, next endpoint.Endpoint, request any) (response any, err error) {
+	t, ok := b.AllowFast()
+	if !ok {
+		if t, err = b.AllowContext(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var started time.Time
+	if c.slow > 0 {
+		started = time.Now()
+	}
+	o := registry.Failure // what a panic records; see CircuitBreaker's closure
+	defer func() {
+		if o != outcomeRecorded {
+			b.Done(t, o)
+		}
+	}()
+	response, err = next(ctx, request)
+	o = registry.Excluded
+	if err == nil {
+		if c.business {
+			err = businessError(response) // the user's Failed(): it may panic
+		}
+		if err == nil {
+			o = outcomeRecorded
+			success := registry.Success
+			if c.slow > 0 && time.Since(started) >= c.slow {
+				success = registry.Slow
+			}
+			b.Done(t, success)
+			return response, nil
+		}
+		c.failed(ctx, b, t, err, &o)
+		return response, nil // the business error stays in the response
+	}
+	c.failed(ctx, b, t, err, &o)
+	return response, err
 }
 
 // outcomeRecorded marks a ticket already given back, in the closures above.

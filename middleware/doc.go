@@ -23,6 +23,10 @@
 //   - [Recover]: turn a panic into a [*PanicError].
 //   - [Measure]: report every call's outcome and latency, for metrics.
 //   - [Stack]: compose the layers declaratively, always in one order.
+//   - Load management: [RetryBudget], [AdaptiveLimit], [Throttle], [Hedge].
+//   - Keyed layers: [KeyedCircuitBreaker] and [KeyedRateLimit], a breaker
+//     or a limiter per key of the request (a tenant, a host, a route), with
+//     the keys held bounded and idle ones evicted.
 //
 // Which errors count is said the same way for every pattern: a list of
 // errors matched with [errors.Is] (RetryOn, FailOn, FallbackOn) and a
@@ -56,8 +60,8 @@
 // # Errors
 //
 // Static conditions are sentinel errors ([ErrTimeout], [ErrInvalidConfig],
-// [ErrRateLimited], [ErrBulkheadFull],
-// [ErrCircuitOpen]); conditions with data are types with Unwrap
+// [ErrRateLimited], [ErrBulkheadFull], [ErrCircuitOpen], [ErrLimited],
+// [ErrThrottled], [ErrKeyRejected]); conditions with data are types with Unwrap
 // ([*RetryError], [*PanicError], [*ConfigError]). The cause is never hidden:
 // errors.Is(err, cause) holds for the endpoint's own error through every
 // layer. A timeout matches both [ErrTimeout] and [context.DeadlineExceeded].

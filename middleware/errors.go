@@ -103,7 +103,8 @@ func retryAfter(err error) (time.Duration, bool) {
 // rejections, which are never retried.
 func rejection(err error) bool {
 	return errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrRateLimited) ||
-		errors.Is(err, ErrBulkheadFull) || errors.Is(err, ErrLimited) || errors.Is(err, ErrThrottled)
+		errors.Is(err, ErrBulkheadFull) || errors.Is(err, ErrLimited) || errors.Is(err, ErrThrottled) ||
+		errors.Is(err, ErrKeyRejected)
 }
 
 // RetryError is returned by [Retry] when it made more than one attempt and the

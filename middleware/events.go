@@ -147,6 +147,12 @@ type Event struct {
 	Outcome Outcome
 	// Limit is an adaptive limit's new value, for EventLimit.
 	Limit int
+	// Key is the key a keyed layer ([KeyedCircuitBreaker],
+	// [KeyedRateLimit]) chose for the call, or the key of the breaker
+	// that changed state; empty for the other layers. Name stays the
+	// layer's name, so metrics that label by Name have one series per
+	// layer however many keys there are: log the Key, do not label by it.
+	Key string
 }
 
 // Observer receives the events of the layers it is given to. Observe is
@@ -248,10 +254,13 @@ func (o logObserver) Observe(ctx context.Context, e Event) {
 	if !l.Enabled(ctx, level) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 9)
+	attrs := make([]slog.Attr, 0, 10)
 	attrs = append(attrs, slog.String("event", e.Kind.String()), slog.String("layer", e.Layer))
 	if e.Name != "" {
 		attrs = append(attrs, slog.String("name", e.Name))
+	}
+	if e.Key != "" {
+		attrs = append(attrs, slog.String("key", e.Key))
 	}
 	if e.Attempt != 0 {
 		attrs = append(attrs, slog.Int("attempt", e.Attempt))

@@ -44,6 +44,12 @@ var middlewareConstructors = []struct {
 	{name: "AdaptiveLimit", mode: "queued", mw: func(*testing.T) endpoint.Middleware {
 		return middleware.AdaptiveLimit(middleware.AdaptiveLimitConfig{MaxQueue: 2, MaxWait: time.Second, Observer: quiet})
 	}},
+	{name: "KeyedCircuitBreaker", mw: func(*testing.T) endpoint.Middleware {
+		return middleware.KeyedCircuitBreaker(middleware.KeyedBreakerConfig{Key: func(context.Context, any) string { return "k" }, Breaker: middleware.BreakerConfig{Observer: quiet}})
+	}},
+	{name: "KeyedRateLimit", mw: func(*testing.T) endpoint.Middleware {
+		return middleware.KeyedRateLimit(middleware.KeyedRateLimitConfig{Key: func(context.Context, any) string { return "k" }, Rate: 1, Burst: 1, Observer: quiet})
+	}},
 	{name: "Hedge", mw: func(*testing.T) endpoint.Middleware {
 		return middleware.Hedge(middleware.HedgeConfig{Delay: time.Second, Idempotent: func(context.Context, any) bool { return true }, Observer: quiet})
 	}},

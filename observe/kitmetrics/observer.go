@@ -130,6 +130,13 @@ func (o *Observer) Observe(_ context.Context, e middleware.Event) {
 	case middleware.EventPanic:
 		o.add(o.m.Panics, kPanics, "name", e.Name, "layer", e.Layer)
 	case middleware.EventStateChange:
+		if e.Key != "" {
+			// A keyed layer's breaker: one of many under one name. Its
+			// transitions are counted under the layer's name; a state
+			// gauge or an open duration of the name would mix the keys.
+			o.add(o.m.BreakerTransitions, kBreakerTransitions, "name", e.Name, "from", e.From.String(), "to", e.To.String())
+			return
+		}
 		o.stateChange(e.Name, e.From.String(), e.To.String(), time.Now())
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/registry"
 )
 
 // EncodeError turns the toolkit's errors into the gRPC status a server
@@ -36,8 +37,11 @@ func EncodeError(err error) error {
 	switch {
 	case errors.Is(err, middleware.ErrRateLimited):
 		c = codes.ResourceExhausted
+	case errors.Is(err, middleware.ErrKeyRejected) && errors.Is(err, registry.ErrInvalidName):
+		c = codes.InvalidArgument // the request's key is not a valid name
 	case errors.Is(err, middleware.ErrCircuitOpen), errors.Is(err, middleware.ErrBulkheadFull),
-		errors.Is(err, middleware.ErrLimited), errors.Is(err, middleware.ErrThrottled):
+		errors.Is(err, middleware.ErrLimited), errors.Is(err, middleware.ErrThrottled),
+		errors.Is(err, middleware.ErrKeyRejected):
 		c = codes.Unavailable
 	case errors.Is(err, middleware.ErrTimeout):
 		c = codes.DeadlineExceeded

@@ -3,6 +3,7 @@ package grpc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -34,6 +35,8 @@ func TestEncodeError(t *testing.T) {
 		{name: "bulkhead full", err: middleware.ErrBulkheadFull, code: codes.Unavailable},
 		{name: "adaptive limit", err: middleware.ErrLimited, code: codes.Unavailable},
 		{name: "throttled", err: middleware.ErrThrottled, code: codes.Unavailable},
+		{name: "too many keys", err: fmt.Errorf("%w: %w", middleware.ErrKeyRejected, registry.ErrTooManyKeys), code: codes.Unavailable},
+		{name: "invalid key", err: fmt.Errorf("%w: %w", middleware.ErrKeyRejected, registry.ErrInvalidName), code: codes.InvalidArgument},
 		{name: "timeout", err: middleware.ErrTimeout, code: codes.DeadlineExceeded},
 		{name: "canceled", err: context.Canceled, code: codes.Canceled},
 		{name: "a status error", err: already, same: true},

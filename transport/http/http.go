@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience/middleware"
+	"github.com/resiliencekit/resilience/registry"
 )
 
 // HTTPError is an error response from an HTTP service, as [DecodeHTTPError]
@@ -120,8 +121,11 @@ func HTTPStatus(err error) int {
 		return http.StatusOK
 	case errors.Is(err, middleware.ErrRateLimited):
 		return http.StatusTooManyRequests
+	case errors.Is(err, middleware.ErrKeyRejected) && errors.Is(err, registry.ErrInvalidName):
+		return http.StatusBadRequest // the request's key (a tenant, a host) is not a valid name
 	case errors.Is(err, middleware.ErrCircuitOpen), errors.Is(err, middleware.ErrBulkheadFull),
-		errors.Is(err, middleware.ErrLimited), errors.Is(err, middleware.ErrThrottled):
+		errors.Is(err, middleware.ErrLimited), errors.Is(err, middleware.ErrThrottled),
+		errors.Is(err, middleware.ErrKeyRejected):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, middleware.ErrTimeout):
 		return http.StatusGatewayTimeout

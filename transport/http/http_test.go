@@ -100,6 +100,8 @@ func TestEncodeHTTPError(t *testing.T) {
 		{"bulkhead full", fmt.Errorf("x: %w", middleware.ErrBulkheadFull), 503, ""},
 		{"adaptive limit", fmt.Errorf("x: %w", middleware.ErrLimited), 503, ""},
 		{"throttled", fmt.Errorf("x: %w", middleware.ErrThrottled), 503, ""},
+		{"too many keys", fmt.Errorf("%w: %w", middleware.ErrKeyRejected, registry.ErrTooManyKeys), 503, ""},
+		{"invalid key", fmt.Errorf("%w: %w", middleware.ErrKeyRejected, registry.ErrInvalidName), 400, ""},
 		{"timeout", fmt.Errorf("x: %w", middleware.ErrTimeout), 504, ""},
 		{"upstream status", &resiliencehttp.HTTPError{Status: 502}, 502, ""},
 		{"upstream 429 with delay", &resiliencehttp.HTTPError{Status: 429, Delay: 3 * time.Second}, 429, "3"},

@@ -448,9 +448,14 @@ type LimiterStats struct {
 	BadRecords uint64 `json:"bad_records"`
 	// LocalDecisions counts calls decided by the local limiter.
 	LocalDecisions uint64 `json:"local_decisions"`
+	// Leases counts the round trips of leased limits
+	// ([Store.LeasedRateLimit]): leases taken or asked for, and unused
+	// tokens given back.
+	Leases uint64 `json:"leases"`
 }
 
 // LimiterStats returns the counters of the store's rate limits.
 func (s *Store) LimiterStats() LimiterStats {
-	return LimiterStats{Healthy: s.limDown.Load() == 0, Errors: s.limErrs.Load(), BadRecords: s.limBad.Load(), LocalDecisions: s.limLocal.Load()}
+	return LimiterStats{Healthy: s.limDown.Load() == 0, Errors: s.limErrs.Load(), BadRecords: s.limBad.Load(),
+		LocalDecisions: s.limLocal.Load(), Leases: s.leases.Load()}
 }

@@ -76,6 +76,7 @@ type Store struct {
 	limErrs     atomic.Uint64
 	limBad      atomic.Uint64 // rate limits: keys found bad
 	limLocal    atomic.Uint64
+	leases      atomic.Uint64 // round trips of leased limits
 
 	mu   sync.Mutex
 	regs []*registry.Registry

@@ -1,10 +1,15 @@
 package middleware
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/resiliencekit/resilience/internal/callback"
 )
 
 // ErrRetryBudgetExhausted is matched by the error of a call whose retry its
@@ -26,6 +31,27 @@ type RetryBudgetConfig struct {
 	// ratio after a quiet spell, so a client with little traffic can still
 	// retry a failure or two. Default (0): 3. Negative is an error.
 	MinRetries int
+
+	// Pool, when set, makes the budget the fleet's, not this replica's:
+	// every budget with the same pool (redisstore.Store.RetryBudgetPool:
+	// every replica on one Redis) shares one balance, so the fleet's
+	// retries stay under Ratio × the fleet's calls + MinRetries. The
+	// replica deposits its calls' share in batches (a round trip per
+	// about 10/Ratio calls, off the caller's goroutine) and leases a few
+	// retries at a time when it has none. While the pool fails, the
+	// budget decides alone, as a budget without a pool. Default nil.
+	Pool BudgetPool
+}
+
+// BudgetPool is a balance of retries shared by the [RetryBudget]s of a
+// fleet ([RetryBudgetConfig].Pool). Exchange adds deposit (in millionths of
+// a retry: the share of the calls made since the last exchange) to the
+// balance, up to the pool's cap, then takes up to want millionths from it
+// and returns what it took (never more than want, never negative). It must
+// be safe for concurrent use and bound its own time; an error leaves the
+// balance as it was as far as the caller knows.
+type BudgetPool interface {
+	Exchange(ctx context.Context, deposit, want int64) (took int64, err error)
 }
 
 // Validate returns every problem in c at once, each a [*ConfigError]
@@ -66,7 +92,20 @@ type RetryBudget struct {
 	reserve    int64 // the most the bucket holds
 	ratio      float64
 	minRetries int
+
+	// With a pool: the deposits not yet sent, and one exchange at a time.
+	pool     BudgetPool
+	pending  atomic.Int64
+	flushing atomic.Bool
+	mu       sync.Mutex // held by a lease
 }
+
+// poolLease is how many retries a pooled budget takes from its pool at
+// once; poolFlush how many retries' worth of deposits it sends at once.
+const (
+	poolLease = 4
+	poolFlush = 10
+)
 
 const budgetUnit = 1_000_000 // one retry, in the bucket's millionths
 
@@ -87,11 +126,22 @@ func NewRetryBudget(cfg RetryBudgetConfig) *RetryBudget {
 		minRetries: cfg.MinRetries,
 	}
 	b.tokens.Store(b.reserve)
+	b.pool = cfg.Pool
 	return b
 }
 
-// called deposits a call's share. A full bucket is only read.
+// poolTimeout bounds an exchange with the pool.
+const poolTimeout = time.Second
+
+// called deposits a call's share. A full bucket is only read. With a
+// pool, the share goes to the pool, in batches.
 func (b *RetryBudget) called() {
+	if b.pool != nil {
+		if b.pending.Add(b.deposit) >= poolFlush*budgetUnit && b.flushing.CompareAndSwap(false, true) {
+			go b.flush()
+		}
+		return
+	}
 	for {
 		n := b.tokens.Load()
 		if n >= b.reserve {
@@ -103,9 +153,67 @@ func (b *RetryBudget) called() {
 	}
 }
 
+// flush sends the pending deposits to the pool, on a goroutine of the
+// library's own.
+func (b *RetryBudget) flush() {
+	defer b.flushing.Store(false)
+	defer callback.Guard(nil, "retry budget pool")
+	d := b.pending.Swap(0)
+	ctx, cancel := context.WithTimeout(context.Background(), poolTimeout)
+	defer cancel()
+	if _, err := b.pool.Exchange(ctx, d, 0); err != nil {
+		b.depositLocal(d) // the pool failed: the share stays here
+	}
+}
+
+// depositLocal adds d to the local bucket, up to the reserve.
+func (b *RetryBudget) depositLocal(d int64) {
+	for {
+		n := b.tokens.Load()
+		if n >= b.reserve || b.tokens.CompareAndSwap(n, min(n+d, b.reserve)) {
+			return
+		}
+	}
+}
+
 // take withdraws one retry, and reports false, withdrawing nothing, when
-// the bucket holds less than one.
+// the bucket holds less than one and, with a pool, the pool has none to
+// lease.
 func (b *RetryBudget) take() bool {
+	if b.takeLocal() {
+		return true
+	}
+	if b.pool == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.takeLocal() { // another retry leased meanwhile
+		return true
+	}
+	d := b.pending.Swap(0)
+	ctx, cancel := context.WithTimeout(context.Background(), poolTimeout)
+	defer cancel()
+	var took int64
+	p := callback.Call("retry budget pool", func() {
+		var err error
+		if took, err = b.pool.Exchange(ctx, d, poolLease*budgetUnit); err != nil {
+			took = 0
+			b.depositLocal(d) // the pool failed: decide alone
+		}
+	})
+	if p != nil {
+		b.depositLocal(d)
+		p.Repanic()
+	}
+	if took > 0 {
+		b.tokens.Add(min(took, poolLease*budgetUnit))
+	}
+	return b.takeLocal()
+}
+
+// takeLocal withdraws one retry from the local bucket.
+func (b *RetryBudget) takeLocal() bool {
 	for {
 		n := b.tokens.Load()
 		if n < budgetUnit {

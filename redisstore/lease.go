@@ -173,7 +173,7 @@ func (s *Store) LeasedRateLimit(key string, cfg middleware.RateLimitConfig, lc L
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	l := &leaser{
-		s: s, keyName: key, key: s.cfg.Prefix + "lease:" + key, name: cfg.Name, obs: obs,
+		s: s, keyHealth: keyHealth{keyName: key}, key: s.cfg.Prefix + "lease:" + key, name: cfg.Name, obs: obs,
 		rate: cfg.Rate, burst: cfg.Burst, period: lc.Period, id: hex.EncodeToString(id[:]),
 		interval: min(1e6/cfg.Rate, maxInterval), last: time.Now(),
 	}
@@ -200,7 +200,6 @@ func (s *Store) LeasedRateLimit(key string, cfg middleware.RateLimitConfig, lc L
 // leaser is one LeasedRateLimit layer: its lease and its local share.
 type leaser struct {
 	s        *Store
-	keyName  string
 	key      string
 	name     string
 	obs      middleware.Observer
@@ -215,8 +214,7 @@ type leaser struct {
 	calls  atomic.Int64 // calls since the last lease, for its size
 	share  atomic.Pointer[rate.Limiter]
 
-	keyDown     atomic.Int64
-	keyReported atomic.Bool
+	keyHealth
 
 	mu       sync.Mutex // held to take a lease
 	replicas int64      // as Redis last counted them
@@ -234,7 +232,7 @@ func (l *leaser) slow(ctx context.Context) error {
 		return nil
 	}
 	now := time.Now()
-	if !l.up() || !l.s.limUp() {
+	if !l.up(l.s.cfg.ResyncInterval) || !l.s.limUp() {
 		l.mu.Unlock()
 		return l.local(ctx, now)
 	}
@@ -252,14 +250,14 @@ func (l *leaser) slow(ctx context.Context) error {
 		}
 		if ke := l.keyErr(err); ke != nil {
 			l.s.limOK()
-			l.bad(ke)
+			l.bad(l.s, ke)
 		} else {
 			l.s.limFailed(err)
 		}
 		return l.local(ctx, now)
 	}
 	l.s.limOK()
-	l.sane()
+	l.sane(l.s)
 	if n != l.replicas { // the local share, for when Redis is down
 		l.replicas = n
 		l.share.Store(rate.NewLimiter(rate.Limit(l.rate/float64(n)), max(1, l.burst/int(n))))
@@ -372,24 +370,5 @@ func (l *leaser) refusal(code int64) *registry.KeyError {
 }
 
 func (l *leaser) keyErr(err error) *registry.KeyError {
-	return (&limiter{keyName: l.keyName, key: l.key}).keyErr(err)
-}
-
-func (l *leaser) up() bool { return retryDue(&l.keyDown, l.s.cfg.ResyncInterval) }
-
-func (l *leaser) bad(ke *registry.KeyError) {
-	l.keyDown.Store(time.Now().Add(l.s.cfg.ResyncInterval).UnixNano())
-	if l.keyReported.CompareAndSwap(false, true) {
-		l.s.limBad.Add(1)
-		l.s.status(registry.StoreStatus{Name: l.keyName, Healthy: false, Err: ke, At: time.Now()})
-	}
-}
-
-func (l *leaser) sane() {
-	if l.keyDown.Load() != 0 {
-		l.keyDown.Store(0)
-	}
-	if l.keyReported.Load() && l.keyReported.CompareAndSwap(true, false) {
-		l.s.status(registry.StoreStatus{Name: l.keyName, Healthy: true, At: time.Now()})
-	}
+	return (&limiter{keyHealth: keyHealth{keyName: l.keyName}, key: l.key}).keyErr(err)
 }

@@ -162,7 +162,7 @@ func (s *Store) RateLimit(key string, cfg middleware.RateLimitConfig) endpoint.M
 		obs = middleware.LogObserver(nil)
 	}
 	l := &limiter{
-		s: s, keyName: key, key: s.cfg.Prefix + "rate:" + key, name: cfg.Name,
+		s: s, keyHealth: keyHealth{keyName: key}, key: s.cfg.Prefix + "rate:" + key, name: cfg.Name,
 		rate: cfg.Rate, burst: cfg.Burst, lim: cfg.Limiter,
 		wait: cfg.Wait, maxWait: cfg.WaitBound(), obs: obs,
 	}
@@ -172,7 +172,7 @@ func (s *Store) RateLimit(key string, cfg middleware.RateLimitConfig) endpoint.M
 		}
 		local := localMW(next)
 		return func(ctx context.Context, req any) (any, error) {
-			if !l.up() || !s.limUp() {
+			if !l.up(s.cfg.ResyncInterval) || !s.limUp() {
 				s.limLocal.Add(1)
 				return local(ctx, req)
 			}
@@ -183,7 +183,7 @@ func (s *Store) RateLimit(key string, cfg middleware.RateLimitConfig) endpoint.M
 				}
 				if ke := l.keyErr(err); ke != nil {
 					s.limOK() // Redis answered
-					l.bad(ke)
+					l.bad(s, ke)
 				} else {
 					s.limFailed(err)
 				}
@@ -191,7 +191,7 @@ func (s *Store) RateLimit(key string, cfg middleware.RateLimitConfig) endpoint.M
 				return local(ctx, req)
 			}
 			s.limOK()
-			l.sane()
+			l.sane(s)
 			if !tk.ok {
 				return nil, l.reject(ctx, tk)
 			}
@@ -214,7 +214,6 @@ func (s *Store) RateLimit(key string, cfg middleware.RateLimitConfig) endpoint.M
 // after construction, and the health of its key.
 type limiter struct {
 	s       *Store
-	keyName string // the key given to RateLimit, for statuses
 	key     string // the Redis key
 	name    string
 	rate    float64
@@ -224,6 +223,14 @@ type limiter struct {
 	maxWait time.Duration
 	obs     middleware.Observer
 
+	keyHealth
+}
+
+// keyHealth is whether a rate limit's key is known to be bad, shared by
+// RateLimit's and LeasedRateLimit's layers: while it is, the limit decides
+// locally, and Redis is tried again every ResyncInterval.
+type keyHealth struct {
+	keyName     string       // the key given by the user, for statuses
 	keyDown     atomic.Int64 // UnixNano until which this limit decides locally, its key being bad; 0 when sane
 	keyReported atomic.Bool  // a bad key was reported
 }
@@ -371,27 +378,27 @@ func (l *limiter) reject(ctx context.Context, tk taken) error {
 }
 
 // up reports whether this limit should ask Redis now: its key is not known
-// to be bad, or it has been for ResyncInterval and this caller is the one
-// that tries it again.
-func (l *limiter) up() bool { return retryDue(&l.keyDown, l.s.cfg.ResyncInterval) }
+// to be bad, or it has been for resync and this caller is the one that
+// tries it again.
+func (h *keyHealth) up(resync time.Duration) bool { return retryDue(&h.keyDown, resync) }
 
 // bad notes that the limit's key is bad (ke): local decisions for the next
 // ResyncInterval, reported once.
-func (l *limiter) bad(ke *registry.KeyError) {
-	l.keyDown.Store(time.Now().Add(l.s.cfg.ResyncInterval).UnixNano())
-	if l.keyReported.CompareAndSwap(false, true) {
-		l.s.limBad.Add(1)
-		l.s.status(registry.StoreStatus{Name: l.keyName, Healthy: false, Err: ke, At: time.Now()})
+func (h *keyHealth) bad(s *Store, ke *registry.KeyError) {
+	h.keyDown.Store(time.Now().Add(s.cfg.ResyncInterval).UnixNano())
+	if h.keyReported.CompareAndSwap(false, true) {
+		s.limBad.Add(1)
+		s.status(registry.StoreStatus{Name: h.keyName, Healthy: false, Err: ke, At: time.Now()})
 	}
 }
 
-// sane notes that the limit's key held a sane TAT (or none).
-func (l *limiter) sane() {
-	if l.keyDown.Load() != 0 {
-		l.keyDown.Store(0)
+// sane notes that the limit's key held a sane value (or none).
+func (h *keyHealth) sane(s *Store) {
+	if h.keyDown.Load() != 0 {
+		h.keyDown.Store(0)
 	}
-	if l.keyReported.Load() && l.keyReported.CompareAndSwap(true, false) {
-		l.s.status(registry.StoreStatus{Name: l.keyName, Healthy: true, At: time.Now()})
+	if h.keyReported.Load() && h.keyReported.CompareAndSwap(true, false) {
+		s.status(registry.StoreStatus{Name: h.keyName, Healthy: true, At: time.Now()})
 	}
 }
 

@@ -103,20 +103,30 @@ func Contenders() []Contender {
 // README shows, with a fresh registry per run.
 func ours(c Client) (endpoint.Endpoint, error) { return fromFile(guidePolicy)(c) }
 
+// stackOf returns the stack "dependency" of a policy file, with a fresh
+// registry and the run's observer.
+func stackOf(file []byte, c Client) (middleware.Stack, error) {
+	set, err := policy.Parse(file)
+	if err != nil {
+		return middleware.Stack{}, err
+	}
+	stack, err := policy.StackFor[string](set, "dependency")
+	if err != nil {
+		return middleware.Stack{}, err
+	}
+	stack.Registry = registry.New(registry.Config{})
+	stack.Observer = c.Observer
+	return stack, nil
+}
+
 // fromFile builds the stack "dependency" of a policy file, as ours does.
 // A throttle draws from a seeded source of its own, so that runs repeat.
 func fromFile(file []byte) func(Client) (endpoint.Endpoint, error) {
 	return func(c Client) (endpoint.Endpoint, error) {
-		set, err := policy.Parse(file)
+		stack, err := stackOf(file, c)
 		if err != nil {
 			return nil, err
 		}
-		stack, err := policy.StackFor[string](set, "dependency")
-		if err != nil {
-			return nil, err
-		}
-		stack.Registry = registry.New(registry.Config{})
-		stack.Observer = c.Observer
 		if stack.Throttle.K != 0 {
 			var mu sync.Mutex
 			rng := rand.New(rand.NewPCG(15, 16))
@@ -139,16 +149,10 @@ func fromFile(file []byte) func(Client) (endpoint.Endpoint, error) {
 // instance, drawing from a seeded source so that runs repeat.
 func balanced(file []byte, pick balancer.Pick) func(Client) (endpoint.Endpoint, error) {
 	return func(c Client) (endpoint.Endpoint, error) {
-		set, err := policy.Parse(file)
+		stack, err := stackOf(file, c)
 		if err != nil {
 			return nil, err
 		}
-		stack, err := policy.StackFor[string](set, "dependency")
-		if err != nil {
-			return nil, err
-		}
-		stack.Registry = registry.New(registry.Config{})
-		stack.Observer = c.Observer
 		retry, timeout, hedge, cb := stack.Retry, stack.Timeout, stack.Hedge, stack.CircuitBreaker
 		stack.Retry, stack.Timeout, stack.Hedge = middleware.RetryConfig{}, middleware.TimeoutConfig{}, middleware.HedgeConfig{}
 		retry.Observer, timeout.Observer, hedge.Observer = c.Observer, c.Observer, c.Observer

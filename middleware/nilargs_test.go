@@ -47,6 +47,9 @@ var middlewareConstructors = []struct {
 	{name: "KeyedCircuitBreaker", mw: func(*testing.T) endpoint.Middleware {
 		return middleware.KeyedCircuitBreaker(middleware.KeyedBreakerConfig{Key: func(context.Context, any) string { return "k" }, Breaker: middleware.BreakerConfig{Observer: quiet}})
 	}},
+	{name: "LeasedRateLimit", mw: func(*testing.T) endpoint.Middleware {
+		return middleware.LeasedRateLimit(middleware.LeasedRateLimitConfig{Pool: middleware.NewMemoryLeasePool(1, 1), Observer: quiet})
+	}},
 	{name: "KeyedRateLimit", mw: func(*testing.T) endpoint.Middleware {
 		return middleware.KeyedRateLimit(middleware.KeyedRateLimitConfig{Key: func(context.Context, any) string { return "k" }, Rate: 1, Burst: 1, Observer: quiet})
 	}},

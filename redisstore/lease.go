@@ -2,31 +2,22 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/time/rate"
 
 	"github.com/resiliencekit/resilience/endpoint"
 	"github.com/resiliencekit/resilience/middleware"
 	"github.com/resiliencekit/resilience/registry"
 )
 
-// Defaults and bounds of [LeaseConfig].
-const (
-	// DefaultLeasePeriod is the default LeaseConfig.Period.
-	DefaultLeasePeriod = 100 * time.Millisecond
-	// maxLeaseReplicas bounds the replicas a leased limit's key tracks: a
-	// key with more is refused as a bad record.
-	maxLeaseReplicas = 1024
-)
+// maxLeaseReplicas bounds the replicas a leased limit's key tracks: a key
+// with more is refused as a bad record.
+const maxLeaseReplicas = 1024
 
 // LeaseConfig configures [Store.LeasedRateLimit]. The zero value is the
 // defaults.
@@ -36,7 +27,7 @@ type LeaseConfig struct {
 	// least 1 token, at most the limit's Burst), and what is left of it
 	// Period after it was taken goes back to Redis. So a quiet replica
 	// holds little, and a replica that dies takes at most one lease with
-	// it. Default [DefaultLeasePeriod]; between 1ms and 1m. For leases to
+	// it. Default [middleware.DefaultLeasePeriod]; between 1ms and 1m. For leases to
 	// save round trips, Burst must be at least Rate × Period: a lease
 	// never holds more than the fleet's burst.
 	Period time.Duration
@@ -45,7 +36,7 @@ type LeaseConfig struct {
 func (c LeaseConfig) validate() error {
 	if c.Period != 0 && (c.Period < time.Millisecond || c.Period > time.Minute) {
 		return &middleware.ConfigError{Path: "lease.period", Field: "LeaseConfig.Period", Value: c.Period,
-			Reason: fmt.Sprintf("must be 0 (the default, %v) or between 1ms and 1m", DefaultLeasePeriod)}
+			Reason: fmt.Sprintf("must be 0 (the default, %v) or between 1ms and 1m", middleware.DefaultLeasePeriod)}
 	}
 	return nil
 }
@@ -123,12 +114,13 @@ return 1
 
 // LeasedRateLimit returns a middleware like [Store.RateLimit], a rate
 // limit the whole fleet shares through Redis, that does not pay a round
-// trip per call: each replica takes a lease of tokens from the fleet's
-// budget in one round trip, sized to its own recent demand (lc.Period of
-// it), and spends it locally; what is left of a lease when it expires goes
-// back. At steady demand a replica asks Redis about once per lease, and an
-// admitted call costs an atomic decrement. The fleet admits cfg.Rate calls
-// per second with bursts of cfg.Burst, as with RateLimit, give or take the
+// trip per call: [middleware.LeasedRateLimit] over this store's
+// [Store.LeasePool] of key. Each replica takes a lease of tokens from the
+// fleet's budget in one round trip, sized to its own recent demand
+// (lc.Period of it), and spends it locally; what is left of a lease when it
+// expires goes back. At steady demand a replica asks Redis about once per
+// lease, and an admitted call costs an atomic decrement. The fleet admits
+// cfg.Rate calls per second with bursts of cfg.Burst, give or take the
 // tokens leased and not yet spent or returned (at most one lease per
 // replica). A replica that dies takes at most its lease with it.
 //
@@ -138,12 +130,10 @@ return 1
 // whole limit, so N replicas do not admit N times the rate.
 //
 // A call turned away returns a [*middleware.RateLimitError] and an
-// [middleware.EventRejected], as for RateLimit. cfg.Wait and cfg.Limiter
-// are not supported: a leased limit admits or rejects at once, at a fixed
-// rate. The key's hash holds the fleet's TAT and the replicas seen; what
-// it holds is untrusted, as for RateLimit. A leased limit and a RateLimit
-// of the same key are separate budgets. It panics as RateLimit does, and
-// when lc is not valid.
+// [middleware.EventRejected], as for RateLimit. cfg.Wait, cfg.Limiter and
+// cfg.Shared are not supported: a leased limit admits or rejects at once,
+// at a fixed rate. A leased limit and a RateLimit of the same key are
+// separate budgets. It panics as RateLimit does, and when lc is not valid.
 func (s *Store) LeasedRateLimit(key string, cfg middleware.RateLimitConfig, lc LeaseConfig) endpoint.Middleware {
 	if key == "" {
 		key = cfg.Name
@@ -160,200 +150,115 @@ func (s *Store) LeasedRateLimit(key string, cfg middleware.RateLimitConfig, lc L
 	case cfg.Wait || cfg.Limiter != nil || cfg.Shared:
 		panic(fmt.Errorf("%w: rate_limit: a leased limit admits or rejects at once at a fixed rate: wait, limiter and shared are not supported", middleware.ErrInvalidConfig))
 	}
-	if err := registry.CheckName(key); err != nil {
-		panic(fmt.Errorf("%w: rate_limit.name: %w", middleware.ErrInvalidConfig, err))
-	}
-	if lc.Period == 0 {
-		lc.Period = DefaultLeasePeriod
-	}
-	obs := cfg.Observer
-	if obs == nil {
-		obs = middleware.LogObserver(nil)
-	}
-	var id [8]byte
-	_, _ = rand.Read(id[:])
-	l := &leaser{
-		s: s, keyHealth: keyHealth{keyName: key}, key: s.cfg.Prefix + "lease:" + key, name: cfg.Name, obs: obs,
-		rate: cfg.Rate, burst: cfg.Burst, period: lc.Period, id: hex.EncodeToString(id[:]),
-		interval: min(1e6/cfg.Rate, maxInterval), last: time.Now(),
-	}
-	l.ahead = (float64(cfg.Burst)+1)*l.interval + float64(maxRateLimitMaxWait.Microseconds())
-	l.share.Store(rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst)) // one replica until Redis counts them
-	l.replicas = 1
-	return func(next endpoint.Endpoint) endpoint.Endpoint {
-		if next == nil {
-			panic(fmt.Errorf("%w: rate_limit: nil endpoint", middleware.ErrInvalidConfig))
-		}
-		return func(ctx context.Context, req any) (any, error) {
-			l.calls.Add(1)
-			if l.tokens.Add(-1) >= 0 {
-				return next(ctx, req)
-			}
-			if err := l.slow(ctx); err != nil {
-				return nil, err
-			}
-			return next(ctx, req)
-		}
-	}
-}
-
-// leaser is one LeasedRateLimit layer: its lease and its local share.
-type leaser struct {
-	s        *Store
-	key      string
-	name     string
-	obs      middleware.Observer
-	rate     float64
-	burst    int
-	period   time.Duration
-	id       string
-	interval float64 // µs
-	ahead    float64 // µs
-
-	tokens atomic.Int64 // left in the current lease; may dip below 0 while one call renews
-	calls  atomic.Int64 // calls since the last lease, for its size
-	share  atomic.Pointer[rate.Limiter]
-
-	keyHealth
-
-	mu       sync.Mutex // held to take a lease
-	replicas int64      // as Redis last counted them
-	last     time.Time  // when the last lease was taken
-	empty    time.Time  // the fleet had no token before this: no round trip until then
-	timer    *time.Timer
-}
-
-// slow admits a call that found the lease spent: it takes a new lease, or
-// decides by the local share when Redis is down, or rejects.
-func (l *leaser) slow(ctx context.Context) error {
-	l.mu.Lock()
-	if l.tokens.Add(-1) >= 0 { // another call renewed meanwhile
-		l.mu.Unlock()
-		return nil
-	}
-	now := time.Now()
-	if !l.up(l.s.cfg.ResyncInterval) || !l.s.limUp() {
-		l.mu.Unlock()
-		return l.local(ctx, now)
-	}
-	if now.Before(l.empty) {
-		d := l.empty.Sub(now)
-		l.mu.Unlock()
-		return l.reject(ctx, d)
-	}
-	want := l.size(now)
-	k, delay, n, err := l.take(ctx, want)
-	if err != nil {
-		l.mu.Unlock()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if ke := l.keyErr(err); ke != nil {
-			l.s.limOK()
-			l.bad(l.s, ke)
-		} else {
-			l.s.limFailed(err)
-		}
-		return l.local(ctx, now)
-	}
-	l.s.limOK()
-	l.sane(l.s)
-	if n != l.replicas { // the local share, for when Redis is down
-		l.replicas = n
-		l.share.Store(rate.NewLimiter(rate.Limit(l.rate/float64(n)), max(1, l.burst/int(n))))
-	}
-	if k == 0 {
-		l.empty = now.Add(delay)
-		l.mu.Unlock()
-		return l.reject(ctx, delay)
-	}
-	l.tokens.Store(k - 1) // one for this call
-	l.expireLater(k)
-	l.mu.Unlock()
-	return nil
-}
-
-// size returns the tokens to ask for: the calls since the last lease,
-// scaled to one period, at least 1 and at most the burst. Holds mu.
-func (l *leaser) size(now time.Time) int64 {
-	elapsed := now.Sub(l.last)
-	l.last = now
-	calls := l.calls.Swap(0)
-	if elapsed <= 0 {
-		return 1
-	}
-	want := math.Ceil(float64(calls) * float64(l.period) / float64(elapsed))
-	return int64(min(max(want, 1), float64(l.burst)))
-}
-
-// expireLater gives back, two periods from now, what is left of the lease
-// of k tokens just taken (sized to one period of demand, it is usually
-// spent by then, and nothing goes back). Holds mu.
-func (l *leaser) expireLater(k int64) {
-	if l.timer != nil {
-		l.timer.Stop()
-	}
-	l.timer = time.AfterFunc(2*l.period, func() {
-		l.mu.Lock()
-		left := l.tokens.Swap(0)
-		l.mu.Unlock()
-		if left <= 0 {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), l.s.cfg.Timeout)
-		defer cancel()
-		l.s.leases.Add(1)
-		if err := leaseReturnScript.Run(ctx, l.s.c, []string{l.key}, strconvF(l.interval), left, strconvF(l.ahead)).Err(); err != nil {
-			l.s.limErrs.Add(1)
-		}
+	return middleware.LeasedRateLimit(middleware.LeasedRateLimitConfig{
+		Pool: s.LeasePool(key, cfg.Rate, cfg.Burst), Period: lc.Period, ResyncInterval: s.cfg.ResyncInterval,
+		Name: cfg.Name, Observer: cfg.Observer,
 	})
 }
 
-// take runs the lease script. Holds mu.
-func (l *leaser) take(ctx context.Context, want int64) (k int64, delay time.Duration, replicas int64, err error) {
-	tctx, cancel := context.WithTimeout(ctx, l.s.cfg.Timeout)
+// LeasePool returns the [middleware.LeasePool] of key in this store's
+// Redis: a fleet-wide budget of rate tokens a second and burst at once,
+// for [middleware.LeasedRateLimit]. Every lease is one round trip (a Lua
+// script, by Redis's clock) bounded by [Config.Timeout]; it notes the
+// replica, so that the pool counts the live ones. The key's hash holds the
+// fleet's TAT and the replicas seen; what it holds is untrusted: a value
+// the script did not write is left as it is, reported through
+// [Config.OnStatus] as a [*registry.KeyError] matching
+// [registry.ErrBadRecord], and that pool fails (its layers decide by their
+// share) for [Config.ResyncInterval]; the store's other limits stay shared.
+// While Redis is down, every pool of the store fails at once, without a
+// round trip, until a resync. It panics, matching
+// [middleware.ErrInvalidConfig], when key is not a valid name, rate is not
+// above 0 and finite, or burst is below 1.
+func (s *Store) LeasePool(key string, r float64, burst int) middleware.LeasePool {
+	if err := registry.CheckName(key); err != nil {
+		panic(fmt.Errorf("%w: lease pool: %w", middleware.ErrInvalidConfig, err))
+	}
+	if math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 || burst < 1 {
+		panic(fmt.Errorf("%w: lease pool: rate %v and burst %d: want a rate above 0 and finite, a burst of at least 1", middleware.ErrInvalidConfig, r, burst))
+	}
+	p := &leasePool{s: s, keyHealth: keyHealth{keyName: key}, key: s.cfg.Prefix + "lease:" + key, rate: r, burst: burst,
+		interval: min(1e6/r, maxInterval)}
+	p.ahead = (float64(burst)+1)*p.interval + float64(maxRateLimitMaxWait.Microseconds())
+	return p
+}
+
+// errPoolDown is a lease pool's error while Redis or its key is known bad.
+var errPoolDown = errors.New("redisstore: lease pool deciding locally until the next resync")
+
+// leasePool is a fleet's leased limit in Redis.
+type leasePool struct {
+	s        *Store
+	key      string
+	rate     float64
+	burst    int
+	interval float64 // µs
+	ahead    float64 // µs
+	keyHealth
+}
+
+// Limit implements [middleware.LeasePool].
+func (p *leasePool) Limit() (float64, int) { return p.rate, p.burst }
+
+// Lease implements [middleware.LeasePool].
+func (p *leasePool) Lease(ctx context.Context, replica string, want int64) (middleware.Lease, error) {
+	if !p.up(p.s.cfg.ResyncInterval) || !p.s.limUp() {
+		p.s.limLocal.Add(1)
+		return middleware.Lease{}, errPoolDown
+	}
+	tctx, cancel := context.WithTimeout(ctx, p.s.cfg.Timeout)
 	defer cancel()
-	stale := 3 * max(l.period, l.s.cfg.ResyncInterval)
-	l.s.leases.Add(1)
-	res, err := leaseScript.Run(tctx, l.s.c, []string{l.key}, strconvF(l.interval), l.burst, want,
-		strconvF(l.ahead), l.id, stale.Microseconds()).Int64Slice()
+	stale := 3 * max(p.s.cfg.ResyncInterval, time.Second)
+	p.s.leases.Add(1)
+	res, err := leaseScript.Run(tctx, p.s.c, []string{p.key}, strconvF(p.interval), p.burst, want,
+		strconvF(p.ahead), replica, stale.Microseconds()).Int64Slice()
+	if err == nil {
+		switch {
+		case len(res) == 2 && res[0] == -1:
+			err = p.refusal(res[1])
+		case len(res) != 3 || res[0] < 0 || res[0] > want || res[2] < 1:
+			err = &registry.KeyError{Name: p.keyName, Key: p.key, Err: registry.ErrBadRecord,
+				Reason: fmt.Sprintf("the lease script answered %v", res)}
+		}
+	}
 	if err != nil {
-		return 0, 0, 0, err
+		if ctx.Err() == nil {
+			if ke := (&limiter{key: p.key, keyHealth: keyHealth{keyName: p.keyName}}).keyErr(err); ke != nil {
+				p.s.limOK()
+				p.bad(p.s, ke)
+			} else {
+				p.s.limFailed(err)
+			}
+			p.s.limLocal.Add(1)
+		}
+		return middleware.Lease{}, err
 	}
-	if len(res) == 2 && res[0] == -1 {
-		return 0, 0, 0, l.refusal(res[1])
-	}
-	if len(res) != 3 || res[0] < 0 || res[0] > want || res[2] < 1 {
-		return 0, 0, 0, &registry.KeyError{Name: l.keyName, Key: l.key, Err: registry.ErrBadRecord,
-			Reason: fmt.Sprintf("the lease script answered %v", res)}
-	}
+	p.s.limOK()
+	p.sane(p.s)
+	l := middleware.Lease{Tokens: res[0], Replicas: int(min(res[2], maxLeaseReplicas+1))}
 	switch d := res[1]; {
 	case d >= maxDelayUs:
-		delay = infiniteDelay
+		l.Wait = infiniteDelay
 	case d > 0:
-		delay = time.Duration(d) * time.Microsecond
+		l.Wait = time.Duration(d) * time.Microsecond
 	}
-	return res[0], delay, res[2], nil
+	return l, nil
 }
 
-// local decides a call by this replica's share of the limit.
-func (l *leaser) local(ctx context.Context, now time.Time) error {
-	l.s.limLocal.Add(1)
-	lim := l.share.Load()
-	if lim.AllowN(now, 1) {
-		return nil
+// Return implements [middleware.LeasePool].
+func (p *leasePool) Return(ctx context.Context, n int64) error {
+	ctx, cancel := context.WithTimeout(ctx, p.s.cfg.Timeout)
+	defer cancel()
+	p.s.leases.Add(1)
+	err := leaseReturnScript.Run(ctx, p.s.c, []string{p.key}, strconvF(p.interval), n, strconvF(p.ahead)).Err()
+	if err != nil {
+		p.s.limErrs.Add(1)
 	}
-	return l.reject(ctx, time.Duration(math.Ceil((1-lim.TokensAt(now))/float64(lim.Limit())*float64(time.Second))))
-}
-
-func (l *leaser) reject(ctx context.Context, delay time.Duration) error {
-	err := &middleware.RateLimitError{Name: l.name, Delay: max(delay, 0)}
-	l.obs.Observe(ctx, middleware.Event{Kind: middleware.EventRejected, Layer: "rate_limit", Name: l.name, Err: err})
 	return err
 }
 
-func (l *leaser) refusal(code int64) *registry.KeyError {
-	e := &registry.KeyError{Name: l.keyName, Key: l.key, Err: registry.ErrBadRecord}
+func (p *leasePool) refusal(code int64) *registry.KeyError {
+	e := &registry.KeyError{Name: p.keyName, Key: p.key, Err: registry.ErrBadRecord}
 	switch code {
 	case badTATFormat:
 		e.Reason = "the tat field is not a TAT (a non-negative integer of microseconds)"
@@ -367,8 +272,4 @@ func (l *leaser) refusal(code int64) *registry.KeyError {
 		e.Reason = fmt.Sprintf("the lease script refused the value (code %d)", code)
 	}
 	return e
-}
-
-func (l *leaser) keyErr(err error) *registry.KeyError {
-	return (&limiter{keyHealth: keyHealth{keyName: l.keyName}, key: l.key}).keyErr(err)
 }

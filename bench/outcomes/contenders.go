@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
@@ -95,6 +96,8 @@ func Contenders() []Contender {
 		{Name: "resilience+balancer", Policy: "the guide stack with its retry as balancer.Retry over per-instance breakers (package balancer: 5 failures, 10s; at most 10% ejected, at least one), the timeout on each instance", New: balanced(guidePolicy, balancer.RoundRobin)},
 		{Name: "resilience+balancer+ewma", Policy: "resilience+balancer picking the cheaper of two instances by calls in flight and peak EWMA latency (balancer.PeakEWMA)", New: balanced(guidePolicy, balancer.PeakEWMA)},
 		{Name: "resilience+balancer+hedge", Policy: "resilience+balancer+ewma with testdata/guide-hedge.yaml's hedge on each attempt, to another instance (balancer.RetryHedged)", New: balanced(hedgePolicy, balancer.PeakEWMA)},
+		{Name: "fleet+local-limit", Policy: "three client replicas, calls spread over them in turn, each the guide stack behind a rate limit of its own at the dependency's capacity (middleware.RateLimit): the fleet sends three times that", New: fleet(false)},
+		{Name: "fleet+leased-limit", Policy: "the same three replicas sharing one limit at the dependency's capacity, leased (middleware.LeasedRateLimit over a NewMemoryLeasePool, as redisstore's LeasePool shares it through Redis)", New: fleet(true)},
 		{Name: "resilience+budget+ratio", Policy: "the guide stack with a retry budget and a breaker opening on a 60% failure ratio over 10s, at least 20 calls (testdata/guide-budget-ratio.yaml)", New: fromFile(budgetRatioPolicy)},
 	}
 }
@@ -187,6 +190,44 @@ func balanced(file []byte, pick balancer.Pick) func(Client) (endpoint.Endpoint, 
 			return stack.Apply(balancer.RetryHedged(b, retry, hedge))
 		}
 		return stack.Apply(balancer.Retry(b, retry))
+	}
+}
+
+// fleet is three client replicas of the guide stack, the run's calls
+// spread over them in turn, each behind a rate limit at the dependency's
+// capacity, between the fallback and the breaker: a limit of each
+// replica's own (leased false), or one the replicas lease from a shared
+// pool (leased true).
+func fleet(leased bool) func(Client) (endpoint.Endpoint, error) {
+	return func(c Client) (endpoint.Endpoint, error) {
+		const replicas = 3
+		burst := max(1, int(c.Capacity/10)) // a tenth of a second
+		pool := middleware.NewMemoryLeasePool(c.Capacity, burst)
+		eps := make([]endpoint.Endpoint, replicas)
+		for i := range eps {
+			stack, err := stackOf(guidePolicy, c)
+			if err != nil {
+				return nil, err
+			}
+			fb := stack.Fallback
+			fb.Observer = c.Observer
+			stack.Fallback = middleware.FallbackConfig{}
+			inner, err := stack.Apply(c.Endpoint)
+			if err != nil {
+				return nil, err
+			}
+			var limit kitendpoint.Middleware
+			if leased {
+				limit = middleware.LeasedRateLimit(middleware.LeasedRateLimitConfig{Pool: pool, Observer: c.Observer})
+			} else {
+				limit = middleware.RateLimit(middleware.RateLimitConfig{Rate: c.Capacity, Burst: burst, Observer: c.Observer})
+			}
+			eps[i] = middleware.FallbackWith(fb)(limit(inner))
+		}
+		var next atomic.Uint64
+		return func(ctx context.Context, req any) (any, error) {
+			return eps[(next.Add(1)-1)%replicas](ctx, req)
+		}, nil
 	}
 }
 

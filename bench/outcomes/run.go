@@ -66,6 +66,9 @@ type Client struct {
 	// Defer registers a function to call when the run ends, such as the
 	// Close of a balancer's endpointer.
 	Defer func(func())
+	// Capacity is the dependency's capacity, calls a second, for a
+	// contender that limits its rate to it.
+	Capacity float64
 }
 
 // RunScenario runs s with c and seed. It runs in whatever time the caller
@@ -89,7 +92,8 @@ func RunScenario(s Scenario, c Contender, seed uint64) (*Run, error) {
 		}
 	}()
 	cl := Client{
-		Defer: func(f func()) { deferred = append(deferred, f) },
+		Defer:    func(f func()) { deferred = append(deferred, f) },
+		Capacity: s.Dependency.Capacity(),
 		Endpoint: func(ctx context.Context, req any) (any, error) {
 			r, err := request(req)
 			if err != nil {

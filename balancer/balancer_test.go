@@ -395,3 +395,30 @@ func TestBadConfig(t *testing.T) {
 }
 
 var nan = math.NaN()
+
+// silentInstancer never sends anything.
+type silentInstancer struct{}
+
+func (silentInstancer) Register(chan<- sd.Event)   {}
+func (silentInstancer) Deregister(chan<- sd.Event) {}
+func (silentInstancer) Stop()                      {}
+
+// TestSilentInstancer: an Instancer that breaks go-kit's contract (no event
+// at registration) does not hang NewEndpointer: it returns after a second
+// with no instance.
+func TestSilentInstancer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		e, err := balancer.NewEndpointer(silentInstancer{}, newFleet().factory, balancer.Config{Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		if got := time.Since(start); got != time.Second {
+			t.Errorf("NewEndpointer took %v, want 1s", got)
+		}
+		if ins, err := e.Instances(); err != nil || len(ins) != 0 {
+			t.Errorf("Instances = %v, %v; want none", ins, err)
+		}
+	})
+}

@@ -150,7 +150,8 @@ var ErrClosed = errors.New("balancer: endpointer closed")
 
 // NewEndpointer returns an Endpointer over the instances src reports, each
 // with its own breaker. It returns once the first set of instances (which
-// an Instancer sends at once) has been applied. It returns an error
+// an Instancer sends at once) has been applied, or after a second without
+// one (then with no instance until src sends them). It returns an error
 // matching [middleware.ErrInvalidConfig] when src or factory is nil or cfg
 // is not valid. Call [Endpointer.Close] when done: it deregisters from src
 // and closes every instance's endpoint.
@@ -189,9 +190,23 @@ func NewEndpointer(src sd.Instancer, factory sd.Factory, cfg Config) (*Endpointe
 	first := make(chan struct{})
 	go e.receive(first)
 	src.Register(e.ch)
-	<-first
+	// An Instancer sends the instances it knows at once (go-kit's
+	// contract); one that does not is waited for at most firstEventWait,
+	// then the Endpointer starts with none and takes them when they come.
+	t := time.NewTimer(firstEventWait)
+	select {
+	case <-first:
+	case <-t.C:
+		e.log.LogAttrs(context.Background(), slog.LevelWarn, "balancer: the instancer sent no instances at registration; starting with none",
+			slog.String("name", cfg.Name), slog.Duration("waited", firstEventWait))
+	}
+	t.Stop()
 	return e, nil
 }
+
+// firstEventWait bounds how long NewEndpointer waits for the Instancer's
+// first event.
+const firstEventWait = time.Second
 
 // receive applies every event src sends, until Close.
 func (e *Endpointer) receive(first chan struct{}) {

@@ -152,6 +152,7 @@ type leaser struct {
 	empty    time.Time  // the fleet had no token before this: no lease asked until then
 	down     time.Time  // the pool failed: local decisions until then
 	timer    *time.Timer
+	gen      uint64 // counts leases, so that an old lease's timer leaves a new one alone
 }
 
 // slow admits a call that found the lease spent: it takes a new lease, or
@@ -235,9 +236,15 @@ func (l *leaser) expireLater() {
 	if l.timer != nil {
 		l.timer.Stop()
 	}
+	l.gen++
+	gen := l.gen
 	l.timer = time.AfterFunc(2*l.period, func() {
 		defer callback.Guard(nil, "lease pool")
 		l.mu.Lock()
+		if l.gen != gen { // a newer lease came while this timer was firing: it is not this one's to give back
+			l.mu.Unlock()
+			return
+		}
 		left := l.tokens.Swap(0)
 		l.mu.Unlock()
 		if left > 0 {

@@ -118,9 +118,12 @@ func (s *Store[V]) Get(key string) (V, error) {
 }
 
 // expire removes from the back of sh the entries idle past the TTL that
-// may go, stopping at the first that is not idle. Holds sh.mu.
+// may go, stopping at the first that is not idle or after looking at scan
+// entries that may not go (so that a shard full of open breakers costs a
+// bounded scan per new key, not one over the shard). Holds sh.mu.
 func (s *Store[V]) expire(sh *shard[V], now time.Time, gone []*entry[V]) []*entry[V] {
-	for el := sh.lru.Back(); el != nil; {
+	kept := 0
+	for el := sh.lru.Back(); el != nil && kept < scan; {
 		e := el.Value.(*entry[V])
 		if now.Sub(e.used) < s.cfg.TTL {
 			break
@@ -130,6 +133,8 @@ func (s *Store[V]) expire(sh *shard[V], now time.Time, gone []*entry[V]) []*entr
 			sh.lru.Remove(el)
 			delete(sh.m, e.key)
 			gone = append(gone, e)
+		} else {
+			kept++
 		}
 		el = prev
 	}

@@ -117,13 +117,11 @@ func TestLeasedFallbackShare(t *testing.T) {
 	// local decisions.
 	sc := redisstore.Config{Timeout: 20 * time.Millisecond, ResyncInterval: 200 * time.Millisecond}
 	eps, stores := leasedFleet(t, srv.Addr, n, cfg, redisstore.LeaseConfig{}, sc)
-	for _, ep := range eps { // each replica leases once: Redis counts them
-		ep(context.Background(), nil)
-	}
-	for _, ep := range eps { // and learns the count
-		for range 50 {
+	for range 3 { // every replica leases, and its lease expires: each learns Redis counts 4, and holds no token
+		for _, ep := range eps {
 			ep(context.Background(), nil)
 		}
+		time.Sleep(300 * time.Millisecond)
 	}
 	srv.Stop()
 	start := time.Now()

@@ -18,6 +18,7 @@ type shared struct {
 	succ      int       // half-open probes that succeeded (as last known)
 	fullUntil time.Time // half-open, every slot taken: reject locally until then
 	bad       error     // the store's record is unusable (a *KeyError): decide locally until a load finds it sane
+	answers   uint64    // store answers to this breaker's own operations taken: see adoptPushed
 }
 
 // local reports whether the breaker decides locally now: the store is down,
@@ -105,9 +106,38 @@ func (b *Breaker) catchUpShared() {
 	}
 }
 
-// adoptShared takes the store's state ss (from a push or a resync).
-func (b *Breaker) adoptShared(ss SharedState, force bool) {
+// adoptPushed takes the state load reads from the store after a push,
+// unless an answer to one of this breaker's own operations was taken
+// while the read ran: that answer is at least as new as the state the
+// read began from, and the read may have seen an older one (it would undo
+// a failure just counted, TestUpdate's flake). A change skipped so is
+// pushed again, or caught by the next resync.
+func (b *Breaker) adoptPushed(load func() (SharedState, error)) {
+	seq := b.answered()
+	ss, err := load()
+	if err != nil {
+		return // the resync will catch up
+	}
+	b.adoptShared(ss, false, seq)
+}
+
+// answered returns how many answers to its own operations b has taken
+// (see adoptPushed), for a read of the store that starts now.
+func (b *Breaker) answered() uint64 {
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sh.answers
+}
+
+// adoptShared takes the store's state ss from a resync whose read began
+// when b had taken seq answers: not if it has taken another since (as in
+// adoptPushed).
+func (b *Breaker) adoptShared(ss SharedState, force bool, seq uint64) {
+	b.mu.Lock()
+	if b.sh.answers != seq {
+		b.mu.Unlock()
+		return
+	}
 	b.adopt(ss, force)
 	b.updateGate()
 	b.unlockAndFlush()
@@ -176,6 +206,7 @@ func (b *Breaker) allowShared(ctx context.Context) (Ticket, error) {
 		sh.link.local.Add(1)
 		t, rej = b.allowLocal()
 	} else {
+		sh.answers++
 		b.adopt(ss, false)
 		switch {
 		case ss.Admitted && ss.Generation == sh.gen:
@@ -268,6 +299,7 @@ func (b *Breaker) doneShared(ctx context.Context, t Ticket, o Outcome) *callback
 			b.decideLocal(o)
 		}
 	} else {
+		sh.answers++
 		b.adopt(ss, false)
 	}
 	b.updateGate()
@@ -323,6 +355,7 @@ func (b *Breaker) opShared(op Op) *callback.Panic {
 	}
 	switch {
 	case err == nil:
+		sh.answers++
 		b.adopt(ss, false)
 	case op == OpTrip:
 		sh.link.local.Add(1)

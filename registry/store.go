@@ -428,6 +428,12 @@ func (l *storeLink) status(st StoreStatus) {
 func (l *storeLink) resync() {
 	wasDown := l.down.Load()
 	names := l.reg.Names()
+	seqs := make([]uint64, len(names)) // each breaker's answers when the read began: see Breaker.adoptPushed
+	for i, name := range names {
+		if b, ok := l.reg.Get(name); ok {
+			seqs[i] = b.answered()
+		}
+	}
 	const chunk = 512
 	states := make([]SharedState, 0, len(names))
 	for i := 0; i == 0 || i < len(names); i += chunk { // an empty load still checks the store
@@ -443,7 +449,7 @@ func (l *storeLink) resync() {
 	l.resyncs.Add(1)
 	for i, name := range names {
 		if b, ok := l.reg.Get(name); ok {
-			b.adoptShared(states[i], wasDown)
+			b.adoptShared(states[i], wasDown, seqs[i])
 		}
 	}
 	if wasDown {
@@ -479,11 +485,13 @@ func (l *storeLink) pushed(name string) {
 	if !ok {
 		return
 	}
-	ss, err := l.load(l.ctx, []string{name})
-	if err != nil {
-		return // the resync will catch up
-	}
-	b.adoptShared(ss[0], false)
+	b.adoptPushed(func() (SharedState, error) {
+		ss, err := l.load(l.ctx, []string{name})
+		if err != nil {
+			return SharedState{}, err
+		}
+		return ss[0], nil
+	})
 }
 
 // stats returns the counters.
